@@ -1,0 +1,152 @@
+//! The local runner: one HTTP/1.1 listener in front of [`App::handle`] for every route.
+
+use bytes::Bytes;
+use gatehouse_core::app::App;
+use gatehouse_core::config::Config;
+use gatehouse_core::defaults::{LOCAL_ADDR, MAX_BODY_BYTES};
+use gatehouse_core::error::{ErrorCode, OAuthError};
+use gatehouse_core::http::{ClientIp, RequestId, error_response};
+use gatehouse_core::store::Store;
+use gatehouse_core::store::dynamo::{DynamoStore, SdkClient, sdk_config};
+use gatehouse_core::store::memory::MemoryStore;
+use gatehouse_core::{crypto, seed, telemetry};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    telemetry::init(telemetry::LogFormat::Pretty);
+    let mut config = Config::from_env()?;
+    let addr = std::env::var("GATEHOUSE_ADDR").unwrap_or_else(|_| LOCAL_ADDR.to_owned());
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{local}"));
+    }
+
+    let store: Arc<dyn Store> = match (&config.table, &config.dynamodb_endpoint) {
+        (None, None) => Arc::new(MemoryStore::new()),
+        (table, endpoint) => {
+            let table = table.clone().unwrap_or_else(|| "gatehouse".to_owned());
+            let sdk = sdk_config(endpoint.as_deref()).await;
+            let store = DynamoStore::new(SdkClient::new(&sdk), table);
+            store
+                .ensure_table()
+                .await
+                .map_err(|e| format!("DynamoDB table {}: {e}", store.table()))?;
+            Arc::new(store)
+        }
+    };
+    let report = seed::seed_demo(store.as_ref(), &config).await?;
+    let base = config.public_url.clone().unwrap_or_default();
+    let app = Arc::new(App::new(store, config));
+
+    println!("Gatehouse listening on http://{local}");
+    println!("  demo issuer:   {base}/t/{}", report.tenant);
+    println!(
+        "  metadata:      {base}/.well-known/oauth-authorization-server/t/{}",
+        report.tenant
+    );
+    println!("  registration:  {base}/t/{}/oauth/register", report.tenant);
+    // Printed to the terminal once for the developer; never sent to the log.
+    if let Some(p) = &report.admin_password {
+        println!("  {} password: {p}", seed::DEMO_ADMIN);
+    }
+    if let Some(p) = &report.user_password {
+        println!("  {} password: {p}", seed::DEMO_USER);
+    }
+
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                let app = Arc::clone(&app);
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let app = Arc::clone(&app);
+                        async move { Ok::<_, std::convert::Infallible>(serve_one(&app, peer, req).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            () = &mut shutdown => {
+                println!("Gatehouse stopping");
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn serve_one(
+    app: &App,
+    peer: SocketAddr,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let resp = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => {
+            let mut request = http::Request::from_parts(parts, collected.to_bytes());
+            request.extensions_mut().insert(ClientIp(peer.ip()));
+            request
+                .extensions_mut()
+                .insert(RequestId(crypto::hex(&crypto::random_bytes::<8>())));
+            app.handle(None, request).await
+        }
+        Err(e) => {
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            let err = if too_large {
+                OAuthError::new(
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::InvalidRequest,
+                    format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                OAuthError::invalid_request("the request body could not be read")
+            };
+            error_response(&err)
+        }
+    };
+    resp.map(Full::new)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,272 @@
+//! The application: shared state built once per process (store, configuration, caches) and the
+//! dispatcher that turns a request into a response for one function or for all of them.
+
+use crate::config::Config;
+use crate::domain::{Tenant, TenantId, UnixTime, unix_now};
+use crate::endpoints::{metadata, register};
+use crate::error::OAuthError;
+use crate::http::{self, ClientIp, Request, RequestId, Response};
+use crate::router::{self, Function, Route};
+use crate::store::Store;
+use ::http::Method;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tracing::Instrument;
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+    tenants: TenantCache,
+    registration_limiter: RateLimiter,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        let limiter = RateLimiter::new(config.registrations_per_ip_per_minute);
+        Self {
+            store,
+            tenants: TenantCache::new(config.tenant_cache_ttl),
+            registration_limiter: limiter,
+            config,
+        }
+    }
+
+    pub fn now(&self) -> UnixTime {
+        unix_now()
+    }
+
+    /// Serves one request. `only` restricts it to one Lambda function's routes (a route of
+    /// another function is a 404, as API Gateway would never send it there).
+    pub async fn handle(&self, only: Option<Function>, req: Request) -> Response {
+        let started = Instant::now();
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        let path = req.uri().path().to_owned();
+        let route = router::route(&path).filter(|r| only.is_none_or(|f| r.function() == f));
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            method = %req.method(),
+            route = route.as_ref().map_or("none", Route::name),
+            tenant = route.as_ref().map_or("", Route::tenant),
+        );
+        async {
+            let resp = match route {
+                Some(route) => self
+                    .dispatch(&route, &req)
+                    .await
+                    .unwrap_or_else(|e| error_for_route(&route, &e)),
+                None => http::error_response(&OAuthError::not_found(
+                    "no such endpoint; tenant endpoints live under /t/{tenant}/",
+                )),
+            };
+            tracing::info!(
+                status = resp.status().as_u16(),
+                micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                "handled"
+            );
+            resp
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(&self, route: &Route<'_>, req: &Request) -> Result<Response, OAuthError> {
+        match route {
+            Route::Register { tenant } => {
+                if req.method() == Method::OPTIONS {
+                    return Ok(http::preflight("POST, OPTIONS"));
+                }
+                if req.method() != Method::POST {
+                    return Err(OAuthError::method_not_allowed("POST, OPTIONS"));
+                }
+                let tenant = self.tenant(tenant).await?;
+                register::handle(self, &tenant, req).await
+            }
+            Route::AuthorizationServerMetadata { tenant } => {
+                if req.method() == Method::OPTIONS {
+                    return Ok(http::preflight("GET, OPTIONS"));
+                }
+                if req.method() != Method::GET && req.method() != Method::HEAD {
+                    return Err(OAuthError::method_not_allowed("GET, HEAD, OPTIONS"));
+                }
+                let tenant = self.tenant(tenant).await?;
+                Ok(metadata::response(&self.public_base(req)?, &tenant))
+            }
+        }
+    }
+
+    /// The tenant named in the path, from the per-process cache or the store.
+    pub async fn tenant(&self, raw: &str) -> Result<Arc<Tenant>, OAuthError> {
+        let unknown = || OAuthError::not_found(format!("unknown tenant {raw:?}"));
+        let id = TenantId::parse(raw).ok_or_else(unknown)?;
+        if let Some(cached) = self.tenants.get(&id) {
+            return cached.ok_or_else(unknown);
+        }
+        let loaded = self.store.get_tenant(&id).await?.map(Arc::new);
+        self.tenants.put(id, loaded.clone());
+        loaded.ok_or_else(unknown)
+    }
+
+    /// Forget a cached tenant (after this process changed its settings).
+    pub fn invalidate_tenant(&self, id: &TenantId) {
+        self.tenants.remove(id);
+    }
+
+    /// The external base URL: configured, or derived from the request's `Host` (API Gateway
+    /// sets `Host` to the domain the client called and `X-Forwarded-Proto` to its scheme).
+    pub fn public_base(&self, req: &Request) -> Result<String, OAuthError> {
+        if let Some(base) = &self.config.public_url {
+            return Ok(base.clone());
+        }
+        let host = req
+            .headers()
+            .get(::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .ok_or_else(|| OAuthError::invalid_request("missing Host header"))?;
+        let proto = req
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .filter(|p| *p == "http" || *p == "https")
+            .unwrap_or("https");
+        crate::config::normalise_public_url(&format!("{proto}://{host}"))
+            .map_err(|_| OAuthError::invalid_request("malformed Host header"))
+    }
+
+    /// The in-process per-IP registration limit (hazard 11: the tenant's pending cap is the
+    /// real quota; this slows one noisy source on one warm container).
+    pub fn check_registration_rate(&self, req: &Request) -> Result<(), OAuthError> {
+        let Some(ClientIp(ip)) = req.extensions().get::<ClientIp>().copied() else {
+            return Ok(());
+        };
+        if self.registration_limiter.allow(ip, Instant::now()) {
+            Ok(())
+        } else {
+            Err(OAuthError::too_many_requests(
+                "too many registrations from this address; retry in a minute",
+                60,
+            ))
+        }
+    }
+}
+
+/// Errors from CORS-enabled endpoints carry CORS headers too, so browser clients can read them.
+fn error_for_route(route: &Route<'_>, err: &OAuthError) -> Response {
+    let resp = http::error_response(err);
+    match route {
+        Route::Register { .. } | Route::AuthorizationServerMetadata { .. } => http::with_cors(resp),
+    }
+}
+
+/// Tenant records cached per process for a short time, negative answers included (so random
+/// tenant names cannot hammer the table). Bounded: past `MAX` entries the cache starts over.
+struct TenantCache {
+    ttl: std::time::Duration,
+    entries: Mutex<HashMap<TenantId, CachedTenant>>,
+}
+
+/// When the entry was loaded, and the tenant (`None`: known not to exist).
+type CachedTenant = (Instant, Option<Arc<Tenant>>);
+
+impl TenantCache {
+    const MAX: usize = 4096;
+
+    fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, id: &TenantId) -> Option<Option<Arc<Tenant>>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, t)| t.clone())
+    }
+
+    fn put(&self, id: TenantId, tenant: Option<Arc<Tenant>>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= Self::MAX {
+            entries.clear();
+        }
+        entries.insert(id, (Instant::now(), tenant));
+    }
+
+    fn remove(&self, id: &TenantId) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+}
+
+/// Fixed one-minute windows per IP address. Bounded memory: stale windows are dropped when the
+/// map grows past `MAX` addresses, and if every entry is live the map starts over.
+struct RateLimiter {
+    per_minute: u32,
+    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    const MAX: usize = 65_536;
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+    fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn allow(&self, ip: IpAddr, now: Instant) -> bool {
+        if self.per_minute == 0 {
+            return true;
+        }
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() >= Self::MAX {
+            windows.retain(|_, (start, _)| now.duration_since(*start) < Self::WINDOW);
+            if windows.len() >= Self::MAX {
+                windows.clear();
+            }
+        }
+        let entry = windows.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= Self::WINDOW {
+            *entry = (now, 0);
+        }
+        if entry.1 >= self.per_minute {
+            return false;
+        }
+        entry.1 += 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limiter_counts_per_ip_and_window() {
+        let limiter = RateLimiter::new(2);
+        let t0 = Instant::now();
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [10, 0, 0, 2].into();
+        assert!(limiter.allow(a, t0));
+        assert!(limiter.allow(a, t0));
+        assert!(!limiter.allow(a, t0));
+        assert!(limiter.allow(b, t0));
+        assert!(limiter.allow(a, t0 + RateLimiter::WINDOW));
+        assert!(RateLimiter::new(0).allow(a, t0));
+    }
+}

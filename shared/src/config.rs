@@ -1,0 +1,132 @@
+//! Server configuration, read from `GATEHOUSE_*` variables once at start-up (the Lambda init
+//! phase, or `gatehouse serve`) into a typed struct. A bad value is a clear start-up error.
+
+use crate::defaults;
+use std::time::Duration;
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// External base URL (`GATEHOUSE_PUBLIC_URL`), an origin without a path. When unset, the
+    /// base URL is derived from each request's `Host` (API Gateway sets it to the domain the
+    /// client called).
+    pub public_url: Option<String>,
+    /// DynamoDB table (`GATEHOUSE_TABLE`); unset means the embedded store (local runner only).
+    pub table: Option<String>,
+    /// DynamoDB endpoint override (`GATEHOUSE_DYNAMODB_ENDPOINT`); the SDK also honours the
+    /// standard `AWS_ENDPOINT_URL_DYNAMODB`.
+    pub dynamodb_endpoint: Option<String>,
+    /// How long tenant settings are cached per process (`GATEHOUSE_TENANT_CACHE_TTL`, seconds).
+    pub tenant_cache_ttl: Duration,
+    /// Registrations per source IP per minute per process (`GATEHOUSE_REGISTRATION_RATE_LIMIT`);
+    /// `0` turns it off, as does `GATEHOUSE_PENDING_CLIENT_CAP=0`.
+    pub registrations_per_ip_per_minute: u32,
+    /// Overrides applied to the seeded `demo` tenant by `gatehouse serve`.
+    pub pending_client_ttl_override: Option<u64>,
+    pub pending_client_cap_override: Option<u32>,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_var<T: std::str::FromStr>(name: &str) -> Result<Option<T>, ConfigError> {
+    var(name)
+        .map(|raw| {
+            raw.trim()
+                .parse::<T>()
+                .map_err(|_| ConfigError(format!("{name}={raw:?} is not a valid number")))
+        })
+        .transpose()
+}
+
+/// Checks that a public URL is an `http(s)` origin and returns it without a trailing slash.
+pub fn normalise_public_url(raw: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(raw.trim())
+        .map_err(|e| ConfigError(format!("GATEHOUSE_PUBLIC_URL={raw:?} is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError(format!(
+            "GATEHOUSE_PUBLIC_URL={raw:?} must be an http(s) URL with a host"
+        )));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError(format!(
+            "GATEHOUSE_PUBLIC_URL={raw:?} must be an origin (no path): RFC 8414 metadata lives at the host's root"
+        )));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let public_url = var("GATEHOUSE_PUBLIC_URL")
+            .map(|raw| normalise_public_url(&raw))
+            .transpose()?;
+        let cap_override = parse_var::<u32>("GATEHOUSE_PENDING_CLIENT_CAP")?;
+        let ttl_override = parse_var::<u64>("GATEHOUSE_PENDING_CLIENT_TTL")?;
+        if ttl_override == Some(0) {
+            return Err(ConfigError(
+                "GATEHOUSE_PENDING_CLIENT_TTL must be at least 1 second".into(),
+            ));
+        }
+        let rate = if cap_override == Some(0) {
+            0
+        } else {
+            parse_var::<u32>("GATEHOUSE_REGISTRATION_RATE_LIMIT")?
+                .unwrap_or(defaults::REGISTRATIONS_PER_IP_PER_MINUTE)
+        };
+        Ok(Self {
+            public_url,
+            table: var("GATEHOUSE_TABLE"),
+            dynamodb_endpoint: var("GATEHOUSE_DYNAMODB_ENDPOINT"),
+            tenant_cache_ttl: Duration::from_secs(
+                parse_var::<u64>("GATEHOUSE_TENANT_CACHE_TTL")?
+                    .unwrap_or(defaults::TENANT_CACHE_TTL_SECS),
+            ),
+            registrations_per_ip_per_minute: rate,
+            pending_client_ttl_override: ttl_override,
+            pending_client_cap_override: cap_override,
+        })
+    }
+
+    /// Defaults with nothing from the environment (tests and benchmarks).
+    pub fn for_tests(public_url: &str) -> Self {
+        Self {
+            public_url: Some(public_url.trim_end_matches('/').to_owned()),
+            table: None,
+            dynamodb_endpoint: None,
+            tenant_cache_ttl: Duration::from_secs(defaults::TENANT_CACHE_TTL_SECS),
+            registrations_per_ip_per_minute: 0,
+            pending_client_ttl_override: None,
+            pending_client_cap_override: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_must_be_an_origin() {
+        assert_eq!(
+            normalise_public_url("https://auth.example.com/")
+                .ok()
+                .as_deref(),
+            Some("https://auth.example.com")
+        );
+        assert_eq!(
+            normalise_public_url("http://127.0.0.1:8787")
+                .ok()
+                .as_deref(),
+            Some("http://127.0.0.1:8787")
+        );
+        assert!(normalise_public_url("https://auth.example.com/prefix").is_err());
+        assert!(normalise_public_url("ftp://auth.example.com").is_err());
+        assert!(normalise_public_url("not a url").is_err());
+    }
+}

@@ -1,0 +1,39 @@
+//! Every default in one place, with the reason for it. Tenant settings start from these values;
+//! server configuration ([`crate::config`]) falls back to them when a variable is unset.
+
+/// Scopes a DCR tenant allows unless its administrator changes them (seed 002).
+pub const TENANT_ALLOWED_SCOPES: &str = "user_default mcp:execute offline_access";
+
+/// How long a DCR client may stay unapproved before it is deleted (seed 002: 60 minutes).
+pub const PENDING_CLIENT_TTL_SECS: u64 = 3600;
+
+/// Most pending clients a tenant may hold per pending-lifetime window (see `storage-schema.md`,
+/// "pending counters"). Claude registers one client per connection (hazard 1), so the cap is
+/// generous; its job is to stop a registration flood from filling the table, not to meter use.
+pub const PENDING_CLIENT_CAP: u32 = 200;
+
+/// Registrations accepted from one source IP per minute by one server process (hazard 11: the
+/// per-tenant cap above is the real quota; this only slows a single noisy source).
+pub const REGISTRATIONS_PER_IP_PER_MINUTE: u32 = 30;
+
+/// Largest request body any endpoint reads (registration documents are a few hundred bytes).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a warm container trusts its cached copy of a tenant's settings.
+pub const TENANT_CACHE_TTL_SECS: u64 = 10;
+
+/// DynamoDB client bounds: a stalled database must turn into a 503 within seconds, not a hang.
+pub const DYNAMODB_CONNECT_TIMEOUT_MS: u64 = 1000;
+pub const DYNAMODB_ATTEMPT_TIMEOUT_MS: u64 = 1500;
+pub const DYNAMODB_OPERATION_TIMEOUT_MS: u64 = 4000;
+pub const DYNAMODB_MAX_ATTEMPTS: u32 = 3;
+
+/// Local runner address (the local contract).
+pub const LOCAL_ADDR: &str = "127.0.0.1:8787";
+
+/// Limits on registration metadata, so that one client cannot store megabytes of text.
+pub const MAX_CLIENT_NAME_CHARS: usize = 200;
+pub const MAX_SHORT_STRING_CHARS: usize = 255;
+pub const MAX_URI_CHARS: usize = 2000;
+pub const MAX_REDIRECT_URIS: usize = 20;
+pub const MAX_CONTACTS: usize = 10;

@@ -1,0 +1,30 @@
+//! Domain types. Values are parsed once at the edge into these types; code past the edge never
+//! handles a raw `String` where a `TenantId`, `ClientId`, `RedirectUri` or `ScopeSet` is meant.
+
+mod client;
+mod ids;
+mod redirect_uri;
+mod scope;
+mod tenant;
+mod user;
+
+pub use client::{
+    ApplicationType, AuthMethod, Client, ClientMetadata, ClientStatus, ConsentMethod,
+    CreatedByType, GrantType, ResponseType,
+};
+pub use ids::{ClientId, Email, TenantId};
+pub use redirect_uri::RedirectUri;
+pub use scope::{OFFLINE_ACCESS, ScopeSet, ScopeToken};
+pub use tenant::{DcrSettings, Tenant};
+pub use user::{Role, User};
+
+/// Seconds since the Unix epoch. Every time-dependent decision takes `now` as an argument so
+/// that expiry is testable without sleeping.
+pub type UnixTime = i64;
+
+pub fn unix_now() -> UnixTime {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,68 @@
+use super::{AuthMethod, ScopeSet, TenantId};
+use crate::defaults;
+use serde::{Deserialize, Serialize};
+
+/// A tenant: one issuer, its users and clients, and its Dynamic Client Registration policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub display_name: String,
+    pub dcr: DcrSettings,
+}
+
+/// Seed 002's per-tenant DCR settings. Every field has a default in [`crate::defaults`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DcrSettings {
+    /// Whether the public registration endpoint accepts registrations at all.
+    pub enabled: bool,
+    /// Token endpoint authentication methods a registrant may choose.
+    pub allowed_auth_methods: Vec<AuthMethod>,
+    /// Whether a registration must carry `client_uri` (seed 002 requires it; RFC 7591 does not).
+    pub require_client_uri: bool,
+    /// The scopes a registrant may ask for, and the default set when it asks for none.
+    pub allowed_scopes: ScopeSet,
+    /// Seconds an unapproved client lives before it is deleted.
+    pub pending_client_ttl_secs: u64,
+    /// Most pending clients per lifetime window; `0` turns the cap off.
+    pub pending_client_cap: u32,
+}
+
+impl Default for DcrSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allowed_auth_methods: vec![
+                AuthMethod::ClientSecretBasic,
+                AuthMethod::ClientSecretPost,
+                AuthMethod::None,
+            ],
+            require_client_uri: false,
+            allowed_scopes: ScopeSet::parse(defaults::TENANT_ALLOWED_SCOPES).unwrap_or_default(),
+            pending_client_ttl_secs: defaults::PENDING_CLIENT_TTL_SECS,
+            pending_client_cap: defaults::PENDING_CLIENT_CAP,
+        }
+    }
+}
+
+impl Tenant {
+    pub fn new(id: TenantId, display_name: impl Into<String>) -> Self {
+        Self {
+            id,
+            display_name: display_name.into(),
+            dcr: DcrSettings::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_scopes_are_seed_002s() {
+        assert_eq!(
+            DcrSettings::default().allowed_scopes.to_string(),
+            "user_default mcp:execute offline_access"
+        );
+    }
+}

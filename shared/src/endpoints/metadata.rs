@@ -1,0 +1,44 @@
+//! RFC 8414 authorization server metadata. `issuer` is byte-for-byte the issuer URL the
+//! document was looked up for (hazard 5), and the document lists only endpoints that exist.
+
+use crate::domain::{AuthMethod, Tenant};
+use crate::http::{self, Cache, Response};
+use ::http::StatusCode;
+use serde_json::{Value, json};
+
+/// `{base}/t/{tenant}`: the tenant's issuer identifier.
+pub fn issuer(base: &str, tenant: &Tenant) -> String {
+    format!("{base}/t/{}", tenant.id)
+}
+
+pub fn document(base: &str, tenant: &Tenant) -> Value {
+    let issuer = issuer(base, tenant);
+    let settings = &tenant.dcr;
+    let mut doc = json!({
+        "issuer": issuer,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        // PKCE S256 only; `plain` is refused (hazard 6).
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": settings.allowed_scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "token_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+    });
+    if settings.enabled
+        && let Value::Object(map) = &mut doc
+    {
+        map.insert(
+            "registration_endpoint".into(),
+            format!("{issuer}/oauth/register").into(),
+        );
+    }
+    doc
+}
+
+pub fn response(base: &str, tenant: &Tenant) -> Response {
+    http::with_cors(http::json_response(
+        StatusCode::OK,
+        &document(base, tenant),
+        Cache::Public(60),
+    ))
+}

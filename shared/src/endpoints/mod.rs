@@ -1,0 +1,5 @@
+//! One module per endpoint, each a pipeline of small named steps returning
+//! `Result<_, OAuthError>`.
+
+pub mod metadata;
+pub mod register;

@@ -1,0 +1,95 @@
+//! The Lambda adapter: every function binary is `gatehouse_core::lambda::run(Function::X)`.
+//! Initialisation (configuration, SDK client, caches) happens once, in the init phase; the
+//! handler converts an API Gateway HTTP API (payload 2.0) event into our request type and back.
+
+use crate::app::App;
+use crate::config::Config;
+use crate::http::{ClientIp, Request, RequestId, Response};
+use crate::router::Function;
+use crate::store::dynamo::{DynamoStore, sdk_config};
+use bytes::Bytes;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt, service_fn};
+use std::sync::Arc;
+
+/// Builds the application for a Lambda function: DynamoDB from `GATEHOUSE_TABLE`.
+pub async fn init_app() -> Result<App, lambda_http::Error> {
+    let config = Config::from_env()?;
+    let table = config.table.clone().ok_or_else(|| {
+        crate::config::ConfigError("GATEHOUSE_TABLE must name the DynamoDB table".into())
+    })?;
+    let sdk = sdk_config(config.dynamodb_endpoint.as_deref()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    Ok(App::new(Arc::new(store), config))
+}
+
+pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init(crate::telemetry::LogFormat::Json);
+    let app = Arc::new(init_app().await?);
+    tracing::info!(function = function.name(), "initialised");
+    lambda_http::run(service_fn(move |event: lambda_http::Request| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, std::convert::Infallible>(handle_event(&app, function, event).await) }
+    }))
+    .await
+}
+
+/// One API Gateway event through one function's routes.
+pub async fn handle_event(
+    app: &App,
+    function: Function,
+    event: lambda_http::Request,
+) -> lambda_http::Response<Body> {
+    let request = into_request(event);
+    into_lambda_response(app.handle(Some(function), request).await)
+}
+
+fn into_request(event: lambda_http::Request) -> Request {
+    let source_ip = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())
+        }
+        _ => None,
+    };
+    let request_id = event
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let raw_path = event.raw_http_path().to_owned();
+    let (mut parts, body) = event.into_parts();
+    // Route on the raw path API Gateway received (no stage prefix with the `$default` stage).
+    if !raw_path.is_empty() {
+        let pq = match parts.uri.query() {
+            Some(q) => format!("{raw_path}?{q}"),
+            None => raw_path,
+        };
+        if let Ok(uri) = pq.parse() {
+            parts.uri = uri;
+        }
+    }
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(s) => Bytes::from(s),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    let mut req = Request::from_parts(parts, bytes);
+    if let Some(ip) = source_ip {
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    req.extensions_mut().insert(RequestId(request_id));
+    req
+}
+
+fn into_lambda_response(resp: Response) -> lambda_http::Response<Body> {
+    let (parts, bytes) = resp.into_parts();
+    let body = if bytes.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    };
+    lambda_http::Response::from_parts(parts, body)
+}

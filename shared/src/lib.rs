@@ -1,0 +1,18 @@
+//! Gatehouse's common crate: domain types, validation, protocol endpoints, the storage port and
+//! its adapters, crypto and HTTP plumbing. Lambda binaries and the local runner are thin
+//! wrappers around [`app::App`].
+
+pub mod app;
+pub mod client_metadata;
+pub mod config;
+pub mod crypto;
+pub mod defaults;
+pub mod domain;
+pub mod endpoints;
+pub mod error;
+pub mod http;
+pub mod lambda;
+pub mod router;
+pub mod seed;
+pub mod store;
+pub mod telemetry;

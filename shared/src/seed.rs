@@ -1,0 +1,88 @@
+//! Seeding for the local runner: the `demo` tenant with DCR on for all three auth methods, an
+//! administrator and a user (the local contract).
+
+use crate::config::Config;
+use crate::crypto;
+use crate::domain::{Email, Role, Tenant, TenantId, User, unix_now};
+use crate::store::{Store, StoreError};
+
+pub const DEMO_TENANT: &str = "demo";
+pub const DEMO_ADMIN: &str = "admin@demo.test";
+pub const DEMO_USER: &str = "user@demo.test";
+
+/// What seeding did, for the start-up banner. Generated passwords are returned so that the
+/// runner can print them once to the terminal; they are never logged.
+pub struct SeedReport {
+    pub tenant: TenantId,
+    pub admin_password: Option<String>,
+    pub user_password: Option<String>,
+}
+
+pub async fn seed_demo(store: &dyn Store, config: &Config) -> Result<SeedReport, StoreError> {
+    let id = TenantId::parse(DEMO_TENANT).ok_or(StoreError::Corrupt("demo tenant id".into()))?;
+    let mut tenant = match store.get_tenant(&id).await? {
+        Some(t) => t,
+        None => Tenant::new(id.clone(), "Demo"),
+    };
+    if let Some(ttl) = config.pending_client_ttl_override {
+        tenant.dcr.pending_client_ttl_secs = ttl;
+    }
+    if let Some(cap) = config.pending_client_cap_override {
+        tenant.dcr.pending_client_cap = cap;
+    }
+    store.put_tenant(&tenant).await?;
+    let admin_password = seed_user(
+        store,
+        &id,
+        DEMO_ADMIN,
+        Role::Admin,
+        "GATEHOUSE_DEMO_ADMIN_PASSWORD",
+    )
+    .await?;
+    let user_password = seed_user(
+        store,
+        &id,
+        DEMO_USER,
+        Role::User,
+        "GATEHOUSE_DEMO_USER_PASSWORD",
+    )
+    .await?;
+    Ok(SeedReport {
+        tenant: id,
+        admin_password,
+        user_password,
+    })
+}
+
+/// With the password variable set, the user is (re)written with that password. Without it,
+/// a missing user is created with a generated password (returned), and an existing one keeps
+/// its password.
+async fn seed_user(
+    store: &dyn Store,
+    tenant: &TenantId,
+    email: &str,
+    role: Role,
+    password_var: &str,
+) -> Result<Option<String>, StoreError> {
+    let email = Email::parse(email).ok_or(StoreError::Corrupt("demo email".into()))?;
+    let configured = std::env::var(password_var).ok().filter(|p| !p.is_empty());
+    let (password, generated) = match configured {
+        Some(p) => (p, false),
+        None => {
+            if store.get_user(tenant, &email).await?.is_some() {
+                return Ok(None);
+            }
+            (crypto::new_secret()[..20].to_owned(), true)
+        }
+    };
+    let user = User {
+        tenant: tenant.clone(),
+        email,
+        password_hash: crypto::hash_password(&password),
+        role,
+        disabled: false,
+        created_at: unix_now(),
+    };
+    store.put_user(&user).await?;
+    Ok(generated.then_some(password))
+}

@@ -1,0 +1,529 @@
+//! DynamoDB adapter. One table; key patterns, attributes and TTLs are in
+//! `shared/storage-schema.md`. Each item keeps the domain record as a JSON document in `doc`
+//! and lifts into native attributes only what keys, conditions, the GSI and TTL need.
+
+use super::{PendingQuota, Store, StoreError, approved};
+use crate::defaults;
+use crate::domain::{Client, ClientId, ClientStatus, Email, Tenant, TenantId, UnixTime, User};
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const GSI1: &str = "gsi1";
+pub const TTL_ATTRIBUTE: &str = "ttl";
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// Bounded timeouts and retries: a stalled database becomes a `503` within seconds.
+pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(defaults::DYNAMODB_CONNECT_TIMEOUT_MS))
+        .operation_attempt_timeout(Duration::from_millis(defaults::DYNAMODB_ATTEMPT_TIMEOUT_MS))
+        .operation_timeout(Duration::from_millis(
+            defaults::DYNAMODB_OPERATION_TIMEOUT_MS,
+        ))
+        .build();
+    let region = aws_config::meta::region::RegionProviderChain::default_provider()
+        .or_else(aws_config::Region::new("us-east-1"));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .timeout_config(timeouts)
+        .retry_config(RetryConfig::standard().with_max_attempts(defaults::DYNAMODB_MAX_ATTEMPTS));
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
+fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(DisplayErrorContext(&err).to_string())
+}
+
+fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Corrupt(format!("request builder: {err}"))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+// ---- key patterns (storage-schema.md) ----
+
+fn tenant_key(id: &TenantId) -> (String, String) {
+    (format!("T#{id}"), "TENANT".into())
+}
+
+fn client_key(tenant: &TenantId, id: &ClientId) -> (String, String) {
+    (format!("T#{tenant}#C#{id}"), "CLIENT".into())
+}
+
+fn clients_gsi_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#CLIENTS")
+}
+
+fn user_key(tenant: &TenantId, email: &Email) -> (String, String) {
+    (format!("T#{tenant}#U#{email}"), "USER".into())
+}
+
+fn pending_counter_key(tenant: &TenantId, bucket: i64) -> (String, String) {
+    (format!("T#{tenant}#PENDING"), format!("W#{bucket}"))
+}
+
+fn key_map((pk, sk): (String, String)) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn doc_item<T: serde::Serialize>(
+    key: (String, String),
+    kind: &str,
+    doc: &T,
+) -> Result<Item, StoreError> {
+    let json = serde_json::to_string(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut item = key_map(key);
+    item.insert("kind".into(), s(kind));
+    item.insert("doc".into(), s(json));
+    Ok(item)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    match item.get("doc") {
+        Some(AttributeValue::S(json)) => {
+            serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
+        _ => Err(StoreError::Corrupt("item without a doc attribute".into())),
+    }
+}
+
+fn client_item(client: &Client) -> Result<Item, StoreError> {
+    let mut item = doc_item(
+        client_key(&client.tenant, &client.client_id),
+        "client",
+        client,
+    )?;
+    item.insert("status".into(), s(client.status.as_str()));
+    item.insert("gsi1pk".into(), s(clients_gsi_pk(&client.tenant)));
+    item.insert(
+        "gsi1sk".into(),
+        s(format!("{:012}#{}", client.created_at, client.client_id)),
+    );
+    if let Some(exp) = client.expires_at {
+        item.insert(TTL_ATTRIBUTE.into(), n(exp));
+    }
+    Ok(item)
+}
+
+fn live_client(
+    item: &Item,
+    tenant: &TenantId,
+    now: UnixTime,
+) -> Result<Option<Client>, StoreError> {
+    let client: Client = decode(item)?;
+    Ok((client.tenant == *tenant && client.is_live(now)).then_some(client))
+}
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table (keys, GSI, on-demand billing, TTL) when it does not exist. The SAM
+    /// template creates the production table; this serves local runs and tests.
+    pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(err) => match err.into_service_error() {
+                DescribeTableError::ResourceNotFoundException(_) => {}
+                other => {
+                    return Err(StoreError::Unavailable(
+                        DisplayErrorContext(&other).to_string(),
+                    ));
+                }
+            },
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_error)
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(build_error)
+        };
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(GSI1)
+            .key_schema(key("gsi1pk", KeyType::Hash)?)
+            .key_schema(key("gsi1sk", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(build_error)?;
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .attribute_definitions(attr("gsi1pk")?)
+            .attribute_definitions(attr("gsi1sk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .global_secondary_indexes(gsi)
+            .send()
+            .await;
+        if let Err(err) = created {
+            // Another process may have created it between our describe and create.
+            let text = DisplayErrorContext(&err).to_string();
+            if !text.contains("ResourceInUse") {
+                return Err(StoreError::Unavailable(text));
+            }
+        }
+        for _ in 0..60 {
+            let desc = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            if desc.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        key: (String, String),
+        consistent: bool,
+    ) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    async fn put(&self, item: Item, only_if_new: bool) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        if only_if_new {
+            req = req.condition_expression("attribute_not_exists(pk)");
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(err) => match err {
+                SdkError::ServiceError(ref se)
+                    if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+                {
+                    Err(StoreError::AlreadyExists)
+                }
+                other => Err(unavailable(other)),
+            },
+        }
+    }
+
+    async fn counter(
+        &self,
+        tenant: &TenantId,
+        bucket: i64,
+        now: UnixTime,
+    ) -> Result<u32, StoreError> {
+        let Some(item) = self.get(pending_counter_key(tenant, bucket), true).await? else {
+            return Ok(0);
+        };
+        let expired = matches!(item.get(TTL_ATTRIBUTE), Some(AttributeValue::N(t)) if t.parse::<i64>().is_ok_and(|t| t <= now));
+        if expired {
+            return Ok(0);
+        }
+        match item.get("n") {
+            Some(AttributeValue::N(v)) => v
+                .parse()
+                .map_err(|_| StoreError::Corrupt("pending counter is not a number".into())),
+            _ => Ok(0),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        self.put(doc_item(tenant_key(&tenant.id), "tenant", tenant)?, true)
+            .await
+    }
+
+    async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        self.put(doc_item(tenant_key(&tenant.id), "tenant", tenant)?, false)
+            .await
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        // Settings are cached per container anyway; an eventually consistent read is enough.
+        self.get(tenant_key(id), false)
+            .await?
+            .map(|item| decode(&item))
+            .transpose()
+    }
+
+    async fn create_pending_client(
+        &self,
+        client: &Client,
+        quota: PendingQuota,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let item = client_item(client)?;
+        if quota.cap == 0 {
+            return self.put(item, true).await;
+        }
+        // The previous window is closed (only the current one is incremented), so reading it
+        // first and conditioning the increment of the current one on the remainder is exact.
+        let bucket = quota.bucket(now);
+        let previous = self.counter(&client.tenant, bucket - 1, now).await?;
+        if previous >= quota.cap {
+            return Err(StoreError::PendingCapReached);
+        }
+        let limit = quota.cap - previous;
+        let increment = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(pending_counter_key(&client.tenant, bucket))))
+            .update_expression("SET #n = if_not_exists(#n, :zero) + :one, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":ttl", n(quota.bucket_expiry(bucket)))
+            .build()
+            .map_err(build_error)?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(increment).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match err {
+                SdkError::ServiceError(ref se) => match se.err() {
+                    TransactWriteItemsError::TransactionCanceledException(tc) => {
+                        let failed = |i: usize| {
+                            tc.cancellation_reasons().get(i).and_then(|r| r.code())
+                                == Some("ConditionalCheckFailed")
+                        };
+                        if failed(0) {
+                            Err(StoreError::PendingCapReached)
+                        } else if failed(1) {
+                            Err(StoreError::AlreadyExists)
+                        } else {
+                            Err(unavailable(err))
+                        }
+                    }
+                    _ => Err(unavailable(err)),
+                },
+                other => Err(unavailable(other)),
+            },
+        }
+    }
+
+    async fn get_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<Option<Client>, StoreError> {
+        match self.get(client_key(tenant, id), true).await? {
+            Some(item) => live_client(&item, tenant, now),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_clients(
+        &self,
+        tenant: &TenantId,
+        now: UnixTime,
+    ) -> Result<Vec<Client>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(clients_gsi_pk(tenant)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items() {
+                if let Some(client) = live_client(item, tenant, now)? {
+                    out.push(client);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn approve_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<Client, StoreError> {
+        let current = self
+            .get_client(tenant, id, now)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if current.status != ClientStatus::Pending {
+            return Err(StoreError::Conflict);
+        }
+        let updated = approved(current);
+        let doc =
+            serde_json::to_string(&updated).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // Exactly once: only while still pending and unexpired. Removing the TTL attribute
+        // takes the client out of the sweeper's reach.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(client_key(tenant, id))))
+            .update_expression("SET #status = :approved, #doc = :doc REMOVE #ttl")
+            .condition_expression("#status = :pending AND #ttl > :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#doc", "doc")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":approved", s(ClientStatus::Approved.as_str()))
+            .expression_attribute_values(":pending", s(ClientStatus::Pending.as_str()))
+            .expression_attribute_values(":doc", s(doc))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(updated),
+            Err(SdkError::ServiceError(ref se))
+                if matches!(
+                    se.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                // Lost a race: tell "someone else approved it" from "it expired or vanished".
+                match self.get_client(tenant, id, now).await? {
+                    Some(c) if c.status == ClientStatus::Approved => Err(StoreError::Conflict),
+                    _ => Err(StoreError::NotFound),
+                }
+            }
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        self.put(
+            doc_item(user_key(&user.tenant, &user.email), "user", user)?,
+            true,
+        )
+        .await
+    }
+
+    async fn put_user(&self, user: &User) -> Result<(), StoreError> {
+        self.put(
+            doc_item(user_key(&user.tenant, &user.email), "user", user)?,
+            false,
+        )
+        .await
+    }
+
+    async fn get_user(&self, tenant: &TenantId, email: &Email) -> Result<Option<User>, StoreError> {
+        self.get(user_key(tenant, email), true)
+            .await?
+            .map(|item| decode(&item))
+            .transpose()
+    }
+}
+
+/// SDK types re-exported for binaries that build a [`DynamoStore`] without depending on the SDK.
+pub use aws_config::SdkConfig;
+pub use aws_sdk_dynamodb::Client as SdkClient;

@@ -1,0 +1,122 @@
+//! The storage port. Protocol code talks to [`Store`]; two adapters implement it with the same
+//! semantics, proven by one contract suite (`shared/tests/store_contract.rs`):
+//! [`memory::MemoryStore`] (embedded, the local runner's default) and
+//! [`dynamo::DynamoStore`] (DynamoDB). Every key, attribute and TTL is documented in
+//! `shared/storage-schema.md`.
+//!
+//! Contract rules every adapter follows:
+//! - Reads take `now` and treat an item past its expiry as absent, because DynamoDB's TTL
+//!   sweeper deletes lazily (sometimes days late).
+//! - Anything that must happen once is one conditional write or one transaction.
+//! - Reads that a following step depends on (a client right after its registration or approval)
+//!   are strongly consistent.
+
+pub mod dynamo;
+pub mod memory;
+
+use crate::domain::{Client, ClientId, Email, Tenant, TenantId, UnixTime, User};
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional create found the item already there.
+    #[error("the item already exists")]
+    AlreadyExists,
+    /// The item does not exist (or exists only past its expiry).
+    #[error("the item does not exist")]
+    NotFound,
+    /// A conditional update found the item in another state (e.g. approving a client that is
+    /// no longer pending).
+    #[error("the item is not in the expected state")]
+    Conflict,
+    /// The tenant's pending-client quota for the current window is used up.
+    #[error("the tenant's pending-client cap is reached")]
+    PendingCapReached,
+    /// The database did not answer in time, throttled beyond retries, or failed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A stored item could not be decoded: a bug or manual tampering, never a user error.
+    #[error("stored item is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The quota applied to a pending registration: at most `cap` registrations counted over the
+/// current and the previous window of `window_secs` (the pending lifetime). `cap == 0` is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingQuota {
+    pub cap: u32,
+    pub window_secs: u64,
+}
+
+impl PendingQuota {
+    /// The window a registration at `now` counts towards.
+    pub fn bucket(&self, now: UnixTime) -> i64 {
+        let window = i64::try_from(self.window_secs.max(1)).unwrap_or(i64::MAX);
+        now.div_euclid(window)
+    }
+
+    /// When a window's counter can be forgotten: once no pending client it counted can be alive.
+    pub fn bucket_expiry(&self, bucket: i64) -> UnixTime {
+        let window = i64::try_from(self.window_secs.max(1)).unwrap_or(i64::MAX);
+        bucket.saturating_add(2).saturating_mul(window)
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a tenant; [`StoreError::AlreadyExists`] if the id is taken.
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    /// Creates or replaces a tenant's record (settings changes).
+    async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
+
+    /// Stores a new pending client, counting it against the tenant's pending quota, in one
+    /// atomic step: either the client is stored and counted, or nothing is written.
+    /// Errors: [`StoreError::PendingCapReached`], [`StoreError::AlreadyExists`] (id collision).
+    async fn create_pending_client(
+        &self,
+        client: &Client,
+        quota: PendingQuota,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+
+    /// A live client of `tenant` (strongly consistent), or `None` when it does not exist,
+    /// belongs to another tenant, or is pending past its expiry.
+    async fn get_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<Option<Client>, StoreError>;
+
+    /// All live clients of a tenant, oldest first.
+    async fn list_clients(
+        &self,
+        tenant: &TenantId,
+        now: UnixTime,
+    ) -> Result<Vec<Client>, StoreError>;
+
+    /// Approves a pending client exactly once: succeeds only while the client is pending and
+    /// not expired, clears its expiry (and the TTL attribute), and returns the approved client.
+    /// Errors: [`StoreError::NotFound`] (missing or expired), [`StoreError::Conflict`]
+    /// (already approved).
+    async fn approve_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<Client, StoreError>;
+
+    /// Creates a user; [`StoreError::AlreadyExists`] if the email is taken in the tenant.
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Creates or replaces a user.
+    async fn put_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn get_user(&self, tenant: &TenantId, email: &Email) -> Result<Option<User>, StoreError>;
+}
+
+/// Approval as a pure state change, shared by both adapters so they cannot drift apart.
+pub(crate) fn approved(mut client: Client) -> Client {
+    client.status = crate::domain::ClientStatus::Approved;
+    client.expires_at = None;
+    client
+}
