@@ -4,8 +4,8 @@ use bytes::Bytes;
 use gatehouse_core::app::App;
 use gatehouse_core::config::Config;
 use gatehouse_core::defaults::{LOCAL_ADDR, MAX_BODY_BYTES};
-use gatehouse_core::error::{ErrorCode, OAuthError};
-use gatehouse_core::http::{ClientIp, RequestId, error_response};
+use gatehouse_core::error::OAuthError;
+use gatehouse_core::http::{BodyTooLarge, ClientIp, RequestId, error_response};
 use gatehouse_core::store::Store;
 use gatehouse_core::store::dynamo::{DynamoStore, SdkClient, sdk_config};
 use gatehouse_core::store::memory::MemoryStore;
@@ -100,31 +100,28 @@ async fn serve_one(
     req: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let resp = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => {
-            let mut request = http::Request::from_parts(parts, collected.to_bytes());
-            request.extensions_mut().insert(ClientIp(peer.ip()));
-            request
-                .extensions_mut()
-                .insert(RequestId(crypto::hex(&crypto::random_bytes::<8>())));
-            app.handle(None, request).await
+    let (body, too_large) = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => (collected.to_bytes(), false),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            (Bytes::new(), true)
         }
-        Err(e) => {
-            let too_large = e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            let err = if too_large {
-                OAuthError::new(
-                    http::StatusCode::PAYLOAD_TOO_LARGE,
-                    ErrorCode::InvalidRequest,
-                    format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-                )
-            } else {
-                OAuthError::invalid_request("the request body could not be read")
-            };
-            error_response(&err)
+        Err(_) => {
+            let err = OAuthError::invalid_request("the request body could not be read");
+            return error_response(&err).map(Full::new);
         }
     };
+    let mut request = http::Request::from_parts(parts, body);
+    request.extensions_mut().insert(ClientIp(peer.ip()));
+    request
+        .extensions_mut()
+        .insert(RequestId(crypto::hex(&crypto::random_bytes::<8>())));
+    if too_large {
+        request.extensions_mut().insert(BodyTooLarge);
+    }
+    let resp = app.handle(None, request).await;
     resp.map(Full::new)
 }
 

@@ -57,10 +57,17 @@ impl App {
         );
         async {
             let resp = match route {
-                Some(route) => self
-                    .dispatch(&route, &req)
-                    .await
-                    .unwrap_or_else(|e| error_for_route(&route, &e)),
+                Some(route) => {
+                    let resp = self
+                        .dispatch(&route, &req)
+                        .await
+                        .unwrap_or_else(|e| http::error_response(&e));
+                    if route.cors() {
+                        http::with_cors(resp)
+                    } else {
+                        resp
+                    }
+                }
                 None => http::error_response(&OAuthError::not_found(
                     "no such endpoint; tenant endpoints live under /t/{tenant}/",
                 )),
@@ -77,6 +84,9 @@ impl App {
     }
 
     async fn dispatch(&self, route: &Route<'_>, req: &Request) -> Result<Response, OAuthError> {
+        if req.extensions().get::<http::BodyTooLarge>().is_some() {
+            return Err(OAuthError::payload_too_large());
+        }
         match route {
             Route::Register { tenant } => {
                 if req.method() == Method::OPTIONS {
@@ -153,14 +163,6 @@ impl App {
                 60,
             ))
         }
-    }
-}
-
-/// Errors from CORS-enabled endpoints carry CORS headers too, so browser clients can read them.
-fn error_for_route(route: &Route<'_>, err: &OAuthError) -> Response {
-    let resp = http::error_response(err);
-    match route {
-        Route::Register { .. } | Route::AuthorizationServerMetadata { .. } => http::with_cors(resp),
     }
 }
 

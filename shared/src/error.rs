@@ -121,6 +121,17 @@ impl OAuthError {
         .with_header(http::header::RETRY_AFTER, retry_after_secs.to_string())
     }
 
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::InvalidRequest,
+            format!(
+                "request body is larger than {} bytes",
+                crate::defaults::MAX_BODY_BYTES
+            ),
+        )
+    }
+
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -19,6 +19,11 @@ pub struct ClientIp(pub IpAddr);
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// Marks a request whose body exceeded the runner's read limit; the body was dropped. The app
+/// answers it with `413` through the route's normal response path (CORS included).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTooLarge;
+
 const JSON: &str = "application/json";
 
 /// Headers every response carries.

@@ -40,6 +40,15 @@ impl Route<'_> {
         }
     }
 
+    /// Whether browser-based clients call this route directly, so every response (errors
+    /// included) carries CORS headers (hazard 12). No cookies are involved on these routes.
+    pub fn cors(&self) -> bool {
+        matches!(
+            self,
+            Self::Register { .. } | Self::AuthorizationServerMetadata { .. }
+        )
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::Register { .. } => "register",

@@ -66,16 +66,15 @@ async fn seed_user(
 ) -> Result<Option<String>, StoreError> {
     let email = Email::parse(email).ok_or(StoreError::Corrupt("demo email".into()))?;
     let configured = std::env::var(password_var).ok().filter(|p| !p.is_empty());
+    let existing = store.get_user(tenant, &email).await?;
     let (password, generated) = match configured {
         Some(p) => (p, false),
-        None => {
-            if store.get_user(tenant, &email).await?.is_some() {
-                return Ok(None);
-            }
-            (crypto::new_secret()[..20].to_owned(), true)
-        }
+        None if existing.is_some() => return Ok(None),
+        None => (crypto::new_secret()[..20].to_owned(), true),
     };
     let user = User {
+        // Keep the id of an existing user: it is the `sub` of tokens already issued.
+        id: existing.map_or_else(crypto::new_id, |u| u.id),
         tenant: tenant.clone(),
         email,
         password_hash: crypto::hash_password(&password),

@@ -145,6 +145,11 @@ pub struct Client {
     /// When an unapproved client stops existing. `None` once approved.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub expires_at: Option<UnixTime>,
+    /// Who approved the client (the administrator's user id) and when.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub approved_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub approved_at: Option<UnixTime>,
     /// Bumped whenever the client's configuration changes in a way users must re-consent to.
     pub config_version: u32,
     pub metadata: ClientMetadata,

@@ -1,6 +1,7 @@
 //! Domain types. Values are parsed once at the edge into these types; code past the edge never
 //! handles a raw `String` where a `TenantId`, `ClientId`, `RedirectUri` or `ScopeSet` is meant.
 
+mod authz;
 mod client;
 mod ids;
 mod redirect_uri;
@@ -8,6 +9,7 @@ mod scope;
 mod tenant;
 mod user;
 
+pub use authz::{AuthorizationCode, AuthorizationRequest, Consent, Session};
 pub use client::{
     ApplicationType, AuthMethod, Client, ClientMetadata, ClientStatus, ConsentMethod,
     CreatedByType, GrantType, ResponseType,

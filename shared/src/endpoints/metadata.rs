@@ -36,9 +36,5 @@ pub fn document(base: &str, tenant: &Tenant) -> Value {
 }
 
 pub fn response(base: &str, tenant: &Tenant) -> Response {
-    http::with_cors(http::json_response(
-        StatusCode::OK,
-        &document(base, tenant),
-        Cache::Public(60),
-    ))
+    http::json_response(StatusCode::OK, &document(base, tenant), Cache::Public(60))
 }

@@ -37,7 +37,7 @@ pub async fn handle(app: &App, tenant: &Tenant, req: &Request) -> Result<Respons
         Err(StoreError::PendingCapReached) => {
             return Err(OAuthError::too_many_requests(
                 "this tenant has too many unapproved registrations; an administrator must approve or let them expire before new ones are accepted",
-                tenant.dcr.pending_client_ttl_secs.min(3600),
+                retry_after(quota, now),
             ));
         }
         Err(other) => return Err(other.into()),
@@ -48,6 +48,14 @@ pub async fn handle(app: &App, tenant: &Tenant, req: &Request) -> Result<Respons
         "registered pending client"
     );
     Ok(registration_response(&client, secret.as_deref()))
+}
+
+/// When a refused registration can surely be retried: registrations of the previous window stop
+/// counting at the next window boundary, those of the current one a window later.
+fn retry_after(quota: PendingQuota, now: UnixTime) -> u64 {
+    let window = quota.window_secs.max(1);
+    let into = u64::try_from(now).unwrap_or(0) % window;
+    (window - into + window).min(7200)
 }
 
 /// Seed 002: a tenant administrator turns the public endpoint on; off means `403`.
@@ -66,11 +74,7 @@ pub fn check_dcr_enabled(settings: &DcrSettings) -> Result<(), OAuthError> {
 /// `application/json`, at most 64 KiB.
 pub fn check_body(req: &Request) -> Result<(), OAuthError> {
     if req.body().len() > MAX_BODY_BYTES {
-        return Err(OAuthError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::InvalidRequest,
-            format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-        ));
+        return Err(OAuthError::payload_too_large());
     }
     if !http::is_json(req.headers()) {
         return Err(OAuthError::new(
@@ -186,6 +190,8 @@ pub fn new_pending_client(
         consent_method: ConsentMethod::Required,
         created_at: now,
         expires_at: Some(now.saturating_add(lifetime)),
+        approved_by: None,
+        approved_at: None,
         config_version: 1,
         metadata,
     };

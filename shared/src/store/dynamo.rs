@@ -4,19 +4,23 @@
 
 use super::{PendingQuota, Store, StoreError, approved};
 use crate::defaults;
-use crate::domain::{Client, ClientId, ClientStatus, Email, Tenant, TenantId, UnixTime, User};
+use crate::domain::{
+    AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent, Email,
+    Session, Tenant, TenantId, UnixTime, User,
+};
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TableStatus,
+    KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TableStatus,
     TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use std::collections::HashMap;
@@ -75,25 +79,51 @@ fn n(v: impl ToString) -> AttributeValue {
 }
 
 // ---- key patterns (storage-schema.md) ----
+// Every partition key starts with its item type, so IAM can grant each function exactly the
+// item types it needs with `dynamodb:LeadingKeys` (e.g. only the sign-in path reads `USER#`).
 
 fn tenant_key(id: &TenantId) -> (String, String) {
-    (format!("T#{id}"), "TENANT".into())
+    (format!("TENANT#{id}"), "TENANT".into())
 }
 
 fn client_key(tenant: &TenantId, id: &ClientId) -> (String, String) {
-    (format!("T#{tenant}#C#{id}"), "CLIENT".into())
+    (format!("CLIENT#{tenant}#{id}"), "CLIENT".into())
 }
 
 fn clients_gsi_pk(tenant: &TenantId) -> String {
-    format!("T#{tenant}#CLIENTS")
+    format!("CLIENTS#{tenant}")
 }
 
 fn user_key(tenant: &TenantId, email: &Email) -> (String, String) {
-    (format!("T#{tenant}#U#{email}"), "USER".into())
+    (format!("USER#{tenant}#{email}"), "USER".into())
 }
 
 fn pending_counter_key(tenant: &TenantId, bucket: i64) -> (String, String) {
-    (format!("T#{tenant}#PENDING"), format!("W#{bucket}"))
+    (format!("PENDING#{tenant}"), format!("W#{bucket}"))
+}
+
+fn authorization_request_key(tenant: &TenantId, id: &str) -> (String, String) {
+    (format!("AUTHREQ#{tenant}#{id}"), "AUTHREQ".into())
+}
+
+fn session_key(tenant: &TenantId, id_hash: &str) -> (String, String) {
+    (format!("SESSION#{tenant}#{id_hash}"), "SESSION".into())
+}
+
+fn consent_key(tenant: &TenantId, client: &ClientId, user_id: &str) -> (String, String) {
+    (
+        format!("CONSENT#{tenant}#{client}#{user_id}"),
+        "CONSENT".into(),
+    )
+}
+
+fn code_key(tenant: &TenantId, code_hash: &str) -> (String, String) {
+    (format!("CODE#{tenant}#{code_hash}"), "CODE".into())
+}
+
+fn with_ttl(mut item: Item, expires_at: UnixTime) -> Item {
+    item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
+    item
 }
 
 fn key_map((pk, sk): (String, String)) -> Item {
@@ -452,6 +482,7 @@ impl Store for DynamoStore {
         &self,
         tenant: &TenantId,
         id: &ClientId,
+        approver: &str,
         now: UnixTime,
     ) -> Result<Client, StoreError> {
         let current = self
@@ -461,7 +492,7 @@ impl Store for DynamoStore {
         if current.status != ClientStatus::Pending {
             return Err(StoreError::Conflict);
         }
-        let updated = approved(current);
+        let updated = approved(current, approver, now);
         let doc =
             serde_json::to_string(&updated).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         // Exactly once: only while still pending and unexpired. Removing the TTL attribute
@@ -521,6 +552,128 @@ impl Store for DynamoStore {
             .await?
             .map(|item| decode(&item))
             .transpose()
+    }
+
+    async fn put_authorization_request(
+        &self,
+        req: &AuthorizationRequest,
+    ) -> Result<(), StoreError> {
+        let item = doc_item(
+            authorization_request_key(&req.tenant, &req.id),
+            "authreq",
+            req,
+        )?;
+        self.put(with_ttl(item, req.expires_at), true).await
+    }
+
+    async fn get_authorization_request(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationRequest>, StoreError> {
+        let found: Option<AuthorizationRequest> = self
+            .get(authorization_request_key(tenant, id), true)
+            .await?
+            .map(|item| decode(&item))
+            .transpose()?;
+        Ok(found.filter(|r| r.is_live(now)))
+    }
+
+    async fn take_authorization_request(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationRequest>, StoreError> {
+        // Exactly once: the conditional delete succeeds for one caller only, and only while the
+        // request is unexpired (the TTL sweeper may not have removed an expired one yet).
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(authorization_request_key(tenant, id))))
+            .condition_expression("attribute_exists(pk) AND #ttl > :now")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.attributes.map(|item| decode(&item)).transpose(),
+            Err(SdkError::ServiceError(ref se))
+                if matches!(
+                    se.err(),
+                    DeleteItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let item = doc_item(
+            session_key(&session.tenant, &session.id_hash),
+            "session",
+            session,
+        )?;
+        self.put(with_ttl(item, session.expires_at), true).await
+    }
+
+    async fn get_session(
+        &self,
+        tenant: &TenantId,
+        id_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<Session>, StoreError> {
+        let found: Option<Session> = self
+            .get(session_key(tenant, id_hash), true)
+            .await?
+            .map(|item| decode(&item))
+            .transpose()?;
+        Ok(found.filter(|s| s.is_live(now)))
+    }
+
+    async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
+        let item = doc_item(
+            consent_key(&consent.tenant, &consent.client_id, &consent.user_id),
+            "consent",
+            consent,
+        )?;
+        self.put(item, false).await
+    }
+
+    async fn get_consent(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+        user_id: &str,
+    ) -> Result<Option<Consent>, StoreError> {
+        self.get(consent_key(tenant, client, user_id), true)
+            .await?
+            .map(|item| decode(&item))
+            .transpose()
+    }
+
+    async fn create_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        let item = doc_item(code_key(&code.tenant, &code.code_hash), "code", code)?;
+        self.put(with_ttl(item, code.expires_at), true).await
+    }
+
+    async fn get_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        let found: Option<AuthorizationCode> = self
+            .get(code_key(tenant, code_hash), true)
+            .await?
+            .map(|item| decode(&item))
+            .transpose()?;
+        Ok(found.filter(|c| c.is_live(now)))
     }
 }
 

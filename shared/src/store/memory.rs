@@ -2,7 +2,10 @@
 //! lazy expiry (reads check `expires_at`; a periodic sweep reclaims memory).
 
 use super::{PendingQuota, Store, StoreError, approved};
-use crate::domain::{Client, ClientId, ClientStatus, Email, Tenant, TenantId, UnixTime, User};
+use crate::domain::{
+    AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent, Email,
+    Session, Tenant, TenantId, UnixTime, User,
+};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -22,6 +25,10 @@ struct Inner {
     /// (tenant, window) → registrations counted, with the counter's own expiry.
     pending_counters: HashMap<(TenantId, i64), (u32, UnixTime)>,
     users: HashMap<(TenantId, Email), User>,
+    authorization_requests: HashMap<(TenantId, String), AuthorizationRequest>,
+    sessions: HashMap<(TenantId, String), Session>,
+    consents: HashMap<(TenantId, ClientId, String), Consent>,
+    codes: HashMap<(TenantId, String), AuthorizationCode>,
     writes_since_sweep: u32,
 }
 
@@ -32,6 +39,9 @@ impl Inner {
             self.writes_since_sweep = 0;
             self.clients.retain(|_, c| c.is_live(now));
             self.pending_counters.retain(|_, (_, exp)| now < *exp);
+            self.authorization_requests.retain(|_, r| r.is_live(now));
+            self.sessions.retain(|_, r| r.is_live(now));
+            self.codes.retain(|_, r| r.is_live(now));
         }
     }
 
@@ -140,6 +150,7 @@ impl Store for MemoryStore {
         &self,
         tenant: &TenantId,
         id: &ClientId,
+        approver: &str,
         now: UnixTime,
     ) -> Result<Client, StoreError> {
         let mut inner = self.lock();
@@ -153,7 +164,7 @@ impl Store for MemoryStore {
         if current.status != ClientStatus::Pending {
             return Err(StoreError::Conflict);
         }
-        let updated = approved(current);
+        let updated = approved(current, approver, now);
         inner.clients.insert(key, updated.clone());
         inner.note_write(now);
         Ok(updated)
@@ -181,6 +192,125 @@ impl Store for MemoryStore {
             .lock()
             .users
             .get(&(tenant.clone(), email.clone()))
+            .cloned())
+    }
+
+    async fn put_authorization_request(
+        &self,
+        req: &AuthorizationRequest,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner
+            .authorization_requests
+            .insert((req.tenant.clone(), req.id.clone()), req.clone());
+        inner.note_write(req.created_at);
+        Ok(())
+    }
+
+    async fn get_authorization_request(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationRequest>, StoreError> {
+        Ok(self
+            .lock()
+            .authorization_requests
+            .get(&(tenant.clone(), id.to_owned()))
+            .filter(|r| r.is_live(now))
+            .cloned())
+    }
+
+    async fn take_authorization_request(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationRequest>, StoreError> {
+        let mut inner = self.lock();
+        let key = (tenant.clone(), id.to_owned());
+        if !inner
+            .authorization_requests
+            .get(&key)
+            .is_some_and(|r| r.is_live(now))
+        {
+            return Ok(None);
+        }
+        Ok(inner.authorization_requests.remove(&key))
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = (session.tenant.clone(), session.id_hash.clone());
+        if inner.sessions.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        inner.sessions.insert(key, session.clone());
+        inner.note_write(session.created_at);
+        Ok(())
+    }
+
+    async fn get_session(
+        &self,
+        tenant: &TenantId,
+        id_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .lock()
+            .sessions
+            .get(&(tenant.clone(), id_hash.to_owned()))
+            .filter(|s| s.is_live(now))
+            .cloned())
+    }
+
+    async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
+        self.lock().consents.insert(
+            (
+                consent.tenant.clone(),
+                consent.client_id.clone(),
+                consent.user_id.clone(),
+            ),
+            consent.clone(),
+        );
+        Ok(())
+    }
+
+    async fn get_consent(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+        user_id: &str,
+    ) -> Result<Option<Consent>, StoreError> {
+        Ok(self
+            .lock()
+            .consents
+            .get(&(tenant.clone(), client.clone(), user_id.to_owned()))
+            .cloned())
+    }
+
+    async fn create_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = (code.tenant.clone(), code.code_hash.clone());
+        if inner.codes.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        inner.codes.insert(key, code.clone());
+        inner.note_write(code.auth_time);
+        Ok(())
+    }
+
+    async fn get_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        Ok(self
+            .lock()
+            .codes
+            .get(&(tenant.clone(), code_hash.to_owned()))
+            .filter(|c| c.is_live(now))
             .cloned())
     }
 }

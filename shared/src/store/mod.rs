@@ -14,7 +14,10 @@
 pub mod dynamo;
 pub mod memory;
 
-use crate::domain::{Client, ClientId, Email, Tenant, TenantId, UnixTime, User};
+use crate::domain::{
+    AuthorizationCode, AuthorizationRequest, Client, ClientId, Consent, Email, Session, Tenant,
+    TenantId, UnixTime, User,
+};
 use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +107,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         tenant: &TenantId,
         id: &ClientId,
+        approver: &str,
         now: UnixTime,
     ) -> Result<Client, StoreError>;
 
@@ -112,11 +116,60 @@ pub trait Store: Send + Sync + 'static {
     /// Creates or replaces a user.
     async fn put_user(&self, user: &User) -> Result<(), StoreError>;
     async fn get_user(&self, tenant: &TenantId, email: &Email) -> Result<Option<User>, StoreError>;
+
+    /// Parks an authorization request until its `expires_at`.
+    async fn put_authorization_request(&self, req: &AuthorizationRequest)
+    -> Result<(), StoreError>;
+    /// A live authorization request (strongly consistent), or `None`.
+    async fn get_authorization_request(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationRequest>, StoreError>;
+    /// Removes a live authorization request and returns it, exactly once: of two concurrent
+    /// calls one gets the request and the other `None` (a replayed consent form).
+    async fn take_authorization_request(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationRequest>, StoreError>;
+
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// A live session of `tenant` by the SHA-256 of its id, or `None`.
+    async fn get_session(
+        &self,
+        tenant: &TenantId,
+        id_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// Records (or replaces) a user's consent to a client.
+    async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError>;
+    async fn get_consent(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+        user_id: &str,
+    ) -> Result<Option<Consent>, StoreError>;
+
+    /// Stores a new authorization code (keyed by its hash) until its `expires_at`.
+    async fn create_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// A live code by its hash, or `None` (strongly consistent).
+    async fn get_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationCode>, StoreError>;
 }
 
 /// Approval as a pure state change, shared by both adapters so they cannot drift apart.
-pub(crate) fn approved(mut client: Client) -> Client {
+pub(crate) fn approved(mut client: Client, approver: &str, now: UnixTime) -> Client {
     client.status = crate::domain::ClientStatus::Approved;
     client.expires_at = None;
+    client.approved_by = Some(approver.to_owned());
+    client.approved_at = Some(now);
     client
 }

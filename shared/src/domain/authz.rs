@@ -1,0 +1,91 @@
+//! Records of the authorization flow: pending authorization requests, sign-in sessions,
+//! per-user consent, and authorization codes. Secrets among them (session ids, codes, the
+//! browser binding) are stored only as SHA-256 hashes.
+
+use super::{ClientId, RedirectUri, ScopeSet, TenantId, UnixTime};
+use serde::{Deserialize, Serialize};
+
+/// An authorization request that passed client and redirect URI validation, parked while the
+/// user signs in and decides (10 minutes by default). Its id travels in the hosted forms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub id: String,
+    pub tenant: TenantId,
+    pub client_id: ClientId,
+    /// The redirect URI as presented (it matched a registered one; loopback ports vary).
+    pub redirect_uri: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub state: Option<String>,
+    pub code_challenge: String,
+    pub scope: ScopeSet,
+    pub resource: String,
+    /// Form token embedded in every page of this request (compared in constant time).
+    pub csrf_token: String,
+    /// SHA-256 of the browser-binding cookie of the browser that started the request.
+    pub browser_hash: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// A signed-in user, per tenant. The cookie carries the random session id; the store keeps its
+/// SHA-256 as the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id_hash: String,
+    pub tenant: TenantId,
+    pub user_id: String,
+    pub email: super::Email,
+    pub role: super::Role,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// A user's consent to a client, for one configuration version of that client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub tenant: TenantId,
+    pub client_id: ClientId,
+    pub user_id: String,
+    pub config_version: u32,
+    pub scope: ScopeSet,
+    pub granted_at: UnixTime,
+}
+
+/// An issued authorization code, keyed by the SHA-256 of the code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationCode {
+    pub code_hash: String,
+    pub tenant: TenantId,
+    pub client_id: ClientId,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub scope: ScopeSet,
+    pub resource: String,
+    pub user_id: String,
+    pub auth_time: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+impl AuthorizationRequest {
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        now < self.expires_at
+    }
+
+    /// Whether the redirect URI is a registered one of the client (used by stored requests to
+    /// guard against clients whose URIs changed in the meantime).
+    pub fn redirect_still_registered(&self, uris: &[RedirectUri]) -> bool {
+        uris.iter().any(|u| u.matches(&self.redirect_uri))
+    }
+}
+
+impl Session {
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        now < self.expires_at
+    }
+}
+
+impl AuthorizationCode {
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        now < self.expires_at
+    }
+}

@@ -1,0 +1,203 @@
+//! Each Lambda function driven with real API Gateway HTTP API (payload 2.0) events through
+//! `lambda_http`'s own deserialisation, routed the way the SAM template routes them.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use gatehouse_core::app::App;
+use gatehouse_core::config::Config;
+use gatehouse_core::lambda::handle_event;
+use gatehouse_core::router::Function;
+use gatehouse_core::seed;
+use gatehouse_core::store::memory::MemoryStore;
+use lambda_http::Body;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const HOST: &str = "abc123.execute-api.eu-west-1.amazonaws.com";
+
+async fn app() -> App {
+    let mut config = Config::for_tests("https://unused.example");
+    // As deployed without a public-URL parameter: the issuer comes from the request's host.
+    config.public_url = None;
+    config.registrations_per_ip_per_minute = 2;
+    let store = Arc::new(MemoryStore::new());
+    seed::seed_demo(store.as_ref(), &config)
+        .await
+        .expect("seed demo tenant");
+    App::new(store, config)
+}
+
+fn event(method: &str, route_key: &str, path: &str, body: Option<&Value>) -> lambda_http::Request {
+    let mut ev = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": "",
+        "cookies": ["other=1"],
+        "headers": {
+            "content-type": "application/json",
+            "host": HOST,
+            "x-forwarded-proto": "https",
+            "mcp-protocol-version": "2025-06-18"
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": HOST,
+            "domainPrefix": "abc123",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9",
+                "userAgent": "mcp-client/1.0"
+            },
+            "requestId": "req-1",
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "23/Nov/2026:18:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000u64
+        },
+        "pathParameters": {"tenant": "demo"},
+        "isBase64Encoded": false
+    });
+    if let Some(body) = body {
+        // API Gateway base64-encodes bodies it does not treat as text.
+        ev["body"] = STANDARD.encode(body.to_string()).into();
+        ev["isBase64Encoded"] = true.into();
+    }
+    lambda_http::request::from_str(&ev.to_string()).expect("a valid payload 2.0 event")
+}
+
+fn json_body(resp: &lambda_http::Response<Body>) -> Value {
+    let bytes: &[u8] = match resp.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    serde_json::from_slice(bytes).expect("JSON body")
+}
+
+#[tokio::test]
+async fn register_function_answers_a_base64_registration_event() {
+    let app = app().await;
+    let body = json!({
+        "client_name": "My AI Agent",
+        "redirect_uris": ["https://agent.example.com/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "client_secret_post"
+    });
+    let resp = handle_event(
+        &app,
+        Function::Register,
+        event(
+            "POST",
+            "POST /t/{tenant}/oauth/register",
+            "/t/demo/oauth/register",
+            Some(&body),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let doc = json_body(&resp);
+    assert_eq!(doc["client_name"], "My AI Agent");
+    assert_eq!(doc["token_endpoint_auth_method"], "client_secret_post");
+    assert_eq!(doc["client_secret"].as_str().map(str::len), Some(43));
+}
+
+#[tokio::test]
+async fn register_function_rate_limits_by_api_gateway_source_ip() {
+    let app = app().await;
+    let body = json!({"client_name": "A", "redirect_uris": ["https://a.example/cb"]});
+    let send = || {
+        handle_event(
+            &app,
+            Function::Register,
+            event(
+                "POST",
+                "POST /t/{tenant}/oauth/register",
+                "/t/demo/oauth/register",
+                Some(&body),
+            ),
+        )
+    };
+    assert_eq!(send().await.status(), 201);
+    assert_eq!(send().await.status(), 201);
+    let third = send().await;
+    assert_eq!(third.status(), 429);
+    assert_eq!(json_body(&third)["error"], "too_many_requests");
+    assert!(third.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn register_function_refuses_other_functions_routes_and_bad_methods() {
+    let app = app().await;
+    let resp = handle_event(
+        &app,
+        Function::Register,
+        event(
+            "GET",
+            "GET /.well-known/oauth-authorization-server/t/{tenant}",
+            "/.well-known/oauth-authorization-server/t/demo",
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    let resp = handle_event(
+        &app,
+        Function::Register,
+        event(
+            "GET",
+            "GET /t/{tenant}/oauth/register",
+            "/t/demo/oauth/register",
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 405);
+    assert_eq!(json_body(&resp)["error"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn discovery_function_derives_the_issuer_from_the_api_host() {
+    let app = app().await;
+    for path in [
+        "/.well-known/oauth-authorization-server/t/demo",
+        "/t/demo/.well-known/oauth-authorization-server",
+    ] {
+        let resp = handle_event(
+            &app,
+            Function::Discovery,
+            event("GET", &format!("GET {path}"), path, None),
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "{path}");
+        let doc = json_body(&resp);
+        assert_eq!(doc["issuer"], format!("https://{HOST}/t/demo"));
+        assert_eq!(
+            doc["registration_endpoint"],
+            format!("https://{HOST}/t/demo/oauth/register")
+        );
+        assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+    }
+}
+
+#[tokio::test]
+async fn discovery_function_preflight_allows_mcp_protocol_version() {
+    let app = app().await;
+    let path = "/.well-known/oauth-authorization-server/t/demo";
+    let resp = handle_event(
+        &app,
+        Function::Discovery,
+        event("OPTIONS", &format!("OPTIONS {path}"), path, None),
+    )
+    .await;
+    assert_eq!(resp.status(), 204);
+    let allowed = resp.headers()["access-control-allow-headers"]
+        .to_str()
+        .expect("ascii");
+    assert!(allowed.contains("MCP-Protocol-Version"));
+}

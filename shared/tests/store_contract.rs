@@ -1,0 +1,606 @@
+//! The storage contract: one suite, run against the embedded store and against DynamoDB
+//! (moto's server, started by `tests/run`, via `GATEHOUSE_TEST_DYNAMODB_ENDPOINT`). Both
+//! adapters must give the same answers, including expiry-on-read and exactly-once writes.
+
+use gatehouse_core::crypto;
+use gatehouse_core::domain::{
+    ApplicationType, AuthMethod, AuthorizationCode, AuthorizationRequest, Client, ClientId,
+    ClientMetadata, ClientStatus, Consent, ConsentMethod, CreatedByType, Email, GrantType,
+    RedirectUri, ResponseType, Role, ScopeSet, Session, Tenant, TenantId, UnixTime, User,
+};
+use gatehouse_core::store::dynamo::{DynamoStore, sdk_config};
+use gatehouse_core::store::memory::MemoryStore;
+use gatehouse_core::store::{PendingQuota, Store, StoreError};
+use std::sync::Arc;
+
+const NOW: UnixTime = 1_800_000_000;
+const TTL: i64 = 3600;
+
+fn memory() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new())
+}
+
+async fn dynamodb() -> Arc<dyn Store> {
+    let endpoint = std::env::var("GATEHOUSE_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "GATEHOUSE_TEST_DYNAMODB_ENDPOINT is not set: the DynamoDB contract tests need a \
+             DynamoDB API endpoint. Run ./tests/run, which starts moto's server and sets it."
+        )
+    });
+    let shared = sdk_config(Some(&endpoint)).await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&shared)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "contract-tests",
+        ))
+        .build();
+    let table = format!("gatehouse-contract-{}", crypto::new_id());
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), table);
+    store.ensure_table().await.expect("create the test table");
+    Arc::new(store)
+}
+
+fn tenant(id: &str) -> Tenant {
+    Tenant::new(TenantId::parse(id).expect("tenant id"), "Test tenant")
+}
+
+fn pending_client(tenant: &str, now: UnixTime) -> Client {
+    Client {
+        tenant: TenantId::parse(tenant).expect("tenant id"),
+        client_id: ClientId::generate(),
+        secret_hash: Some(crypto::hash_secret("s3cret")),
+        status: ClientStatus::Pending,
+        created_by: CreatedByType::Dcr,
+        consent_method: ConsentMethod::Required,
+        created_at: now,
+        expires_at: Some(now + TTL),
+        approved_by: None,
+        approved_at: None,
+        config_version: 1,
+        metadata: ClientMetadata {
+            client_name: "Agent".into(),
+            redirect_uris: vec![RedirectUri::parse("https://agent.example/cb").expect("uri")],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            response_types: vec![ResponseType::Code],
+            token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+            scope: ScopeSet::parse("user_default mcp:execute offline_access").expect("scope"),
+            application_type: ApplicationType::Web,
+            client_uri: Some("https://agent.example".into()),
+            logo_uri: None,
+            tos_uri: None,
+            policy_uri: None,
+            software_id: Some("agent-123".into()),
+            software_version: None,
+            contacts: vec![],
+        },
+    }
+}
+
+fn quota(cap: u32) -> PendingQuota {
+    PendingQuota {
+        cap,
+        window_secs: TTL as u64,
+    }
+}
+
+fn tid(id: &str) -> TenantId {
+    TenantId::parse(id).expect("tenant id")
+}
+
+// ---------------------------------------------------------------- the contract
+
+async fn tenants_are_created_once_and_replaced_by_put(store: Arc<dyn Store>) {
+    let mut t = tenant("acme");
+    assert_eq!(store.get_tenant(&t.id).await.expect("get"), None);
+    store.create_tenant(&t).await.expect("create");
+    assert!(matches!(
+        store.create_tenant(&t).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(store.get_tenant(&t.id).await.expect("get"), Some(t.clone()));
+    t.dcr.enabled = false;
+    t.dcr.pending_client_cap = 7;
+    store.put_tenant(&t).await.expect("put");
+    assert_eq!(store.get_tenant(&t.id).await.expect("get"), Some(t));
+}
+
+async fn a_pending_client_round_trips_within_its_tenant_only(store: Arc<dyn Store>) {
+    let c = pending_client("acme", NOW);
+    store
+        .create_pending_client(&c, quota(10), NOW)
+        .await
+        .expect("create");
+    let got = store
+        .get_client(&c.tenant, &c.client_id, NOW + 1)
+        .await
+        .expect("get");
+    assert_eq!(got, Some(c.clone()));
+    let elsewhere = store
+        .get_client(&tid("other"), &c.client_id, NOW + 1)
+        .await
+        .expect("get");
+    assert_eq!(elsewhere, None, "a client is invisible from another tenant");
+    let unknown = store
+        .get_client(&c.tenant, &ClientId::generate(), NOW)
+        .await
+        .expect("get");
+    assert_eq!(unknown, None);
+}
+
+async fn an_expired_pending_client_reads_as_absent(store: Arc<dyn Store>) {
+    let c = pending_client("acme", NOW);
+    store
+        .create_pending_client(&c, quota(10), NOW)
+        .await
+        .expect("create");
+    let exp = NOW + TTL;
+    assert!(
+        store
+            .get_client(&c.tenant, &c.client_id, exp - 1)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .get_client(&c.tenant, &c.client_id, exp)
+            .await
+            .expect("get"),
+        None,
+        "past expires_at the client is gone even though no sweeper removed it"
+    );
+    assert!(
+        store
+            .list_clients(&c.tenant, exp)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(matches!(
+        store
+            .approve_client(&c.tenant, &c.client_id, "admin-1", exp)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn a_duplicate_client_id_is_refused_and_not_counted(store: Arc<dyn Store>) {
+    let a = pending_client("acme", NOW);
+    store
+        .create_pending_client(&a, quota(2), NOW)
+        .await
+        .expect("first");
+    assert!(matches!(
+        store.create_pending_client(&a, quota(2), NOW).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    // Had the failed duplicate been counted, the cap of 2 would refuse this one.
+    let b = pending_client("acme", NOW);
+    store
+        .create_pending_client(&b, quota(2), NOW)
+        .await
+        .expect("the duplicate attempt wrote nothing");
+}
+
+async fn the_pending_cap_holds_across_the_current_and_previous_window(store: Arc<dyn Store>) {
+    for _ in 0..3 {
+        store
+            .create_pending_client(&pending_client("acme", NOW), quota(3), NOW)
+            .await
+            .expect("under the cap");
+    }
+    assert!(matches!(
+        store
+            .create_pending_client(&pending_client("acme", NOW), quota(3), NOW)
+            .await,
+        Err(StoreError::PendingCapReached)
+    ));
+    // Another tenant has its own quota.
+    store
+        .create_pending_client(&pending_client("other", NOW), quota(3), NOW)
+        .await
+        .expect("separate tenant");
+    // One window later the previous window's registrations still count.
+    let next = NOW + TTL;
+    assert!(matches!(
+        store
+            .create_pending_client(&pending_client("acme", next), quota(3), next)
+            .await,
+        Err(StoreError::PendingCapReached)
+    ));
+    // Two windows later nothing counted can still be alive.
+    let later = NOW + 2 * TTL;
+    store
+        .create_pending_client(&pending_client("acme", later), quota(3), later)
+        .await
+        .expect("quota renewed");
+}
+
+async fn a_zero_cap_means_no_cap(store: Arc<dyn Store>) {
+    for _ in 0..25 {
+        store
+            .create_pending_client(&pending_client("acme", NOW), quota(0), NOW)
+            .await
+            .expect("uncapped");
+    }
+    assert_eq!(
+        store
+            .list_clients(&tid("acme"), NOW)
+            .await
+            .expect("list")
+            .len(),
+        25
+    );
+}
+
+async fn concurrent_registrations_never_exceed_the_cap(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_pending_client(&pending_client("acme", NOW), quota(5), NOW)
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.expect("join") {
+            Ok(()) => ok += 1,
+            Err(StoreError::PendingCapReached) => {}
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(ok, 5);
+    assert_eq!(
+        store
+            .list_clients(&tid("acme"), NOW)
+            .await
+            .expect("list")
+            .len(),
+        5
+    );
+}
+
+async fn approval_happens_exactly_once_and_ends_expiry(store: Arc<dyn Store>) {
+    let c = pending_client("acme", NOW);
+    store
+        .create_pending_client(&c, quota(10), NOW)
+        .await
+        .expect("create");
+    let approved = store
+        .approve_client(&c.tenant, &c.client_id, "admin-1", NOW + 10)
+        .await
+        .expect("approve");
+    assert_eq!(approved.status, ClientStatus::Approved);
+    assert_eq!(approved.expires_at, None);
+    assert_eq!(approved.approved_by.as_deref(), Some("admin-1"));
+    assert_eq!(approved.approved_at, Some(NOW + 10));
+    assert!(matches!(
+        store
+            .approve_client(&c.tenant, &c.client_id, "admin-2", NOW + 11)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    // Long after the pending lifetime the approved client is still there.
+    let much_later = NOW + 10 * TTL;
+    assert_eq!(
+        store
+            .get_client(&c.tenant, &c.client_id, much_later)
+            .await
+            .expect("get"),
+        Some(approved)
+    );
+    assert!(matches!(
+        store
+            .approve_client(&c.tenant, &ClientId::generate(), "admin-1", NOW)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn concurrent_approvals_have_one_winner(store: Arc<dyn Store>) {
+    let c = pending_client("acme", NOW);
+    store
+        .create_pending_client(&c, quota(10), NOW)
+        .await
+        .expect("create");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = Arc::clone(&store);
+        let (t, id) = (c.tenant.clone(), c.client_id.clone());
+        tasks.push(tokio::spawn(async move {
+            store.approve_client(&t, &id, "admin-1", NOW + 5).await
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        match t.await.expect("join") {
+            Ok(_) => winners += 1,
+            Err(StoreError::Conflict) => {}
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn clients_list_oldest_first_and_per_tenant(store: Arc<dyn Store>) {
+    let first = pending_client("acme", NOW);
+    let second = pending_client("acme", NOW + 5);
+    let foreign = pending_client("other", NOW + 1);
+    for c in [&second, &foreign, &first] {
+        store
+            .create_pending_client(c, quota(0), c.created_at)
+            .await
+            .expect("create");
+    }
+    let listed: Vec<ClientId> = store
+        .list_clients(&tid("acme"), NOW + 6)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(listed, vec![first.client_id, second.client_id]);
+}
+
+async fn users_are_created_once_and_replaced_by_put(store: Arc<dyn Store>) {
+    let mut user = User {
+        id: crypto::new_id(),
+        tenant: tid("acme"),
+        email: Email::parse("Admin@Acme.Test").expect("email"),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        role: Role::Admin,
+        disabled: false,
+        created_at: NOW,
+    };
+    let email = Email::parse("admin@acme.test").expect("email");
+    assert_eq!(
+        store.get_user(&user.tenant, &email).await.expect("get"),
+        None
+    );
+    store.create_user(&user).await.expect("create");
+    assert!(matches!(
+        store.create_user(&user).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(
+        store.get_user(&user.tenant, &email).await.expect("get"),
+        Some(user.clone())
+    );
+    assert_eq!(
+        store.get_user(&tid("other"), &email).await.expect("get"),
+        None
+    );
+    user.disabled = true;
+    user.role = Role::User;
+    store.put_user(&user).await.expect("put");
+    assert_eq!(
+        store.get_user(&user.tenant, &email).await.expect("get"),
+        Some(user)
+    );
+}
+
+fn authorization_request(tenant: &str, now: UnixTime) -> AuthorizationRequest {
+    AuthorizationRequest {
+        id: crypto::new_secret(),
+        tenant: tid(tenant),
+        client_id: ClientId::generate(),
+        redirect_uri: "http://127.0.0.1:4312/cb".into(),
+        state: Some("xyz".into()),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        scope: ScopeSet::parse("mcp:execute").expect("scope"),
+        resource: "https://mcp.example/mcp".into(),
+        csrf_token: crypto::new_secret(),
+        browser_hash: crypto::hash_secret("browser"),
+        created_at: now,
+        expires_at: now + 600,
+    }
+}
+
+async fn authorization_requests_expire_and_are_taken_exactly_once(store: Arc<dyn Store>) {
+    let r = authorization_request("acme", NOW);
+    store.put_authorization_request(&r).await.expect("put");
+    assert_eq!(
+        store
+            .get_authorization_request(&r.tenant, &r.id, NOW + 1)
+            .await
+            .expect("get"),
+        Some(r.clone())
+    );
+    assert_eq!(
+        store
+            .get_authorization_request(&tid("other"), &r.id, NOW + 1)
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_authorization_request(&r.tenant, &r.id, NOW + 600)
+            .await
+            .expect("get"),
+        None,
+        "expired requests read as absent"
+    );
+    assert_eq!(
+        store
+            .take_authorization_request(&r.tenant, &r.id, NOW + 600)
+            .await
+            .expect("take"),
+        None,
+        "an expired request cannot be taken"
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let store = Arc::clone(&store);
+        let (t, id) = (r.tenant.clone(), r.id.clone());
+        tasks.push(tokio::spawn(async move {
+            store.take_authorization_request(&t, &id, NOW + 2).await
+        }));
+    }
+    let mut taken = 0;
+    for t in tasks {
+        if let Some(got) = t.await.expect("join").expect("take") {
+            assert_eq!(got, r);
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 1, "one consent form submission wins");
+    assert_eq!(
+        store
+            .get_authorization_request(&r.tenant, &r.id, NOW + 2)
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+async fn sessions_are_tenant_scoped_and_expire(store: Arc<dyn Store>) {
+    let s = Session {
+        id_hash: crypto::hash_secret(&crypto::new_secret()),
+        tenant: tid("acme"),
+        user_id: "u1".into(),
+        email: Email::parse("a@acme.test").expect("email"),
+        role: Role::Admin,
+        created_at: NOW,
+        expires_at: NOW + 100,
+    };
+    store.create_session(&s).await.expect("create");
+    assert!(matches!(
+        store.create_session(&s).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(
+        store
+            .get_session(&s.tenant, &s.id_hash, NOW + 99)
+            .await
+            .expect("get"),
+        Some(s.clone())
+    );
+    assert_eq!(
+        store
+            .get_session(&tid("other"), &s.id_hash, NOW)
+            .await
+            .expect("get"),
+        None,
+        "a session from another tenant is not a session here"
+    );
+    assert_eq!(
+        store
+            .get_session(&s.tenant, &s.id_hash, NOW + 100)
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+async fn consents_and_codes_round_trip(store: Arc<dyn Store>) {
+    let client = ClientId::generate();
+    let consent = Consent {
+        tenant: tid("acme"),
+        client_id: client.clone(),
+        user_id: "u1".into(),
+        config_version: 1,
+        scope: ScopeSet::parse("mcp:execute").expect("scope"),
+        granted_at: NOW,
+    };
+    assert_eq!(
+        store
+            .get_consent(&consent.tenant, &client, "u1")
+            .await
+            .expect("get"),
+        None
+    );
+    store.put_consent(&consent).await.expect("put");
+    let mut newer = consent.clone();
+    newer.config_version = 2;
+    store.put_consent(&newer).await.expect("replace");
+    assert_eq!(
+        store
+            .get_consent(&consent.tenant, &client, "u1")
+            .await
+            .expect("get"),
+        Some(newer)
+    );
+    assert_eq!(
+        store
+            .get_consent(&consent.tenant, &client, "u2")
+            .await
+            .expect("get"),
+        None
+    );
+
+    let code = AuthorizationCode {
+        code_hash: crypto::hash_secret(&crypto::new_secret()),
+        tenant: tid("acme"),
+        client_id: client,
+        redirect_uri: "https://agent.example/cb".into(),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        scope: ScopeSet::parse("mcp:execute").expect("scope"),
+        resource: "https://mcp.example/mcp".into(),
+        user_id: "u1".into(),
+        auth_time: NOW,
+        expires_at: NOW + 300,
+    };
+    store.create_code(&code).await.expect("create");
+    assert!(matches!(
+        store.create_code(&code).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(
+        store
+            .get_code(&code.tenant, &code.code_hash, NOW + 299)
+            .await
+            .expect("get"),
+        Some(code.clone())
+    );
+    assert_eq!(
+        store
+            .get_code(&code.tenant, &code.code_hash, NOW + 300)
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::memory()).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::dynamodb().await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    tenants_are_created_once_and_replaced_by_put,
+    a_pending_client_round_trips_within_its_tenant_only,
+    an_expired_pending_client_reads_as_absent,
+    a_duplicate_client_id_is_refused_and_not_counted,
+    the_pending_cap_holds_across_the_current_and_previous_window,
+    a_zero_cap_means_no_cap,
+    concurrent_registrations_never_exceed_the_cap,
+    approval_happens_exactly_once_and_ends_expiry,
+    concurrent_approvals_have_one_winner,
+    clients_list_oldest_first_and_per_tenant,
+    users_are_created_once_and_replaced_by_put,
+    authorization_requests_expire_and_are_taken_exactly_once,
+    sessions_are_tenant_scoped_and_expire,
+    consents_and_codes_round_trip,
+);

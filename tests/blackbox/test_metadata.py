@@ -1,0 +1,139 @@
+"""RFC 8414 OAuth 2.0 Authorization Server Metadata, black box.
+
+The demo tenant's issuer is `{base}/t/demo`. §3 puts its metadata at
+`{base}/.well-known/oauth-authorization-server/t/demo` (path insertion); older clients append
+the well-known suffix to the issuer instead (`{base}/t/demo/.well-known/...`), and both must
+serve the same document.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+
+from conftest import find_nulls, json_body, request
+
+WELL_KNOWN = "/.well-known/oauth-authorization-server"
+
+
+def inserted_url(server, tenant="demo"):
+    return f"{server.base}{WELL_KNOWN}/t/{tenant}"
+
+
+def appended_url(server, tenant="demo"):
+    return f"{server.base}/t/{tenant}{WELL_KNOWN}"
+
+
+def fetch_metadata(server) -> dict:
+    resp = request("GET", inserted_url(server))
+    status, headers, raw = resp
+    assert status == 200, f"{status}: {raw[:1000]!r}"
+    assert headers.get("content-type", "").split(";")[0].strip().lower() == "application/json", headers
+    body = json_body(resp)
+    assert isinstance(body, dict), body
+    return body
+
+
+def assert_json_error(resp, status, error):
+    code, headers, raw = resp
+    assert code == status, f"expected {status}, got {code}: {raw[:1000]!r}"
+    assert headers.get("content-type", "").split(";")[0].strip().lower() == "application/json", headers
+    body = json_body(resp)
+    assert body.get("error") == error, body
+    assert isinstance(body.get("error_description"), str) and body["error_description"].strip(), body
+    assert headers.get("access-control-allow-origin") == "*", headers
+    return body
+
+
+# §3: where the document lives
+
+
+def test_path_insertion_and_appended_paths_serve_the_identical_document(server):
+    inserted = request("GET", inserted_url(server))
+    appended = request("GET", appended_url(server))
+    assert inserted[0] == 200, inserted
+    assert appended[0] == 200, appended
+    for _, headers, _ in (inserted, appended):
+        assert headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+    assert inserted[2] == appended[2]
+
+
+def test_document_is_found_at_the_url_derived_from_its_issuer(server):
+    # §3.1: metadata URL = scheme://host + /.well-known/oauth-authorization-server + issuer path.
+    doc = fetch_metadata(server)
+    issuer = urllib.parse.urlsplit(doc["issuer"])
+    derived = f"{issuer.scheme}://{issuer.netloc}{WELL_KNOWN}{issuer.path}"
+    assert derived == inserted_url(server)
+
+
+# §2 / §3.2: the document's content
+
+
+def test_issuer_is_the_tenant_issuer_byte_for_byte(server):
+    doc = fetch_metadata(server)
+    assert doc["issuer"] == f"{server.base}/t/demo"
+
+
+def test_registration_endpoint_is_the_tenants_register_url(server):
+    doc = fetch_metadata(server)
+    assert doc.get("registration_endpoint") == f"{server.base}/t/demo/oauth/register", doc
+
+
+def test_advertised_registration_endpoint_accepts_registrations(server):
+    doc = fetch_metadata(server)
+    status, _, raw = request(
+        "POST",
+        doc["registration_endpoint"],
+        {"client_name": "Discovered", "redirect_uris": ["https://agent.example.com/cb"]},
+    )
+    assert status == 201, raw
+
+
+def test_pkce_s256_only(server):
+    assert fetch_metadata(server).get("code_challenge_methods_supported") == ["S256"]
+
+
+def test_code_response_type_only(server):
+    assert fetch_metadata(server).get("response_types_supported") == ["code"]
+
+
+def test_scopes_supported_are_the_tenants_scopes(server):
+    assert fetch_metadata(server).get("scopes_supported") == ["user_default", "mcp:execute", "offline_access"]
+
+
+def test_document_has_no_null_values(server):
+    doc = fetch_metadata(server)
+    assert find_nulls(doc) == [], doc
+
+
+def test_document_is_readable_cross_origin(server):
+    status, headers, _ = request("GET", inserted_url(server), headers={"Origin": "https://inspector.example.com"})
+    assert status == 200
+    assert headers.get("access-control-allow-origin") == "*", headers
+
+
+# §3.2 errors
+
+
+@pytest.mark.parametrize("where", ["inserted", "appended"])
+def test_unknown_tenant_is_404_json(server, where):
+    url = inserted_url(server, "nope") if where == "inserted" else appended_url(server, "nope")
+    assert_json_error(request("GET", url), 404, "not_found")
+
+
+def test_post_is_405(server):
+    resp = request("POST", inserted_url(server), {"x": 1})
+    assert_json_error(resp, 405, "method_not_allowed")
+    allow = [m.strip().upper() for m in resp[1].get("allow", "").split(",")]
+    assert "GET" in allow, resp[1]
+
+
+# Configured public URL
+
+
+def test_issuer_follows_the_configured_public_url(start_server):
+    srv = start_server({"GATEHOUSE_PUBLIC_URL": "https://auth.example.com"})
+    doc = fetch_metadata(srv)
+    assert doc["issuer"] == "https://auth.example.com/t/demo"
+    assert doc.get("registration_endpoint") == "https://auth.example.com/t/demo/oauth/register", doc
