@@ -3,14 +3,14 @@
 
 use crate::config::Config;
 use crate::domain::{Tenant, TenantId, UnixTime, unix_now};
-use crate::endpoints::{metadata, register};
+use crate::endpoints::{approval, authorize, metadata, register};
 use crate::error::OAuthError;
 use crate::http::{self, ClientIp, Request, RequestId, Response};
+use crate::ratelimit::RateLimiter;
 use crate::router::{self, Function, Route};
 use crate::store::Store;
 use ::http::Method;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tracing::Instrument;
@@ -19,7 +19,9 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub config: Config,
     tenants: TenantCache,
-    registration_limiter: RateLimiter,
+    registration_limiter: RateLimiter<std::net::IpAddr>,
+    pub(crate) signin_ip_limiter: RateLimiter<std::net::IpAddr>,
+    pub(crate) signin_account_limiter: RateLimiter<(TenantId, String)>,
 }
 
 impl App {
@@ -29,6 +31,10 @@ impl App {
             store,
             tenants: TenantCache::new(config.tenant_cache_ttl),
             registration_limiter: limiter,
+            signin_ip_limiter: RateLimiter::new(crate::defaults::SIGNINS_PER_IP_PER_MINUTE),
+            signin_account_limiter: RateLimiter::new(
+                crate::defaults::SIGNINS_PER_ACCOUNT_PER_MINUTE,
+            ),
             config,
         }
     }
@@ -107,6 +113,21 @@ impl App {
                 }
                 let tenant = self.tenant(tenant).await?;
                 Ok(metadata::response(&self.public_base(req)?, &tenant))
+            }
+            Route::Authorize { tenant } => {
+                let tenant = self.tenant(tenant).await?;
+                match *req.method() {
+                    Method::GET => Ok(authorize::get(self, &tenant, req).await),
+                    Method::POST => Ok(authorize::post(self, &tenant, req).await),
+                    _ => Err(OAuthError::method_not_allowed("GET, POST")),
+                }
+            }
+            Route::Approve { tenant } => {
+                if req.method() != Method::POST {
+                    return Err(OAuthError::method_not_allowed("POST"));
+                }
+                let tenant = self.tenant(tenant).await?;
+                Ok(approval::post(self, &tenant, req).await)
             }
         }
     }
@@ -210,65 +231,5 @@ impl TenantCache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
-    }
-}
-
-/// Fixed one-minute windows per IP address. Bounded memory: stale windows are dropped when the
-/// map grows past `MAX` addresses, and if every entry is live the map starts over.
-struct RateLimiter {
-    per_minute: u32,
-    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    const MAX: usize = 65_536;
-    const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
-
-    fn new(per_minute: u32) -> Self {
-        Self {
-            per_minute,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn allow(&self, ip: IpAddr, now: Instant) -> bool {
-        if self.per_minute == 0 {
-            return true;
-        }
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() >= Self::MAX {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < Self::WINDOW);
-            if windows.len() >= Self::MAX {
-                windows.clear();
-            }
-        }
-        let entry = windows.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Self::WINDOW {
-            *entry = (now, 0);
-        }
-        if entry.1 >= self.per_minute {
-            return false;
-        }
-        entry.1 += 1;
-        true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limiter_counts_per_ip_and_window() {
-        let limiter = RateLimiter::new(2);
-        let t0 = Instant::now();
-        let a: IpAddr = [10, 0, 0, 1].into();
-        let b: IpAddr = [10, 0, 0, 2].into();
-        assert!(limiter.allow(a, t0));
-        assert!(limiter.allow(a, t0));
-        assert!(!limiter.allow(a, t0));
-        assert!(limiter.allow(b, t0));
-        assert!(limiter.allow(a, t0 + RateLimiter::WINDOW));
-        assert!(RateLimiter::new(0).allow(a, t0));
     }
 }

@@ -57,6 +57,11 @@ pub fn verify_secret(presented: &str, stored_hash: &str) -> bool {
         .into()
 }
 
+/// Constant-time equality of two strings (CSRF tokens).
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
 /// OWASP Password Storage Cheat Sheet: argon2id, m = 19 MiB, t = 2, p = 1.
 fn argon2() -> Argon2<'static> {
     #[allow(clippy::expect_used)]

@@ -37,3 +37,20 @@ pub const MAX_SHORT_STRING_CHARS: usize = 255;
 pub const MAX_URI_CHARS: usize = 2000;
 pub const MAX_REDIRECT_URIS: usize = 20;
 pub const MAX_CONTACTS: usize = 10;
+
+/// Sign-in attempts per source IP and per account per minute, per process.
+pub const SIGNINS_PER_IP_PER_MINUTE: u32 = 20;
+pub const SIGNINS_PER_ACCOUNT_PER_MINUTE: u32 = 10;
+
+/// How long a parked authorization request waits for the user (sign-in and consent).
+pub const AUTHORIZATION_REQUEST_TTL_SECS: i64 = 600;
+
+/// Authorization code lifetime (RFC 6749 §4.1.2 recommends at most 10 minutes).
+pub const AUTHORIZATION_CODE_TTL_SECS: i64 = 300;
+
+/// Hosted-page session lifetime.
+pub const SESSION_TTL_SECS: i64 = 8 * 3600;
+
+/// Longest query string or form body the authorization endpoint reads, and longest value.
+pub const MAX_AUTHORIZE_INPUT_BYTES: usize = 8 * 1024;
+pub const MAX_PARAMETER_CHARS: usize = 2048;

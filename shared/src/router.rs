@@ -6,6 +6,8 @@
 pub enum Function {
     Register,
     Discovery,
+    Authorize,
+    Admin,
 }
 
 impl Function {
@@ -13,6 +15,8 @@ impl Function {
         match self {
             Self::Register => "register",
             Self::Discovery => "discovery",
+            Self::Authorize => "authorize",
+            Self::Admin => "admin",
         }
     }
 }
@@ -24,6 +28,11 @@ pub enum Route<'a> {
     /// `GET /.well-known/oauth-authorization-server/t/{tenant}` (RFC 8414 path insertion) and
     /// `GET /t/{tenant}/.well-known/oauth-authorization-server` (older clients).
     AuthorizationServerMetadata { tenant: &'a str },
+    /// `GET|POST /t/{tenant}/oauth/authorize`: the authorization endpoint and its hosted forms.
+    Authorize { tenant: &'a str },
+    /// `POST /t/{tenant}/admin/approve`: an administrator's decision on a pending client. The
+    /// only path that can approve a client, so only the admin function holds that permission.
+    Approve { tenant: &'a str },
 }
 
 impl Route<'_> {
@@ -31,12 +40,17 @@ impl Route<'_> {
         match self {
             Self::Register { .. } => Function::Register,
             Self::AuthorizationServerMetadata { .. } => Function::Discovery,
+            Self::Authorize { .. } => Function::Authorize,
+            Self::Approve { .. } => Function::Admin,
         }
     }
 
     pub fn tenant(&self) -> &str {
         match self {
-            Self::Register { tenant } | Self::AuthorizationServerMetadata { tenant } => tenant,
+            Self::Register { tenant }
+            | Self::AuthorizationServerMetadata { tenant }
+            | Self::Authorize { tenant }
+            | Self::Approve { tenant } => tenant,
         }
     }
 
@@ -53,6 +67,8 @@ impl Route<'_> {
         match self {
             Self::Register { .. } => "register",
             Self::AuthorizationServerMetadata { .. } => "as_metadata",
+            Self::Authorize { .. } => "authorize",
+            Self::Approve { .. } => "approve",
         }
     }
 }
@@ -61,6 +77,8 @@ pub fn route(path: &str) -> Option<Route<'_>> {
     let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
     match segments.as_slice() {
         ["t", tenant, "oauth", "register"] => Some(Route::Register { tenant }),
+        ["t", tenant, "oauth", "authorize"] => Some(Route::Authorize { tenant }),
+        ["t", tenant, "admin", "approve"] => Some(Route::Approve { tenant }),
         [".well-known", "oauth-authorization-server", "t", tenant]
         | ["t", tenant, ".well-known", "oauth-authorization-server"] => {
             Some(Route::AuthorizationServerMetadata { tenant })
@@ -86,6 +104,14 @@ mod tests {
         assert_eq!(
             route("/t/acme/.well-known/oauth-authorization-server"),
             Some(Route::AuthorizationServerMetadata { tenant: "acme" })
+        );
+        assert_eq!(
+            route("/t/acme/oauth/authorize"),
+            Some(Route::Authorize { tenant: "acme" })
+        );
+        assert_eq!(
+            route("/t/acme/admin/approve").map(|r| r.function()),
+            Some(Function::Admin)
         );
         assert_eq!(route("/t/acme/oauth/register/"), None);
         assert_eq!(route("/t/acme/oauth"), None);

@@ -492,7 +492,8 @@ def test_pending_cap_frees_up_after_the_pending_lifetime(start_server):
     for i in range(3):
         assert_created(register(srv, minimal(client_name=f"agent {i}")))
     first_refusal = register(srv, minimal())
-    assert assert_too_many(first_refusal) <= 2, first_refusal[1]
+    # Retry-After promises room: registrations stop counting within two lifetimes (4 s).
+    assert 1 <= assert_too_many(first_refusal) <= 4, first_refusal[1]
     # The quota counts the current and the previous lifetime window, so room comes back within
     # two lifetimes (4 s); allow generous slack on a loaded machine.
     deadline = time.monotonic() + 10

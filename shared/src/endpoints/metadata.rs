@@ -11,11 +11,19 @@ pub fn issuer(base: &str, tenant: &Tenant) -> String {
     format!("{base}/t/{}", tenant.id)
 }
 
+/// The tenant's MCP resource: the `aud` of tokens when a client names no `resource`.
+pub fn default_resource(base: &str, tenant: &Tenant) -> String {
+    format!("{base}/t/{}/mcp", tenant.id)
+}
+
 pub fn document(base: &str, tenant: &Tenant) -> Value {
     let issuer = issuer(base, tenant);
     let settings = &tenant.dcr;
     let mut doc = json!({
         "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
+        // RFC 9207: authorization responses carry `iss` (mix-up defence).
+        "authorization_response_iss_parameter_supported": true,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],

@@ -1,0 +1,1098 @@
+//! The authorization endpoint (RFC 6749 §4.1, OAuth 2.1, RFC 7636, RFC 8707, RFC 9207) and its
+//! hosted sign-in and consent forms.
+//!
+//! Two kinds of errors, kept apart by the type system: [`PageError`] is shown to the user and
+//! never redirects (bad `client_id` or `redirect_uri`, expired request, forged form);
+//! [`RedirectError`] goes back to the client, and can only be built from a [`ValidatedRedirect`],
+//! which only exists once the client and its redirect URI have been checked.
+//!
+//! `GET` pipeline: [`Params::parse`] → [`validate_client`] → [`validate_redirect`] →
+//! [`validate_request`] (response type, PKCE, scope, resource) → park the request →
+//! [`continue_flow`] (sign-in page, approval/consent page, or a code).
+
+use crate::app::App;
+use crate::crypto;
+use crate::defaults::{
+    AUTHORIZATION_CODE_TTL_SECS, AUTHORIZATION_REQUEST_TTL_SECS, MAX_AUTHORIZE_INPUT_BYTES,
+    MAX_PARAMETER_CHARS, SESSION_TTL_SECS,
+};
+use crate::domain::{
+    AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent,
+    ConsentMethod, Email, GrantType, OFFLINE_ACCESS, Role, ScopeSet, Session, Tenant, UnixTime,
+};
+use crate::endpoints::metadata;
+use crate::error::ErrorCode;
+use crate::html;
+use crate::http::{ClientIp, Request, Response};
+use crate::store::StoreError;
+use ::http::StatusCode;
+use ::http::header::{self, HeaderValue};
+use bytes::Bytes;
+use cookie::{Cookie, SameSite};
+use std::sync::OnceLock;
+use std::time::Instant;
+use url::Url;
+
+const BROWSER_COOKIE: &str = "gh_browser";
+const SESSION_COOKIE: &str = "gh_session";
+
+// ------------------------------------------------------------------ context and errors
+
+/// What every step needs: the app, the tenant, its issuer, the time.
+pub(crate) struct Ctx<'a> {
+    pub app: &'a App,
+    pub tenant: &'a Tenant,
+    pub base: String,
+    pub issuer: String,
+    pub now: UnixTime,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(app: &'a App, tenant: &'a Tenant, req: &Request) -> Result<Self, PageError> {
+        let base = app
+            .public_base(req)
+            .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, "Bad request", e.description))?;
+        Ok(Self {
+            app,
+            tenant,
+            issuer: metadata::issuer(&base, tenant),
+            base,
+            now: app.now(),
+        })
+    }
+
+    fn authorize_action(&self) -> String {
+        format!("{}/oauth/authorize", self.issuer)
+    }
+
+    fn approve_action(&self) -> String {
+        format!("{}/admin/approve", self.issuer)
+    }
+
+    /// Cookies are `Secure` unless the server itself is plain http (loopback development).
+    fn secure_cookies(&self) -> bool {
+        self.base.starts_with("https://")
+    }
+
+    fn cookie(&self, name: &'static str, value: String, max_age: i64) -> HeaderValue {
+        let c = Cookie::build((name, value))
+            .path(format!("/t/{}", self.tenant.id))
+            .http_only(true)
+            .secure(self.secure_cookies())
+            .same_site(SameSite::Lax)
+            .max_age(cookie::time::Duration::seconds(max_age))
+            .build();
+        HeaderValue::from_str(&c.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    fn page_error(&self, e: PageError) -> Response {
+        html::message(
+            e.status,
+            &self.tenant.display_name,
+            &e.title,
+            &e.message,
+            e.hint,
+        )
+    }
+}
+
+/// An error shown to the user on our own page; never a redirect.
+#[derive(Debug)]
+pub struct PageError {
+    status: StatusCode,
+    title: String,
+    message: String,
+    hint: Option<&'static str>,
+}
+
+impl PageError {
+    fn new(status: StatusCode, title: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            title: title.into(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    fn with_hint(mut self, hint: &'static str) -> Self {
+        self.hint = Some(hint);
+        self
+    }
+
+    fn start_again() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has expired",
+            "The authorization request expired or was already completed.",
+        )
+        .with_hint("Return to the application and start connecting again.")
+    }
+
+    fn forged_form() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "This form cannot be accepted",
+            "The form was not issued to this browser for this request.",
+        )
+        .with_hint("Return to the application and start connecting again.")
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        let err = crate::error::OAuthError::from(e);
+        Self::new(
+            err.status,
+            "Temporarily unavailable",
+            "The service could not complete this step. Please try again in a moment.",
+        )
+    }
+}
+
+/// A redirect URI that matched the client's registration, with the `state` and `iss` every
+/// response to it must carry. Only [`validate_redirect`] and [`redirect_of`] construct it.
+#[derive(Debug, Clone)]
+pub struct ValidatedRedirect {
+    uri: String,
+    state: Option<String>,
+    iss: String,
+}
+
+impl ValidatedRedirect {
+    fn send(&self, status: StatusCode, params: &[(&str, &str)]) -> Response {
+        let mut target = match Url::parse(&self.uri) {
+            Ok(u) => u,
+            Err(_) => {
+                return html::message(
+                    StatusCode::BAD_REQUEST,
+                    "",
+                    "Invalid redirect URI",
+                    "The application's redirect URI cannot be used.",
+                    None,
+                );
+            }
+        };
+        {
+            let mut q = target.query_pairs_mut();
+            for (k, v) in params {
+                q.append_pair(k, v);
+            }
+            if let Some(state) = &self.state {
+                q.append_pair("state", state);
+            }
+            q.append_pair("iss", &self.iss);
+        }
+        let mut resp = Response::new(Bytes::new());
+        *resp.status_mut() = status;
+        if let Ok(v) = HeaderValue::from_str(target.as_str()) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp.headers_mut().insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        resp
+    }
+}
+
+/// An error returned to the client's redirect URI (RFC 6749 §4.1.2.1).
+#[derive(Debug)]
+pub struct RedirectError {
+    to: ValidatedRedirect,
+    code: ErrorCode,
+    description: String,
+}
+
+impl RedirectError {
+    fn new(to: &ValidatedRedirect, code: ErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            to: to.clone(),
+            code,
+            description: description.into(),
+        }
+    }
+
+    fn into_response(self, status: StatusCode) -> Response {
+        self.to.send(
+            status,
+            &[
+                ("error", self.code.as_str()),
+                ("error_description", &self.description),
+            ],
+        )
+    }
+}
+
+pub enum AuthorizeError {
+    Page(PageError),
+    Redirect(RedirectError),
+}
+
+impl From<PageError> for AuthorizeError {
+    fn from(e: PageError) -> Self {
+        Self::Page(e)
+    }
+}
+
+impl From<RedirectError> for AuthorizeError {
+    fn from(e: RedirectError) -> Self {
+        Self::Redirect(e)
+    }
+}
+
+impl From<StoreError> for AuthorizeError {
+    fn from(e: StoreError) -> Self {
+        Self::Page(e.into())
+    }
+}
+
+fn finish(ctx: &Ctx<'_>, result: Result<Response, AuthorizeError>, status: StatusCode) -> Response {
+    match result {
+        Ok(resp) => resp,
+        Err(AuthorizeError::Page(e)) => ctx.page_error(e),
+        Err(AuthorizeError::Redirect(e)) => e.into_response(status),
+    }
+}
+
+// ------------------------------------------------------------------ parameters
+
+/// Query or form parameters. RFC 6749 §3.1: parameters must not repeat; a repeated one is
+/// reported by [`Params::single`] when asked for.
+pub struct Params(Vec<(String, String)>);
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ParamError {
+    Repeated(&'static str),
+    TooLong(&'static str),
+}
+
+impl Params {
+    pub fn parse(raw: &[u8]) -> Result<Self, PageError> {
+        if raw.len() > MAX_AUTHORIZE_INPUT_BYTES {
+            return Err(PageError::new(
+                StatusCode::BAD_REQUEST,
+                "Request too large",
+                format!("The request is longer than {MAX_AUTHORIZE_INPUT_BYTES} bytes."),
+            ));
+        }
+        Ok(Self(
+            url::form_urlencoded::parse(raw)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        ))
+    }
+
+    /// The one value of `name` (empty counts as absent).
+    pub fn single(&self, name: &'static str) -> Result<Option<&str>, ParamError> {
+        let mut found = self.0.iter().filter(|(k, _)| k == name);
+        let first = found.next();
+        if found.next().is_some() {
+            return Err(ParamError::Repeated(name));
+        }
+        match first {
+            Some((_, v)) if v.chars().count() > MAX_PARAMETER_CHARS => {
+                Err(ParamError::TooLong(name))
+            }
+            Some((_, v)) if !v.is_empty() => Ok(Some(v.as_str())),
+            _ => Ok(None),
+        }
+    }
+
+    /// The first repeated parameter name, if any.
+    pub fn first_repeated(&self) -> Option<&str> {
+        self.0.iter().enumerate().find_map(|(i, (k, _))| {
+            self.0[..i]
+                .iter()
+                .any(|(k2, _)| k2 == k)
+                .then_some(k.as_str())
+        })
+    }
+}
+
+impl ParamError {
+    fn describe(&self) -> String {
+        match self {
+            Self::Repeated(n) => format!("the {n} parameter is repeated"),
+            Self::TooLong(n) => {
+                format!("the {n} parameter is longer than {MAX_PARAMETER_CHARS} characters")
+            }
+        }
+    }
+}
+
+fn page_param<'p>(params: &'p Params, name: &'static str) -> Result<Option<&'p str>, PageError> {
+    params.single(name).map_err(|e| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid authorization request",
+            e.describe(),
+        )
+    })
+}
+
+// ------------------------------------------------------------------ GET
+
+pub async fn get(app: &App, tenant: &Tenant, req: &Request) -> Response {
+    let ctx = match Ctx::new(app, tenant, req) {
+        Ok(ctx) => ctx,
+        Err(e) => return bare_page(tenant, e),
+    };
+    let result = authorize_get(&ctx, req).await;
+    finish(&ctx, result, StatusCode::FOUND)
+}
+
+async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, AuthorizeError> {
+    let params = Params::parse(req.uri().query().unwrap_or("").as_bytes())?;
+    let client = validate_client(ctx, page_param(&params, "client_id")?).await?;
+    let state = params.single("state");
+    let redirect = validate_redirect(
+        ctx,
+        &client,
+        page_param(&params, "redirect_uri")?,
+        state.as_ref().ok().copied().flatten(),
+    )?;
+    // From here on, errors go back to the client.
+    if let Err(e) = state {
+        return Err(RedirectError::new(&redirect, ErrorCode::InvalidRequest, e.describe()).into());
+    }
+    let validated = validate_request(ctx, &client, &params, &redirect)?;
+
+    let (browser_value, new_browser) = match cookie_value(req, BROWSER_COOKIE) {
+        Some(v) => (v, false),
+        None => (crypto::new_secret(), true),
+    };
+    let areq = AuthorizationRequest {
+        id: crypto::new_secret(),
+        tenant: ctx.tenant.id.clone(),
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect.uri.clone(),
+        state: redirect.state.clone(),
+        code_challenge: validated.code_challenge,
+        scope: validated.scope,
+        resource: validated.resource,
+        csrf_token: crypto::new_secret(),
+        browser_hash: crypto::hash_secret(&browser_value),
+        created_at: ctx.now,
+        expires_at: ctx.now + AUTHORIZATION_REQUEST_TTL_SECS,
+    };
+    ctx.app.store.put_authorization_request(&areq).await?;
+    let session = current_session(ctx, req).await?;
+    let mut resp = continue_flow(ctx, &client, &areq, &redirect, session.as_ref()).await?;
+    if new_browser {
+        resp.headers_mut().append(
+            header::SET_COOKIE,
+            ctx.cookie(BROWSER_COOKIE, browser_value, 365 * 24 * 3600),
+        );
+    }
+    Ok(resp)
+}
+
+/// Step 1: the client must exist in this tenant and be live (an expired pending client is
+/// absent even if DynamoDB still holds it).
+async fn validate_client(ctx: &Ctx<'_>, raw: Option<&str>) -> Result<Client, PageError> {
+    let unknown = || {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Unknown application",
+            "This application is not registered with this service, or its registration expired before an administrator approved it.",
+        )
+        .with_hint("Return to the application and connect again; it will register anew.")
+    };
+    let raw = raw.ok_or_else(|| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid authorization request",
+            "The request does not name an application (client_id is missing).",
+        )
+    })?;
+    let id = ClientId::parse(raw).ok_or_else(unknown)?;
+    ctx.app
+        .store
+        .get_client(&ctx.tenant.id, &id, ctx.now)
+        .await?
+        .ok_or_else(unknown)
+}
+
+/// Step 2: the redirect URI must match a registered one exactly (loopback: any port). With a
+/// single registered URI it may be omitted (RFC 6749 §3.1.2.3).
+fn validate_redirect(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    raw: Option<&str>,
+    state: Option<&str>,
+) -> Result<ValidatedRedirect, PageError> {
+    let uris = &client.metadata.redirect_uris;
+    let chosen = match raw {
+        Some(presented) => uris
+            .iter()
+            .any(|u| u.matches(presented))
+            .then(|| presented.to_owned()),
+        None if uris.len() == 1 => uris.first().map(|u| u.as_str().to_owned()),
+        None => None,
+    };
+    let uri = chosen.ok_or_else(|| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect URI",
+            if raw.is_some() {
+                "The application asked to return to an address it did not register."
+            } else {
+                "The application did not say where to return (redirect_uri is missing)."
+            },
+        )
+    })?;
+    Ok(ValidatedRedirect {
+        uri,
+        state: state.map(str::to_owned),
+        iss: ctx.issuer.clone(),
+    })
+}
+
+struct ValidatedRequest {
+    code_challenge: String,
+    scope: ScopeSet,
+    resource: String,
+}
+
+/// Step 3: everything else, with errors sent back to the client.
+fn validate_request(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    params: &Params,
+    redirect: &ValidatedRedirect,
+) -> Result<ValidatedRequest, RedirectError> {
+    let fail = |code: ErrorCode, d: String| RedirectError::new(redirect, code, d);
+    if let Some(name) = params.first_repeated().filter(|n| *n != "resource") {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            format!("the {name} parameter is repeated"),
+        ));
+    }
+    let p = |name: &'static str| {
+        params
+            .single(name)
+            .map_err(|e| fail(ErrorCode::InvalidRequest, e.describe()))
+    };
+    match p("response_type")? {
+        Some("code") => {}
+        Some(other) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                format!("response_type {other:?} is not supported; use \"code\""),
+            ));
+        }
+        None => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "response_type is required (\"code\")".into(),
+            ));
+        }
+    }
+    let code_challenge = p("code_challenge")?.ok_or_else(|| {
+        fail(
+            ErrorCode::InvalidRequest,
+            "PKCE is required: send code_challenge with code_challenge_method=S256".into(),
+        )
+    })?;
+    match p("code_challenge_method")? {
+        Some("S256") => {}
+        Some(other) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                format!("code_challenge_method {other:?} is not supported; use S256"),
+            ));
+        }
+        None => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method is required and must be S256 (plain is not accepted)".into(),
+            ));
+        }
+    }
+    let challenge_ok = code_challenge.len() == 43
+        && code_challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !challenge_ok {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)"
+                .into(),
+        ));
+    }
+    let scope = grant_scope(client, p("scope")?).map_err(|bad| {
+        fail(
+            ErrorCode::InvalidScope,
+            format!("scope {bad} is not registered for this application"),
+        )
+    })?;
+
+    let default_resource = metadata::default_resource(&ctx.base, ctx.tenant);
+    let resources: Vec<&str> = params
+        .0
+        .iter()
+        .filter(|(k, _)| k == "resource")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let resource = match resources.as_slice() {
+        [] => default_resource,
+        [one] if *one == default_resource => default_resource,
+        [one] => {
+            return Err(fail(
+                ErrorCode::InvalidTarget,
+                format!(
+                    "resource {one:?} is not served by this authorization server; use {default_resource}"
+                ),
+            ));
+        }
+        _ => {
+            return Err(fail(
+                ErrorCode::InvalidTarget,
+                "only one resource may be requested at a time".into(),
+            ));
+        }
+    };
+    Ok(ValidatedRequest {
+        code_challenge: code_challenge.to_owned(),
+        scope,
+        resource,
+    })
+}
+
+/// Requested scopes must be registered for the client; omitted means all of them.
+/// `offline_access` the client cannot hold is dropped, not refused (hazard 7).
+fn grant_scope(client: &Client, raw: Option<&str>) -> Result<ScopeSet, String> {
+    let registered = &client.metadata.scope;
+    let Some(raw) = raw else {
+        return Ok(registered.clone());
+    };
+    let requested = ScopeSet::parse(raw).map_err(|bad| format!("{bad:?}"))?;
+    let requested = if registered.contains(OFFLINE_ACCESS) {
+        requested
+    } else {
+        requested.without(OFFLINE_ACCESS)
+    };
+    if let Some(bad) = requested.not_in(registered).next() {
+        return Err(format!("{:?}", bad.as_str()));
+    }
+    if requested.is_empty() {
+        return Ok(registered.clone());
+    }
+    Ok(requested.ordered_like(registered))
+}
+
+// ------------------------------------------------------------------ the flow
+
+fn cookie_value(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// The signed-in user of this tenant, if any. A session of another tenant is not found: the
+/// store keys sessions by tenant (and the cookie's path is the tenant's).
+pub(crate) async fn current_session(
+    ctx: &Ctx<'_>,
+    req: &Request,
+) -> Result<Option<Session>, StoreError> {
+    match cookie_value(req, SESSION_COOKIE) {
+        Some(id) => {
+            ctx.app
+                .store
+                .get_session(&ctx.tenant.id, &crypto::hash_secret(&id), ctx.now)
+                .await
+        }
+        None => Ok(None),
+    }
+}
+
+/// Where the request goes next for this user: sign in, approve (pending client, admin),
+/// refusal (pending client, not an admin), consent, or straight to a code.
+async fn continue_flow(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    areq: &AuthorizationRequest,
+    redirect: &ValidatedRedirect,
+    session: Option<&Session>,
+) -> Result<Response, AuthorizeError> {
+    let Some(session) = session else {
+        return Ok(signin_page(ctx, client, areq, "", None, StatusCode::OK));
+    };
+    if client.status == ClientStatus::Pending {
+        if session.role == Role::Admin {
+            return Ok(consent_page(ctx, client, areq, session));
+        }
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Administrator approval required",
+            format!(
+                "{} is a new application that an administrator of {} has not approved yet. Ask an administrator to connect it first; then try again.",
+                client.metadata.client_name, ctx.tenant.display_name
+            ),
+        )
+        .into());
+    }
+    if client.consent_method == ConsentMethod::Trusted
+        || has_consent(ctx, client, areq, session).await?
+    {
+        return issue_code(ctx, client, areq, redirect, session, StatusCode::FOUND).await;
+    }
+    Ok(consent_page(ctx, client, areq, session))
+}
+
+/// Consent counts when it was given to the client's current configuration and covers the
+/// requested scopes (seed 002: ask again when the client's configuration changes).
+async fn has_consent(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    areq: &AuthorizationRequest,
+    session: &Session,
+) -> Result<bool, StoreError> {
+    let consent = ctx
+        .app
+        .store
+        .get_consent(&ctx.tenant.id, &client.client_id, &session.user_id)
+        .await?;
+    Ok(consent.is_some_and(|c| {
+        c.config_version == client.config_version && areq.scope.not_in(&c.scope).next().is_none()
+    }))
+}
+
+pub(crate) async fn record_consent(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    areq: &AuthorizationRequest,
+    session: &Session,
+) -> Result<(), StoreError> {
+    ctx.app
+        .store
+        .put_consent(&Consent {
+            tenant: ctx.tenant.id.clone(),
+            client_id: client.client_id.clone(),
+            user_id: session.user_id.clone(),
+            config_version: client.config_version,
+            scope: areq.scope.clone(),
+            granted_at: ctx.now,
+        })
+        .await
+}
+
+/// Ends the authorization request (exactly once: a replayed form finds it gone) and sends the
+/// code to the client with `state` and `iss`.
+pub(crate) async fn issue_code(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    areq: &AuthorizationRequest,
+    redirect: &ValidatedRedirect,
+    session: &Session,
+    status: StatusCode,
+) -> Result<Response, AuthorizeError> {
+    let taken = ctx
+        .app
+        .store
+        .take_authorization_request(&ctx.tenant.id, &areq.id, ctx.now)
+        .await?;
+    if taken.is_none() {
+        return Err(PageError::start_again().into());
+    }
+    let code = crypto::new_secret();
+    ctx.app
+        .store
+        .create_code(&AuthorizationCode {
+            code_hash: crypto::hash_secret(&code),
+            tenant: ctx.tenant.id.clone(),
+            client_id: client.client_id.clone(),
+            redirect_uri: areq.redirect_uri.clone(),
+            code_challenge: areq.code_challenge.clone(),
+            scope: areq.scope.clone(),
+            resource: areq.resource.clone(),
+            user_id: session.user_id.clone(),
+            auth_time: ctx.now,
+            expires_at: ctx.now + AUTHORIZATION_CODE_TTL_SECS,
+        })
+        .await?;
+    tracing::info!(client_id = %client.client_id, user_id = %session.user_id, "issued authorization code");
+    Ok(redirect.send(status, &[("code", &code)]))
+}
+
+/// The user said no (RFC 6749 §4.1.2.1 `access_denied`). The request is consumed.
+pub(crate) async fn deny(
+    ctx: &Ctx<'_>,
+    areq: &AuthorizationRequest,
+    redirect: &ValidatedRedirect,
+) -> Result<Response, AuthorizeError> {
+    if ctx
+        .app
+        .store
+        .take_authorization_request(&ctx.tenant.id, &areq.id, ctx.now)
+        .await?
+        .is_none()
+    {
+        return Err(PageError::start_again().into());
+    }
+    Err(RedirectError::new(
+        redirect,
+        ErrorCode::AccessDenied,
+        "the user denied the request",
+    )
+    .into())
+}
+
+fn signin_page(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    areq: &AuthorizationRequest,
+    email: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let nonce = html::nonce();
+    let action = ctx.authorize_action();
+    html::page(
+        status,
+        &nonce,
+        &html::SignIn {
+            nonce: &nonce,
+            tenant_name: &ctx.tenant.display_name,
+            client_name: &client.metadata.client_name,
+            action: &action,
+            request_id: &areq.id,
+            csrf_token: &areq.csrf_token,
+            email,
+            error,
+        },
+    )
+}
+
+fn consent_page(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    areq: &AuthorizationRequest,
+    session: &Session,
+) -> Response {
+    let pending = client.status == ClientStatus::Pending;
+    let action = if pending {
+        ctx.approve_action()
+    } else {
+        ctx.authorize_action()
+    };
+    let minutes = (ctx.now - client.created_at).max(0) / 60;
+    let nonce = html::nonce();
+    html::page(
+        StatusCode::OK,
+        &nonce,
+        &html::ConsentPage {
+            nonce: &nonce,
+            tenant_name: &ctx.tenant.display_name,
+            client_name: &client.metadata.client_name,
+            client_uri: client.metadata.client_uri.as_deref(),
+            logo_uri: client.metadata.logo_uri.as_deref(),
+            redirect_uri: &areq.redirect_uri,
+            scopes: areq.scope.iter().map(|s| s.as_str()).collect(),
+            pending,
+            registered_ago: match minutes {
+                0 => "less than a minute ago".to_owned(),
+                1 => "1 minute ago".to_owned(),
+                m => format!("{m} minutes ago"),
+            },
+            stays_connected: stays_connected(client),
+            user_email: session.email.as_str(),
+            action: &action,
+            request_id: &areq.id,
+            csrf_token: &areq.csrf_token,
+        },
+    )
+}
+
+/// Refresh tokens go to clients registered with the `refresh_token` grant whose scope holds
+/// `offline_access`; the consent page says so.
+fn stays_connected(client: &Client) -> bool {
+    client
+        .metadata
+        .grant_types
+        .contains(&GrantType::RefreshToken)
+        && client.metadata.scope.contains(OFFLINE_ACCESS)
+}
+
+// ------------------------------------------------------------------ POST (forms)
+
+/// A submitted hosted form, checked: the parked request exists and is unexpired, the form's
+/// CSRF token is that request's, and the browser is the one that started it.
+pub(crate) struct SubmittedForm {
+    pub params: Params,
+    pub areq: AuthorizationRequest,
+    pub client: Client,
+    pub redirect: ValidatedRedirect,
+}
+
+pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedForm, PageError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(PageError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported form",
+            "Forms must be submitted as application/x-www-form-urlencoded.",
+        ));
+    }
+    let params = Params::parse(req.body())?;
+    if let Some(name) = params.first_repeated() {
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid form",
+            format!("The {name} field is repeated."),
+        ));
+    }
+    let request_id = page_param(&params, "request_id")?.ok_or_else(PageError::start_again)?;
+    let areq = ctx
+        .app
+        .store
+        .get_authorization_request(&ctx.tenant.id, request_id, ctx.now)
+        .await?
+        .ok_or_else(PageError::start_again)?;
+    let csrf = page_param(&params, "csrf_token")?.unwrap_or("");
+    let browser = cookie_value(req, BROWSER_COOKIE).unwrap_or_default();
+    let csrf_ok = crypto::constant_time_eq(csrf, &areq.csrf_token);
+    let browser_ok = crypto::verify_secret(&browser, &areq.browser_hash);
+    if !(csrf_ok && browser_ok) {
+        return Err(PageError::forged_form());
+    }
+    let client = ctx
+        .app
+        .store
+        .get_client(&ctx.tenant.id, &areq.client_id, ctx.now)
+        .await?
+        .ok_or_else(|| {
+            PageError::new(
+                StatusCode::GONE,
+                "This application no longer exists",
+                "Its registration expired before an administrator approved it, or it was deleted.",
+            )
+            .with_hint("Return to the application and connect again; it will register anew.")
+        })?;
+    if !areq.redirect_still_registered(&client.metadata.redirect_uris) {
+        return Err(PageError::start_again());
+    }
+    let redirect = redirect_of(ctx, &areq);
+    Ok(SubmittedForm {
+        params,
+        areq,
+        client,
+        redirect,
+    })
+}
+
+/// The redirect of a parked request: it was validated when the request was parked.
+fn redirect_of(ctx: &Ctx<'_>, areq: &AuthorizationRequest) -> ValidatedRedirect {
+    ValidatedRedirect {
+        uri: areq.redirect_uri.clone(),
+        state: areq.state.clone(),
+        iss: ctx.issuer.clone(),
+    }
+}
+
+pub async fn post(app: &App, tenant: &Tenant, req: &Request) -> Response {
+    let ctx = match Ctx::new(app, tenant, req) {
+        Ok(ctx) => ctx,
+        Err(e) => return bare_page(tenant, e),
+    };
+    let result = authorize_post(&ctx, req).await;
+    finish(&ctx, result, StatusCode::SEE_OTHER)
+}
+
+async fn authorize_post(ctx: &Ctx<'_>, req: &Request) -> Result<Response, AuthorizeError> {
+    let form = load_form(ctx, req).await?;
+    match page_param(&form.params, "action")? {
+        Some("sign_in") => sign_in(ctx, req, &form).await,
+        Some("decide") => {
+            let session = current_session(ctx, req).await?;
+            let Some(session) = session else {
+                return Ok(signin_page(
+                    ctx,
+                    &form.client,
+                    &form.areq,
+                    "",
+                    None,
+                    StatusCode::OK,
+                ));
+            };
+            if form.client.status == ClientStatus::Pending {
+                // Approval of a pending client happens only on the admin route.
+                return continue_flow(
+                    ctx,
+                    &form.client,
+                    &form.areq,
+                    &form.redirect,
+                    Some(&session),
+                )
+                .await;
+            }
+            match page_param(&form.params, "decision")? {
+                Some("approve") => {
+                    record_consent(ctx, &form.client, &form.areq, &session).await?;
+                    issue_code(
+                        ctx,
+                        &form.client,
+                        &form.areq,
+                        &form.redirect,
+                        &session,
+                        StatusCode::SEE_OTHER,
+                    )
+                    .await
+                }
+                Some("deny") => deny(ctx, &form.areq, &form.redirect).await,
+                _ => Err(PageError::new(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid form",
+                    "The form did not say whether to approve or deny.",
+                )
+                .into()),
+            }
+        }
+        _ => Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid form",
+            "Unknown form action.",
+        )
+        .into()),
+    }
+}
+
+/// Sign-in: rate-limited per IP and per account, one generic message for every failure, and
+/// the same argon2 work whether or not the account exists.
+async fn sign_in(
+    ctx: &Ctx<'_>,
+    req: &Request,
+    form: &SubmittedForm,
+) -> Result<Response, AuthorizeError> {
+    let email_raw = page_param(&form.params, "email")?.unwrap_or("");
+    let password = page_param(&form.params, "password")?.unwrap_or("");
+    let retry = |msg: &str, status| {
+        signin_page(ctx, &form.client, &form.areq, email_raw, Some(msg), status)
+    };
+
+    let now = Instant::now();
+    let ip_ok = req
+        .extensions()
+        .get::<ClientIp>()
+        .is_none_or(|ClientIp(ip)| ctx.app.signin_ip_limiter.allow(*ip, now));
+    let account_ok = ctx.app.signin_account_limiter.allow(
+        (ctx.tenant.id.clone(), email_raw.trim().to_ascii_lowercase()),
+        now,
+    );
+    if !(ip_ok && account_ok) {
+        return Ok(retry(
+            "Too many sign-in attempts. Wait a minute and try again.",
+            StatusCode::TOO_MANY_REQUESTS,
+        ));
+    }
+
+    let user = match Email::parse(email_raw) {
+        Some(email) => ctx.app.store.get_user(&ctx.tenant.id, &email).await?,
+        None => None,
+    };
+    let hash = user
+        .as_ref()
+        .filter(|u| !u.disabled)
+        .map_or_else(|| dummy_hash().as_str(), |u| u.password_hash.as_str());
+    let password_ok = crypto::verify_password(password, hash);
+    let Some(user) = user.filter(|u| password_ok && !u.disabled) else {
+        tracing::info!("sign-in failed");
+        return Ok(retry(
+            "Incorrect email or password.",
+            StatusCode::UNAUTHORIZED,
+        ));
+    };
+
+    let session_id = crypto::new_secret();
+    let session = Session {
+        id_hash: crypto::hash_secret(&session_id),
+        tenant: ctx.tenant.id.clone(),
+        user_id: user.id.clone(),
+        email: user.email.clone(),
+        role: user.role,
+        created_at: ctx.now,
+        expires_at: ctx.now + SESSION_TTL_SECS,
+    };
+    ctx.app.store.create_session(&session).await?;
+    tracing::info!(user_id = %user.id, "signed in");
+    let mut resp = match continue_flow(
+        ctx,
+        &form.client,
+        &form.areq,
+        &form.redirect,
+        Some(&session),
+    )
+    .await
+    {
+        Ok(resp) => resp,
+        Err(AuthorizeError::Page(e)) => ctx.page_error(e),
+        Err(AuthorizeError::Redirect(e)) => e.into_response(StatusCode::SEE_OTHER),
+    };
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        ctx.cookie(SESSION_COOKIE, session_id, SESSION_TTL_SECS),
+    );
+    Ok(resp)
+}
+
+/// A valid argon2id hash of a random password, verified against when the account does not
+/// exist so that sign-in takes the same time either way.
+fn dummy_hash() -> &'static String {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| crypto::hash_password(&crypto::new_secret()))
+}
+
+/// A page for an error met before the context exists (e.g. a malformed `Host`).
+pub(crate) fn bare_page(tenant: &Tenant, e: PageError) -> Response {
+    html::message(e.status, &tenant.display_name, &e.title, &e.message, e.hint)
+}
+
+pub(crate) fn respond(ctx: &Ctx<'_>, result: Result<Response, AuthorizeError>) -> Response {
+    finish(ctx, result, StatusCode::SEE_OTHER)
+}
+
+pub(crate) fn admin_required() -> PageError {
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "Administrator approval required",
+        "Only an administrator of this organisation can approve a new application.",
+    )
+}
+
+pub(crate) fn expired_registration() -> PageError {
+    PageError::new(
+        StatusCode::GONE,
+        "This application can no longer be approved",
+        "Its registration expired before it was approved, and it has been removed.",
+    )
+    .with_hint("Return to the application and connect again; it will register anew.")
+}
+
+pub(crate) fn invalid_decision() -> PageError {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        "Invalid form",
+        "The form did not say whether to approve or deny.",
+    )
+}
+
+pub(crate) fn signin_again(ctx: &Ctx<'_>, form: &SubmittedForm) -> Response {
+    signin_page(ctx, &form.client, &form.areq, "", None, StatusCode::OK)
+}
