@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::domain::{Tenant, TenantId, UnixTime, unix_now};
-use crate::endpoints::{approval, authorize, metadata, register};
+use crate::endpoints::{approval, authorize, metadata, register, token};
 use crate::error::OAuthError;
 use crate::http::{self, ClientIp, Request, RequestId, Response};
 use crate::ratelimit::RateLimiter;
@@ -18,6 +18,8 @@ use tracing::Instrument;
 pub struct App {
     pub store: Arc<dyn Store>,
     pub config: Config,
+    /// Signing keys, cached per process (per warm container).
+    pub keys: crate::tokens::KeyCache,
     tenants: TenantCache,
     registration_limiter: RateLimiter<std::net::IpAddr>,
     pub(crate) signin_ip_limiter: RateLimiter<std::net::IpAddr>,
@@ -29,6 +31,7 @@ impl App {
         let limiter = RateLimiter::new(config.registrations_per_ip_per_minute);
         Self {
             store,
+            keys: crate::tokens::KeyCache::default(),
             tenants: TenantCache::new(config.tenant_cache_ttl),
             registration_limiter: limiter,
             signin_ip_limiter: RateLimiter::new(crate::defaults::SIGNINS_PER_IP_PER_MINUTE),
@@ -121,6 +124,30 @@ impl App {
                     Method::POST => Ok(authorize::post(self, &tenant, req).await),
                     _ => Err(OAuthError::method_not_allowed("GET, POST")),
                 }
+            }
+            Route::Token { tenant } | Route::Revoke { tenant } | Route::Introspect { tenant } => {
+                if req.method() == Method::OPTIONS {
+                    return Ok(http::preflight("POST, OPTIONS"));
+                }
+                if req.method() != Method::POST {
+                    return Err(OAuthError::method_not_allowed("POST, OPTIONS"));
+                }
+                let tenant = self.tenant(tenant).await?;
+                match route {
+                    Route::Token { .. } => token::token(self, &tenant, req).await,
+                    Route::Revoke { .. } => token::revoke(self, &tenant, req).await,
+                    _ => token::introspect(self, &tenant, req).await,
+                }
+            }
+            Route::Jwks { tenant } => {
+                if req.method() == Method::OPTIONS {
+                    return Ok(http::preflight("GET, OPTIONS"));
+                }
+                if req.method() != Method::GET && req.method() != Method::HEAD {
+                    return Err(OAuthError::method_not_allowed("GET, HEAD, OPTIONS"));
+                }
+                self.tenant(tenant).await?;
+                token::jwks(self).await
             }
             Route::Approve { tenant } => {
                 if req.method() != Method::POST {

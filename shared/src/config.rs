@@ -25,6 +25,10 @@ pub struct Config {
     /// Registrations per source IP per minute per process (`GATEHOUSE_REGISTRATION_RATE_LIMIT`);
     /// `0` turns it off, as does `GATEHOUSE_PENDING_CLIENT_CAP=0`.
     pub registrations_per_ip_per_minute: u32,
+    /// Access token lifetime (`GATEHOUSE_ACCESS_TOKEN_TTL`, seconds).
+    pub access_token_ttl_secs: i64,
+    /// Grace window for a rotated refresh token (`GATEHOUSE_REFRESH_GRACE`, seconds).
+    pub refresh_grace_secs: i64,
     /// Overrides applied to the seeded `demo` tenant by `gatehouse serve`.
     pub pending_client_ttl_override: Option<u64>,
     pub pending_client_cap_override: Option<u32>,
@@ -88,6 +92,12 @@ impl Config {
                     .unwrap_or(defaults::TENANT_CACHE_TTL_SECS),
             ),
             registrations_per_ip_per_minute: rate,
+            access_token_ttl_secs: parse_var::<i64>("GATEHOUSE_ACCESS_TOKEN_TTL")?
+                .unwrap_or(defaults::ACCESS_TOKEN_TTL_SECS)
+                .max(1),
+            refresh_grace_secs: parse_var::<i64>("GATEHOUSE_REFRESH_GRACE")?
+                .unwrap_or(defaults::REFRESH_GRACE_SECS)
+                .max(0),
             pending_client_ttl_override: ttl_override,
             pending_client_cap_override: cap_override,
         })
@@ -101,6 +111,8 @@ impl Config {
             dynamodb_endpoint: None,
             tenant_cache_ttl: Duration::from_secs(defaults::TENANT_CACHE_TTL_SECS),
             registrations_per_ip_per_minute: 0,
+            access_token_ttl_secs: defaults::ACCESS_TOKEN_TTL_SECS,
+            refresh_grace_secs: defaults::REFRESH_GRACE_SECS,
             pending_client_ttl_override: None,
             pending_client_cap_override: None,
         }

@@ -54,3 +54,17 @@ pub const SESSION_TTL_SECS: i64 = 8 * 3600;
 /// Longest query string or form body the authorization endpoint reads, and longest value.
 pub const MAX_AUTHORIZE_INPUT_BYTES: usize = 8 * 1024;
 pub const MAX_PARAMETER_CHARS: usize = 2048;
+
+/// Access token (JWT) lifetime; resource servers verify these offline, so keep it short.
+pub const ACCESS_TOKEN_TTL_SECS: i64 = 3600;
+
+/// Absolute lifetime of a grant and of every refresh token in it.
+pub const GRANT_TTL_SECS: i64 = 30 * 24 * 3600;
+
+/// How long a rotated refresh token still works, so concurrent refreshes from one client do
+/// not log the user out (hazard 9). Reuse after this revokes the whole grant.
+pub const REFRESH_GRACE_SECS: i64 = 30;
+
+/// How long a process trusts its cached signing keys before re-reading them (key rotation
+/// reaches every warm container within this time).
+pub const SIGNING_KEY_CACHE_SECS: u64 = 300;

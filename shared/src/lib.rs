@@ -3,6 +3,7 @@
 //! wrappers around [`app::App`].
 
 pub mod app;
+pub mod client_auth;
 pub mod client_metadata;
 pub mod config;
 pub mod crypto;
@@ -13,8 +14,10 @@ pub mod error;
 pub mod html;
 pub mod http;
 pub mod lambda;
+pub mod params;
 pub mod ratelimit;
 pub mod router;
 pub mod seed;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;

@@ -8,6 +8,7 @@ pub enum Function {
     Discovery,
     Authorize,
     Admin,
+    Token,
 }
 
 impl Function {
@@ -17,6 +18,7 @@ impl Function {
             Self::Discovery => "discovery",
             Self::Authorize => "authorize",
             Self::Admin => "admin",
+            Self::Token => "token",
         }
     }
 }
@@ -33,6 +35,14 @@ pub enum Route<'a> {
     /// `POST /t/{tenant}/admin/approve`: an administrator's decision on a pending client. The
     /// only path that can approve a client, so only the admin function holds that permission.
     Approve { tenant: &'a str },
+    /// `POST /t/{tenant}/oauth/token` (RFC 6749 §3.2).
+    Token { tenant: &'a str },
+    /// `POST /t/{tenant}/oauth/revoke` (RFC 7009).
+    Revoke { tenant: &'a str },
+    /// `POST /t/{tenant}/oauth/introspect` (RFC 7662).
+    Introspect { tenant: &'a str },
+    /// `GET /t/{tenant}/jwks.json`: public signing keys.
+    Jwks { tenant: &'a str },
 }
 
 impl Route<'_> {
@@ -42,6 +52,8 @@ impl Route<'_> {
             Self::AuthorizationServerMetadata { .. } => Function::Discovery,
             Self::Authorize { .. } => Function::Authorize,
             Self::Approve { .. } => Function::Admin,
+            Self::Token { .. } | Self::Revoke { .. } | Self::Introspect { .. } => Function::Token,
+            Self::Jwks { .. } => Function::Discovery,
         }
     }
 
@@ -50,7 +62,11 @@ impl Route<'_> {
             Self::Register { tenant }
             | Self::AuthorizationServerMetadata { tenant }
             | Self::Authorize { tenant }
-            | Self::Approve { tenant } => tenant,
+            | Self::Approve { tenant }
+            | Self::Token { tenant }
+            | Self::Revoke { tenant }
+            | Self::Introspect { tenant }
+            | Self::Jwks { tenant } => tenant,
         }
     }
 
@@ -59,7 +75,12 @@ impl Route<'_> {
     pub fn cors(&self) -> bool {
         matches!(
             self,
-            Self::Register { .. } | Self::AuthorizationServerMetadata { .. }
+            Self::Register { .. }
+                | Self::AuthorizationServerMetadata { .. }
+                | Self::Token { .. }
+                | Self::Revoke { .. }
+                | Self::Introspect { .. }
+                | Self::Jwks { .. }
         )
     }
 
@@ -69,6 +90,10 @@ impl Route<'_> {
             Self::AuthorizationServerMetadata { .. } => "as_metadata",
             Self::Authorize { .. } => "authorize",
             Self::Approve { .. } => "approve",
+            Self::Token { .. } => "token",
+            Self::Revoke { .. } => "revoke",
+            Self::Introspect { .. } => "introspect",
+            Self::Jwks { .. } => "jwks",
         }
     }
 }
@@ -79,6 +104,10 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         ["t", tenant, "oauth", "register"] => Some(Route::Register { tenant }),
         ["t", tenant, "oauth", "authorize"] => Some(Route::Authorize { tenant }),
         ["t", tenant, "admin", "approve"] => Some(Route::Approve { tenant }),
+        ["t", tenant, "oauth", "token"] => Some(Route::Token { tenant }),
+        ["t", tenant, "oauth", "revoke"] => Some(Route::Revoke { tenant }),
+        ["t", tenant, "oauth", "introspect"] => Some(Route::Introspect { tenant }),
+        ["t", tenant, "jwks.json"] => Some(Route::Jwks { tenant }),
         [".well-known", "oauth-authorization-server", "t", tenant]
         | ["t", tenant, ".well-known", "oauth-authorization-server"] => {
             Some(Route::AuthorizationServerMetadata { tenant })

@@ -545,6 +545,7 @@ async fn consents_and_codes_round_trip(store: Arc<dyn Store>) {
         user_id: "u1".into(),
         auth_time: NOW,
         expires_at: NOW + 300,
+        redeemed_grant: None,
     };
     store.create_code(&code).await.expect("create");
     assert!(matches!(

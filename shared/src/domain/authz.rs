@@ -64,6 +64,9 @@ pub struct AuthorizationCode {
     pub user_id: String,
     pub auth_time: UnixTime,
     pub expires_at: UnixTime,
+    /// The grant this code became, once redeemed; a second redemption revokes it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub redeemed_grant: Option<String>,
 }
 
 impl AuthorizationRequest {

@@ -3,6 +3,7 @@
 
 mod authz;
 mod client;
+mod grant;
 mod ids;
 mod redirect_uri;
 mod scope;
@@ -14,6 +15,7 @@ pub use client::{
     ApplicationType, AuthMethod, Client, ClientMetadata, ClientStatus, ConsentMethod,
     CreatedByType, GrantType, ResponseType,
 };
+pub use grant::{Grant, PublicSigningKey, RefreshToken};
 pub use ids::{ClientId, Email, TenantId};
 pub use redirect_uri::RedirectUri;
 pub use scope::{OFFLINE_ACCESS, ScopeSet, ScopeToken};

@@ -13,8 +13,7 @@
 use crate::app::App;
 use crate::crypto;
 use crate::defaults::{
-    AUTHORIZATION_CODE_TTL_SECS, AUTHORIZATION_REQUEST_TTL_SECS, MAX_AUTHORIZE_INPUT_BYTES,
-    MAX_PARAMETER_CHARS, SESSION_TTL_SECS,
+    AUTHORIZATION_CODE_TTL_SECS, AUTHORIZATION_REQUEST_TTL_SECS, SESSION_TTL_SECS,
 };
 use crate::domain::{
     AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent,
@@ -24,6 +23,7 @@ use crate::endpoints::metadata;
 use crate::error::ErrorCode;
 use crate::html;
 use crate::http::{ClientIp, Request, Response};
+use crate::params::{ParamError, Params};
 use crate::store::StoreError;
 use ::http::StatusCode;
 use ::http::header::{self, HeaderValue};
@@ -259,68 +259,8 @@ fn finish(ctx: &Ctx<'_>, result: Result<Response, AuthorizeError>, status: Statu
 
 // ------------------------------------------------------------------ parameters
 
-/// Query or form parameters. RFC 6749 §3.1: parameters must not repeat; a repeated one is
-/// reported by [`Params::single`] when asked for.
-pub struct Params(Vec<(String, String)>);
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum ParamError {
-    Repeated(&'static str),
-    TooLong(&'static str),
-}
-
-impl Params {
-    pub fn parse(raw: &[u8]) -> Result<Self, PageError> {
-        if raw.len() > MAX_AUTHORIZE_INPUT_BYTES {
-            return Err(PageError::new(
-                StatusCode::BAD_REQUEST,
-                "Request too large",
-                format!("The request is longer than {MAX_AUTHORIZE_INPUT_BYTES} bytes."),
-            ));
-        }
-        Ok(Self(
-            url::form_urlencoded::parse(raw)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        ))
-    }
-
-    /// The one value of `name` (empty counts as absent).
-    pub fn single(&self, name: &'static str) -> Result<Option<&str>, ParamError> {
-        let mut found = self.0.iter().filter(|(k, _)| k == name);
-        let first = found.next();
-        if found.next().is_some() {
-            return Err(ParamError::Repeated(name));
-        }
-        match first {
-            Some((_, v)) if v.chars().count() > MAX_PARAMETER_CHARS => {
-                Err(ParamError::TooLong(name))
-            }
-            Some((_, v)) if !v.is_empty() => Ok(Some(v.as_str())),
-            _ => Ok(None),
-        }
-    }
-
-    /// The first repeated parameter name, if any.
-    pub fn first_repeated(&self) -> Option<&str> {
-        self.0.iter().enumerate().find_map(|(i, (k, _))| {
-            self.0[..i]
-                .iter()
-                .any(|(k2, _)| k2 == k)
-                .then_some(k.as_str())
-        })
-    }
-}
-
-impl ParamError {
-    fn describe(&self) -> String {
-        match self {
-            Self::Repeated(n) => format!("the {n} parameter is repeated"),
-            Self::TooLong(n) => {
-                format!("the {n} parameter is longer than {MAX_PARAMETER_CHARS} characters")
-            }
-        }
-    }
+fn too_large(e: ParamError) -> PageError {
+    PageError::new(StatusCode::BAD_REQUEST, "Request too large", e.describe())
 }
 
 fn page_param<'p>(params: &'p Params, name: &'static str) -> Result<Option<&'p str>, PageError> {
@@ -345,7 +285,7 @@ pub async fn get(app: &App, tenant: &Tenant, req: &Request) -> Response {
 }
 
 async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, AuthorizeError> {
-    let params = Params::parse(req.uri().query().unwrap_or("").as_bytes())?;
+    let params = Params::parse(req.uri().query().unwrap_or("").as_bytes()).map_err(too_large)?;
     let client = validate_client(ctx, page_param(&params, "client_id")?).await?;
     let state = params.single("state");
     let redirect = validate_redirect(
@@ -531,12 +471,7 @@ fn validate_request(
     })?;
 
     let default_resource = metadata::default_resource(&ctx.base, ctx.tenant);
-    let resources: Vec<&str> = params
-        .0
-        .iter()
-        .filter(|(k, _)| k == "resource")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let resources = params.all("resource");
     let resource = match resources.as_slice() {
         [] => default_resource,
         [one] if *one == default_resource => default_resource,
@@ -718,6 +653,7 @@ pub(crate) async fn issue_code(
             user_id: session.user_id.clone(),
             auth_time: ctx.now,
             expires_at: ctx.now + AUTHORIZATION_CODE_TTL_SECS,
+            redeemed_grant: None,
         })
         .await?;
     tracing::info!(client_id = %client.client_id, user_id = %session.user_id, "issued authorization code");
@@ -851,7 +787,7 @@ pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedF
             "Forms must be submitted as application/x-www-form-urlencoded.",
         ));
     }
-    let params = Params::parse(req.body())?;
+    let params = Params::parse(req.body()).map_err(too_large)?;
     if let Some(name) = params.first_repeated() {
         return Err(PageError::new(
             StatusCode::BAD_REQUEST,

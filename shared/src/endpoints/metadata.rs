@@ -22,6 +22,10 @@ pub fn document(base: &str, tenant: &Tenant) -> Value {
     let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth/authorize"),
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
+        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        "jwks_uri": format!("{issuer}/jwks.json"),
         // RFC 9207: authorization responses carry `iss` (mix-up defence).
         "authorization_response_iss_parameter_supported": true,
         "response_types_supported": ["code"],
@@ -31,6 +35,8 @@ pub fn document(base: &str, tenant: &Tenant) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": settings.allowed_scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "token_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "revocation_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
     });
     if settings.enabled
         && let Value::Object(map) = &mut doc

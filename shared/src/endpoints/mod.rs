@@ -5,3 +5,4 @@ pub mod approval;
 pub mod authorize;
 pub mod metadata;
 pub mod register;
+pub mod token;

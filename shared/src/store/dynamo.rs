@@ -5,8 +5,8 @@
 use super::{PendingQuota, Store, StoreError, approved};
 use crate::defaults;
 use crate::domain::{
-    AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent, Email,
-    Session, Tenant, TenantId, UnixTime, User,
+    AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent, Email, Grant,
+    PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
 };
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
@@ -19,9 +19,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
+    TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -119,6 +119,75 @@ fn consent_key(tenant: &TenantId, client: &ClientId, user_id: &str) -> (String, 
 
 fn code_key(tenant: &TenantId, code_hash: &str) -> (String, String) {
     (format!("CODE#{tenant}#{code_hash}"), "CODE".into())
+}
+
+fn grant_key(tenant: &TenantId, id: &str) -> (String, String) {
+    (format!("GRANT#{tenant}#{id}"), "GRANT".into())
+}
+
+fn refresh_key(tenant: &TenantId, token_hash: &str) -> (String, String) {
+    (format!("REFRESH#{tenant}#{token_hash}"), "REFRESH".into())
+}
+
+/// Public signing keys share one partition (a handful of items), newest last by sort key.
+const JWKS_PK: &str = "JWKS";
+
+fn private_key_key(kid: &str) -> (String, String) {
+    (format!("SIGNKEY#{kid}"), "SIGNKEY".into())
+}
+
+/// Mutable state lives in native attributes (so conditions can test it) and overrides the
+/// JSON document's copy on read.
+fn number_attr(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+fn decode_code(item: &Item) -> Result<AuthorizationCode, StoreError> {
+    let mut code: AuthorizationCode = decode(item)?;
+    if let Some(AttributeValue::S(g)) = item.get("redeemed_grant") {
+        code.redeemed_grant = Some(g.clone());
+    }
+    Ok(code)
+}
+
+fn decode_grant(item: &Item) -> Result<Grant, StoreError> {
+    let mut grant: Grant = decode(item)?;
+    if let Some(at) = number_attr(item, "revoked_at") {
+        grant.revoked_at = Some(at);
+    }
+    Ok(grant)
+}
+
+fn decode_refresh(item: &Item) -> Result<RefreshToken, StoreError> {
+    let mut token: RefreshToken = decode(item)?;
+    if let Some(at) = number_attr(item, "rotated_at") {
+        token.rotated_at = Some(at);
+    }
+    Ok(token)
+}
+
+fn cancellation_codes(
+    err: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> Option<Vec<Option<String>>> {
+    match err {
+        SdkError::ServiceError(se) => match se.err() {
+            TransactWriteItemsError::TransactionCanceledException(tc) => Some(
+                tc.cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().map(str::to_owned))
+                    .collect(),
+            ),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn condition_failed(codes: &[Option<String>], index: usize) -> bool {
+    codes.get(index).and_then(|c| c.as_deref()) == Some("ConditionalCheckFailed")
 }
 
 fn with_ttl(mut item: Item, expires_at: UnixTime) -> Item {
@@ -671,9 +740,264 @@ impl Store for DynamoStore {
         let found: Option<AuthorizationCode> = self
             .get(code_key(tenant, code_hash), true)
             .await?
-            .map(|item| decode(&item))
+            .map(|item| decode_code(&item))
             .transpose()?;
         Ok(found.filter(|c| c.is_live(now)))
+    }
+
+    async fn redeem_code(
+        &self,
+        code: &AuthorizationCode,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(code_key(&code.tenant, &code.code_hash))))
+            .update_expression("SET redeemed_grant = :g")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(redeemed_grant) AND #ttl > :now",
+            )
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":g", s(&grant.id))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_error)?;
+        let grant_item = with_ttl(
+            doc_item(grant_key(&grant.tenant, &grant.id), "grant", grant)?,
+            grant.expires_at,
+        );
+        let mut req = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(mark).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(grant_item))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+            );
+        if let Some(t) = refresh {
+            let item = with_ttl(
+                doc_item(refresh_key(&t.tenant, &t.token_hash), "refresh", t)?,
+                t.expires_at,
+            );
+            req = req.transact_items(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+            );
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if condition_failed(&codes, 0) => {
+                    // Tell a replay (redeemed) from a missing or expired code.
+                    match self.get_code(&code.tenant, &code.code_hash, now).await? {
+                        Some(c) if c.redeemed_grant.is_some() => Err(StoreError::Conflict),
+                        _ => Err(StoreError::NotFound),
+                    }
+                }
+                Some(codes)
+                    if codes
+                        .iter()
+                        .skip(1)
+                        .any(|c| c.as_deref() == Some("ConditionalCheckFailed")) =>
+                {
+                    Err(StoreError::AlreadyExists)
+                }
+                _ => Err(unavailable(err)),
+            },
+        }
+    }
+
+    async fn get_grant(&self, tenant: &TenantId, id: &str) -> Result<Option<Grant>, StoreError> {
+        self.get(grant_key(tenant, id), true)
+            .await?
+            .map(|item| decode_grant(&item))
+            .transpose()
+    }
+
+    async fn revoke_grant(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(grant_key(tenant, id))))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :now)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ref se))
+                if matches!(
+                    se.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+
+    async fn get_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<RefreshToken>, StoreError> {
+        let found: Option<RefreshToken> = self
+            .get(refresh_key(tenant, token_hash), true)
+            .await?
+            .map(|item| decode_refresh(&item))
+            .transpose()?;
+        Ok(found.filter(|t| t.is_live(now)))
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &RefreshToken,
+        new: &RefreshToken,
+        grace_secs: i64,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let check_grant = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(grant_key(&old.tenant, &old.grant_id))))
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(revoked_at)")
+            .build()
+            .map_err(build_error)?;
+        let mark_old = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(refresh_key(&old.tenant, &old.token_hash))))
+            .update_expression("SET rotated_at = if_not_exists(rotated_at, :now)")
+            .condition_expression(
+                "attribute_exists(pk) AND #ttl > :now AND (attribute_not_exists(rotated_at) OR rotated_at > :cutoff)",
+            )
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":cutoff", n(now - grace_secs))
+            .build()
+            .map_err(build_error)?;
+        let put_new = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(with_ttl(
+                doc_item(refresh_key(&new.tenant, &new.token_hash), "refresh", new)?,
+                new.expires_at,
+            )))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(check_grant)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().update(mark_old).build())
+            .transact_items(TransactWriteItem::builder().put(put_new).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if condition_failed(&codes, 0) => Err(StoreError::NotFound),
+                Some(codes) if condition_failed(&codes, 1) => {
+                    match self
+                        .get_refresh_token(&old.tenant, &old.token_hash, now)
+                        .await?
+                    {
+                        Some(t) if t.rotated_at.is_some() => Err(StoreError::Conflict),
+                        _ => Err(StoreError::NotFound),
+                    }
+                }
+                Some(codes) if condition_failed(&codes, 2) => Err(StoreError::AlreadyExists),
+                _ => Err(unavailable(err)),
+            },
+        }
+    }
+
+    async fn list_public_keys(&self) -> Result<Vec<PublicSigningKey>, StoreError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(JWKS_PK))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        page.items().iter().map(decode).collect()
+    }
+
+    async fn get_private_key(&self, kid: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(private_key_key(kid), true)
+            .await?
+            .and_then(|item| match item.get("pkcs8") {
+                Some(AttributeValue::S(v)) => Some(v.clone()),
+                _ => None,
+            }))
+    }
+
+    async fn add_signing_key(
+        &self,
+        public: &PublicSigningKey,
+        private_pkcs8_b64: &str,
+    ) -> Result<(), StoreError> {
+        let public_item = doc_item(
+            (
+                JWKS_PK.to_owned(),
+                format!("{:012}#{}", public.created_at, public.kid),
+            ),
+            "jwk",
+            public,
+        )?;
+        let mut private_item = key_map(private_key_key(&public.kid));
+        private_item.insert("kind".into(), s("signkey"));
+        private_item.insert("pkcs8".into(), s(private_pkcs8_b64));
+        let put = |item: Item| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(build_error)
+        };
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put(private_item)?).build())
+            .transact_items(TransactWriteItem::builder().put(put(public_item)?).build())
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }
 

@@ -3,8 +3,8 @@
 
 use super::{PendingQuota, Store, StoreError, approved};
 use crate::domain::{
-    AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent, Email,
-    Session, Tenant, TenantId, UnixTime, User,
+    AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent, Email, Grant,
+    PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -29,6 +29,10 @@ struct Inner {
     sessions: HashMap<(TenantId, String), Session>,
     consents: HashMap<(TenantId, ClientId, String), Consent>,
     codes: HashMap<(TenantId, String), AuthorizationCode>,
+    grants: HashMap<(TenantId, String), Grant>,
+    refresh_tokens: HashMap<(TenantId, String), RefreshToken>,
+    public_keys: Vec<PublicSigningKey>,
+    private_keys: HashMap<String, String>,
     writes_since_sweep: u32,
 }
 
@@ -42,6 +46,8 @@ impl Inner {
             self.authorization_requests.retain(|_, r| r.is_live(now));
             self.sessions.retain(|_, r| r.is_live(now));
             self.codes.retain(|_, r| r.is_live(now));
+            self.grants.retain(|_, g| now < g.expires_at);
+            self.refresh_tokens.retain(|_, t| t.is_live(now));
         }
     }
 
@@ -312,5 +318,130 @@ impl Store for MemoryStore {
             .get(&(tenant.clone(), code_hash.to_owned()))
             .filter(|c| c.is_live(now))
             .cloned())
+    }
+
+    async fn redeem_code(
+        &self,
+        code: &AuthorizationCode,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = (code.tenant.clone(), code.code_hash.clone());
+        let stored = inner
+            .codes
+            .get(&key)
+            .filter(|c| c.is_live(now))
+            .ok_or(StoreError::NotFound)?;
+        if stored.redeemed_grant.is_some() {
+            return Err(StoreError::Conflict);
+        }
+        let mut redeemed = stored.clone();
+        redeemed.redeemed_grant = Some(grant.id.clone());
+        inner.codes.insert(key, redeemed);
+        inner
+            .grants
+            .insert((grant.tenant.clone(), grant.id.clone()), grant.clone());
+        if let Some(t) = refresh {
+            inner
+                .refresh_tokens
+                .insert((t.tenant.clone(), t.token_hash.clone()), t.clone());
+        }
+        inner.note_write(now);
+        Ok(())
+    }
+
+    async fn get_grant(&self, tenant: &TenantId, id: &str) -> Result<Option<Grant>, StoreError> {
+        Ok(self
+            .lock()
+            .grants
+            .get(&(tenant.clone(), id.to_owned()))
+            .cloned())
+    }
+
+    async fn revoke_grant(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        if let Some(g) = self.lock().grants.get_mut(&(tenant.clone(), id.to_owned())) {
+            g.revoked_at.get_or_insert(now);
+        }
+        Ok(())
+    }
+
+    async fn get_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<RefreshToken>, StoreError> {
+        Ok(self
+            .lock()
+            .refresh_tokens
+            .get(&(tenant.clone(), token_hash.to_owned()))
+            .filter(|t| t.is_live(now))
+            .cloned())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &RefreshToken,
+        new: &RefreshToken,
+        grace_secs: i64,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let grant_active = inner
+            .grants
+            .get(&(old.tenant.clone(), old.grant_id.clone()))
+            .is_some_and(|g| g.revoked_at.is_none());
+        if !grant_active {
+            return Err(StoreError::NotFound);
+        }
+        let key = (old.tenant.clone(), old.token_hash.clone());
+        let current = inner
+            .refresh_tokens
+            .get_mut(&key)
+            .filter(|t| t.is_live(now))
+            .ok_or(StoreError::NotFound)?;
+        match current.rotated_at {
+            Some(at) if at <= now - grace_secs => return Err(StoreError::Conflict),
+            Some(_) => {}
+            None => current.rotated_at = Some(now),
+        }
+        inner
+            .refresh_tokens
+            .insert((new.tenant.clone(), new.token_hash.clone()), new.clone());
+        inner.note_write(now);
+        Ok(())
+    }
+
+    async fn list_public_keys(&self) -> Result<Vec<PublicSigningKey>, StoreError> {
+        let mut keys = self.lock().public_keys.clone();
+        keys.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
+        Ok(keys)
+    }
+
+    async fn get_private_key(&self, kid: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().private_keys.get(kid).cloned())
+    }
+
+    async fn add_signing_key(
+        &self,
+        public: &PublicSigningKey,
+        private_pkcs8_b64: &str,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.private_keys.contains_key(&public.kid) {
+            return Err(StoreError::AlreadyExists);
+        }
+        inner
+            .private_keys
+            .insert(public.kid.clone(), private_pkcs8_b64.to_owned());
+        inner.public_keys.push(public.clone());
+        Ok(())
     }
 }

@@ -15,8 +15,8 @@ pub mod dynamo;
 pub mod memory;
 
 use crate::domain::{
-    AuthorizationCode, AuthorizationRequest, Client, ClientId, Consent, Email, Session, Tenant,
-    TenantId, UnixTime, User,
+    AuthorizationCode, AuthorizationRequest, Client, ClientId, Consent, Email, Grant,
+    PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
 };
 use async_trait::async_trait;
 
@@ -156,13 +156,68 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new authorization code (keyed by its hash) until its `expires_at`.
     async fn create_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
-    /// A live code by its hash, or `None` (strongly consistent).
+    /// A live code by its hash, or `None` (strongly consistent). Redeemed codes are returned
+    /// with `redeemed_grant` set, so a replay can be recognised.
     async fn get_code(
         &self,
         tenant: &TenantId,
         code_hash: &str,
         now: UnixTime,
     ) -> Result<Option<AuthorizationCode>, StoreError>;
+
+    /// Redeems a live code exactly once: marks it redeemed by `grant` and stores the grant and
+    /// its first refresh token, all in one transaction.
+    /// Errors: [`StoreError::Conflict`] (already redeemed), [`StoreError::NotFound`] (missing
+    /// or expired).
+    async fn redeem_code(
+        &self,
+        code: &AuthorizationCode,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+
+    /// A grant by id, revoked or not (callers check [`Grant::is_active`]).
+    async fn get_grant(&self, tenant: &TenantId, id: &str) -> Result<Option<Grant>, StoreError>;
+
+    /// Revokes a grant and so every token of it. Idempotent; the first revocation time stays.
+    async fn revoke_grant(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+
+    /// A live refresh token by its hash (strongly consistent), rotated or not.
+    async fn get_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<RefreshToken>, StoreError>;
+
+    /// Exchanges `old` for `new` in one transaction: only while the grant is not revoked, and
+    /// only if `old` was not rotated, or was rotated less than `grace_secs` ago (concurrent
+    /// refreshes). Errors: [`StoreError::Conflict`] (reuse after the grace window),
+    /// [`StoreError::NotFound`] (grant revoked or gone, or `old` expired).
+    async fn rotate_refresh_token(
+        &self,
+        old: &RefreshToken,
+        new: &RefreshToken,
+        grace_secs: i64,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+
+    /// Published signing keys, newest first.
+    async fn list_public_keys(&self) -> Result<Vec<PublicSigningKey>, StoreError>;
+    /// The private half (PKCS#8, base64) of a signing key. Only the token function may read it.
+    async fn get_private_key(&self, kid: &str) -> Result<Option<String>, StoreError>;
+    /// Adds a signing key: both halves in one transaction.
+    async fn add_signing_key(
+        &self,
+        public: &PublicSigningKey,
+        private_pkcs8_b64: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// Approval as a pure state change, shared by both adapters so they cannot drift apart.

@@ -1,0 +1,60 @@
+//! What a redeemed authorization code becomes: a grant (one user's authorization of one client,
+//! the "family" every token of it belongs to) and its rotating refresh tokens.
+
+use super::{ClientId, ScopeSet, TenantId, UnixTime};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub id: String,
+    pub tenant: TenantId,
+    pub client_id: ClientId,
+    pub user_id: String,
+    /// Scope as authorized. Later scope edits on the client do not change it (seed 002: scope
+    /// changes do not affect active connections).
+    pub scope: ScopeSet,
+    pub resource: String,
+    pub created_at: UnixTime,
+    /// Absolute end of the grant: no token of it outlives this.
+    pub expires_at: UnixTime,
+    /// Set once, when the grant is revoked (revocation, code replay, refresh-token reuse).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub revoked_at: Option<UnixTime>,
+}
+
+impl Grant {
+    pub fn is_active(&self, now: UnixTime) -> bool {
+        now < self.expires_at && self.revoked_at.is_none()
+    }
+}
+
+/// A refresh token, keyed by the SHA-256 of its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub tenant: TenantId,
+    pub grant_id: String,
+    pub client_id: ClientId,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// Set when the token was exchanged for a successor. It stays usable for a short grace
+    /// window after that, so that concurrent refreshes do not log the user out.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rotated_at: Option<UnixTime>,
+}
+
+impl RefreshToken {
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// The public half of a signing key, as published in the JWKS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicSigningKey {
+    pub kid: String,
+    /// P-256 coordinates, base64url.
+    pub x: String,
+    pub y: String,
+    pub created_at: UnixTime,
+}

@@ -1,0 +1,514 @@
+//! The token endpoint (RFC 6749 §3.2, OAuth 2.1), revocation (RFC 7009) and introspection
+//! (RFC 7662).
+//!
+//! `authorization_code`: [`check_form`] → client authentication → [`load_code`] → PKCE,
+//! redirect URI, resource → one transaction that redeems the code and stores the grant (and its
+//! first refresh token) → tokens. A replayed code revokes the grant it produced.
+//! `refresh_token`: [`check_form`] → client authentication → token lookup → one transaction
+//! that rotates it (grace window for concurrent refreshes; reuse after it revokes the grant).
+
+use crate::app::App;
+use crate::client_auth;
+use crate::crypto;
+use crate::defaults::{ACCESS_TOKEN_TTL_SECS, GRANT_TTL_SECS};
+use crate::domain::{
+    AuthorizationCode, Client, Grant, GrantType, OFFLINE_ACCESS, RefreshToken, ScopeSet, Tenant,
+    UnixTime,
+};
+use crate::endpoints::metadata;
+use crate::error::{ErrorCode, OAuthError};
+use crate::http::{self, Cache, Request, Response};
+use crate::params::Params;
+use crate::store::StoreError;
+use crate::tokens::{self, AccessClaims};
+use ::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+fn invalid_grant(d: &str) -> OAuthError {
+    OAuthError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidGrant, d)
+}
+
+/// Token-endpoint requests are `application/x-www-form-urlencoded` (RFC 6749 §4.1.3) with no
+/// repeated parameter.
+fn check_form(req: &Request) -> Result<Params, OAuthError> {
+    let is_form = req
+        .headers()
+        .get(::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "send the request as application/x-www-form-urlencoded (RFC 6749 §4.1.3), not JSON",
+        ));
+    }
+    let form = Params::parse(req.body()).map_err(|e| OAuthError::invalid_request(e.describe()))?;
+    if let Some(name) = form.first_repeated().filter(|n| *n != "resource") {
+        return Err(OAuthError::invalid_request(format!(
+            "the {name} parameter is repeated"
+        )));
+    }
+    Ok(form)
+}
+
+fn param<'a>(form: &'a Params, name: &'static str) -> Result<Option<&'a str>, OAuthError> {
+    form.single(name)
+        .map_err(|e| OAuthError::invalid_request(e.describe()))
+}
+
+fn required<'a>(form: &'a Params, name: &'static str) -> Result<&'a str, OAuthError> {
+    param(form, name)?.ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+}
+
+/// RFC 8707 at the token endpoint: a `resource`, when sent, must be the one authorized.
+fn check_resource(form: &Params, granted: &str) -> Result<(), OAuthError> {
+    match form.all("resource").as_slice() {
+        [] => Ok(()),
+        [one] if *one == granted => Ok(()),
+        _ => Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidTarget,
+            format!("the authorized resource is {granted}; a token for another cannot be issued"),
+        )),
+    }
+}
+
+pub async fn token(app: &App, tenant: &Tenant, req: &Request) -> Result<Response, OAuthError> {
+    let form = check_form(req)?;
+    let base = app.public_base(req)?;
+    let issuer = metadata::issuer(&base, tenant);
+    let now = app.now();
+    let presented = client_auth::presented(req, &form, &issuer)?;
+    let client = client_auth::authenticate(app, tenant, &issuer, &presented, now).await?;
+    match param(&form, "grant_type")? {
+        Some("authorization_code") => {
+            authorization_code(app, tenant, &issuer, &client, &form, now).await
+        }
+        Some("refresh_token") => refresh_token(app, tenant, &issuer, &client, &form, now).await,
+        Some(other) => Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::UnsupportedGrantType,
+            format!(
+                "grant_type {other:?} is not supported; use authorization_code or refresh_token"
+            ),
+        )),
+        None => Err(OAuthError::invalid_request("grant_type is required")),
+    }
+}
+
+async fn load_code(
+    app: &App,
+    tenant: &Tenant,
+    client: &Client,
+    raw: &str,
+    now: UnixTime,
+) -> Result<AuthorizationCode, OAuthError> {
+    let code = app
+        .store
+        .get_code(&tenant.id, &crypto::hash_secret(raw), now)
+        .await?
+        .ok_or_else(|| invalid_grant("the authorization code is invalid or expired"))?;
+    if code.client_id != client.client_id {
+        return Err(invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if let Some(grant) = &code.redeemed_grant {
+        // RFC 6749 §4.1.2 / RFC 9700 §4.5: a replayed code revokes what it issued.
+        app.store.revoke_grant(&tenant.id, grant, now).await?;
+        tracing::warn!(client_id = %client.client_id, "authorization code replayed; grant revoked");
+        return Err(invalid_grant("the authorization code was already used"));
+    }
+    Ok(code)
+}
+
+/// RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge.
+fn check_pkce(verifier: Option<&str>, challenge: &str) -> Result<(), OAuthError> {
+    let verifier =
+        verifier.ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
+    let shape_ok = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if !shape_ok {
+        return Err(OAuthError::invalid_request(
+            "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]",
+        ));
+    }
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    if crypto::constant_time_eq(&computed, challenge) {
+        Ok(())
+    } else {
+        Err(invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ))
+    }
+}
+
+/// Refresh tokens go to clients registered with the refresh_token grant whose registered
+/// scope holds offline_access, whether or not the request repeated it (MCP clients request
+/// the resource's scopes).
+fn gets_refresh_token(client: &Client) -> bool {
+    client
+        .metadata
+        .grant_types
+        .contains(&GrantType::RefreshToken)
+        && client.metadata.scope.contains(OFFLINE_ACCESS)
+}
+
+async fn authorization_code(
+    app: &App,
+    tenant: &Tenant,
+    issuer: &str,
+    client: &Client,
+    form: &Params,
+    now: UnixTime,
+) -> Result<Response, OAuthError> {
+    let code = load_code(app, tenant, client, required(form, "code")?, now).await?;
+    if let Some(uri) = param(form, "redirect_uri")?
+        && uri != code.redirect_uri
+    {
+        return Err(invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    check_pkce(param(form, "code_verifier")?, &code.code_challenge)?;
+    check_resource(form, &code.resource)?;
+
+    let grant = Grant {
+        id: crypto::new_id(),
+        tenant: tenant.id.clone(),
+        client_id: client.client_id.clone(),
+        user_id: code.user_id.clone(),
+        scope: code.scope.clone(),
+        resource: code.resource.clone(),
+        created_at: now,
+        expires_at: now
+            + if gets_refresh_token(client) {
+                GRANT_TTL_SECS
+            } else {
+                ACCESS_TOKEN_TTL_SECS
+            },
+        revoked_at: None,
+    };
+    let refresh = gets_refresh_token(client).then(|| new_refresh(&grant, now));
+    match app
+        .store
+        .redeem_code(&code, &grant, refresh.as_ref().map(|(t, _)| t), now)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => {
+            // Lost a race with a concurrent redemption of the same code: that is a replay.
+            if let Some(c) = app.store.get_code(&tenant.id, &code.code_hash, now).await?
+                && let Some(g) = c.redeemed_grant
+            {
+                app.store.revoke_grant(&tenant.id, &g, now).await?;
+            }
+            return Err(invalid_grant("the authorization code was already used"));
+        }
+        Err(StoreError::NotFound) => {
+            return Err(invalid_grant(
+                "the authorization code is invalid or expired",
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    }
+    tracing::info!(client_id = %client.client_id, grant_id = %grant.id, "code redeemed");
+    token_response(
+        app,
+        issuer,
+        client,
+        &grant,
+        &grant.scope,
+        refresh.map(|(_, v)| v),
+        now,
+    )
+    .await
+}
+
+fn new_refresh(grant: &Grant, now: UnixTime) -> (RefreshToken, String) {
+    let value = crypto::new_secret();
+    (
+        RefreshToken {
+            token_hash: crypto::hash_secret(&value),
+            tenant: grant.tenant.clone(),
+            grant_id: grant.id.clone(),
+            client_id: grant.client_id.clone(),
+            created_at: now,
+            expires_at: grant.expires_at,
+            rotated_at: None,
+        },
+        value,
+    )
+}
+
+async fn refresh_token(
+    app: &App,
+    tenant: &Tenant,
+    issuer: &str,
+    client: &Client,
+    form: &Params,
+    now: UnixTime,
+) -> Result<Response, OAuthError> {
+    let raw = required(form, "refresh_token")?;
+    let old = app
+        .store
+        .get_refresh_token(&tenant.id, &crypto::hash_secret(raw), now)
+        .await?
+        .ok_or_else(|| invalid_grant("the refresh token is invalid or expired"))?;
+    if old.client_id != client.client_id {
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let grant = app
+        .store
+        .get_grant(&tenant.id, &old.grant_id)
+        .await?
+        .filter(|g| g.is_active(now))
+        .ok_or_else(|| invalid_grant("the refresh token was revoked"))?;
+    check_resource(form, &grant.resource)?;
+    let scope = match param(form, "scope")? {
+        None => grant.scope.clone(),
+        Some(raw) => {
+            let requested = ScopeSet::parse(raw).map_err(|bad| {
+                OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::InvalidScope,
+                    format!("scope token {bad:?} is malformed"),
+                )
+            })?;
+            if let Some(extra) = requested.not_in(&grant.scope).next() {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::InvalidScope,
+                    format!("scope {:?} was not granted", extra.as_str()),
+                ));
+            }
+            requested
+        }
+    };
+    let (new, value) = new_refresh(&grant, now);
+    match app
+        .store
+        .rotate_refresh_token(&old, &new, app.config.refresh_grace_secs, now)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => {
+            // Reuse after the grace window: the token leaked or was replayed. Revoke the family.
+            app.store.revoke_grant(&tenant.id, &grant.id, now).await?;
+            tracing::warn!(client_id = %client.client_id, grant_id = %grant.id, "refresh token reused; grant revoked");
+            return Err(invalid_grant("the refresh token was already used"));
+        }
+        Err(StoreError::NotFound) => return Err(invalid_grant("the refresh token was revoked")),
+        Err(other) => return Err(other.into()),
+    }
+    token_response(app, issuer, client, &grant, &scope, Some(value), now).await
+}
+
+async fn token_response(
+    app: &App,
+    issuer: &str,
+    client: &Client,
+    grant: &Grant,
+    scope: &ScopeSet,
+    refresh: Option<String>,
+    now: UnixTime,
+) -> Result<Response, OAuthError> {
+    let key = app
+        .keys
+        .signing_key(app.store.as_ref(), now)
+        .await
+        .map_err(token_error)?;
+    let lifetime = app
+        .config
+        .access_token_ttl_secs
+        .min(grant.expires_at - now)
+        .max(1);
+    let claims = AccessClaims {
+        iss: issuer.to_owned(),
+        sub: grant.user_id.clone(),
+        aud: grant.resource.clone(),
+        client_id: client.client_id.to_string(),
+        scope: scope.to_string(),
+        iat: now,
+        exp: now + lifetime,
+        jti: crypto::new_id(),
+        sid: grant.id.clone(),
+    };
+    let access = tokens::sign_access_token(&key, &claims).map_err(token_error)?;
+    let mut body = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "scope": scope.to_string(),
+    });
+    if let (Some(r), Value::Object(map)) = (refresh, &mut body) {
+        map.insert("refresh_token".into(), r.into());
+    }
+    Ok(http::json_response(StatusCode::OK, &body, Cache::NoStore))
+}
+
+fn token_error(e: tokens::TokenError) -> OAuthError {
+    match e {
+        tokens::TokenError::Store(s) => s.into(),
+        other => {
+            tracing::error!(error = %other, "signing failed");
+            OAuthError::server_error()
+        }
+    }
+}
+
+/// What a presented token is, if it is ours and live.
+enum Found {
+    Access(AccessClaims, Grant),
+    Refresh(RefreshToken, Grant),
+}
+
+async fn find_token(
+    app: &App,
+    tenant: &Tenant,
+    issuer: &str,
+    token: &str,
+    now: UnixTime,
+) -> Result<Option<Found>, OAuthError> {
+    let grant_of = |id: String| async move {
+        Ok::<_, OAuthError>(
+            app.store
+                .get_grant(&tenant.id, &id)
+                .await?
+                .filter(|g| g.is_active(now)),
+        )
+    };
+    if tokens::token_kid(token).is_some() {
+        let mut keys = app
+            .keys
+            .key_set(app.store.as_ref(), false)
+            .await
+            .map_err(token_error)?;
+        if tokens::token_kid(token).is_some_and(|kid| !keys.public.iter().any(|k| k.kid == kid)) {
+            keys = app
+                .keys
+                .key_set(app.store.as_ref(), true)
+                .await
+                .map_err(token_error)?;
+        }
+        let Ok(claims) = tokens::verify_access_token(token, &keys, issuer, None) else {
+            return Ok(None);
+        };
+        return Ok(grant_of(claims.sid.clone())
+            .await?
+            .map(|g| Found::Access(claims, g)));
+    }
+    let Some(refresh) = app
+        .store
+        .get_refresh_token(&tenant.id, &crypto::hash_secret(token), now)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let usable = refresh
+        .rotated_at
+        .is_none_or(|at| now - at < app.config.refresh_grace_secs);
+    if !usable {
+        return Ok(None);
+    }
+    Ok(grant_of(refresh.grant_id.clone())
+        .await?
+        .map(|g| Found::Refresh(refresh, g)))
+}
+
+/// RFC 7009: revoking either kind of token revokes its grant. Unknown tokens, and tokens of
+/// other clients, get the same `200` (no oracle).
+pub async fn revoke(app: &App, tenant: &Tenant, req: &Request) -> Result<Response, OAuthError> {
+    let form = check_form(req)?;
+    let base = app.public_base(req)?;
+    let issuer = metadata::issuer(&base, tenant);
+    let now = app.now();
+    let presented = client_auth::presented(req, &form, &issuer)?;
+    let client = client_auth::authenticate(app, tenant, &issuer, &presented, now).await?;
+    let token = required(&form, "token")?;
+    let grant = match find_token(app, tenant, &issuer, token, now).await? {
+        Some(Found::Access(_, g) | Found::Refresh(_, g)) => Some(g),
+        None => None,
+    };
+    if let Some(g) = grant.filter(|g| g.client_id == client.client_id) {
+        app.store.revoke_grant(&tenant.id, &g.id, now).await?;
+        tracing::info!(client_id = %client.client_id, grant_id = %g.id, "grant revoked");
+    }
+    Ok(http::json_response(
+        StatusCode::OK,
+        &json!({}),
+        Cache::NoStore,
+    ))
+}
+
+/// RFC 7662, for resource servers that prefer asking to verifying JWTs. The caller must be an
+/// authenticated client of the tenant. Anything unknown, expired or revoked is
+/// `{"active": false}`.
+pub async fn introspect(app: &App, tenant: &Tenant, req: &Request) -> Result<Response, OAuthError> {
+    let form = check_form(req)?;
+    let base = app.public_base(req)?;
+    let issuer = metadata::issuer(&base, tenant);
+    let now = app.now();
+    let presented = client_auth::presented(req, &form, &issuer)?;
+    let caller = client_auth::authenticate(app, tenant, &issuer, &presented, now).await?;
+    if caller.secret_hash.is_none() {
+        return Err(OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidClient,
+            "introspection requires a confidential client (a resource server with a secret)",
+        ));
+    }
+    let token = required(&form, "token")?;
+    let body = match find_token(app, tenant, &issuer, token, now).await? {
+        Some(Found::Access(c, _)) => json!({
+            "active": true,
+            "token_type": "Bearer",
+            "scope": c.scope,
+            "client_id": c.client_id,
+            "sub": c.sub,
+            "aud": c.aud,
+            "iss": c.iss,
+            "exp": c.exp,
+            "iat": c.iat,
+            "jti": c.jti,
+        }),
+        Some(Found::Refresh(t, g)) => json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": g.scope.to_string(),
+            "client_id": t.client_id.to_string(),
+            "sub": g.user_id,
+            "aud": g.resource,
+            "iss": issuer,
+            "exp": t.expires_at,
+            "iat": t.created_at,
+        }),
+        None => json!({"active": false}),
+    };
+    Ok(http::json_response(StatusCode::OK, &body, Cache::NoStore))
+}
+
+/// The JWKS (public keys only). Served by the discovery function, which cannot create keys:
+/// before the first token is issued the set may be empty.
+pub async fn jwks(app: &App) -> Result<Response, OAuthError> {
+    let keys = app
+        .keys
+        .key_set(app.store.as_ref(), false)
+        .await
+        .map_err(token_error)?;
+    Ok(http::json_response(
+        StatusCode::OK,
+        &keys.jwks(),
+        Cache::Public(300),
+    ))
+}
