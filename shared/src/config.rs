@@ -29,6 +29,10 @@ pub struct Config {
     pub access_token_ttl_secs: i64,
     /// Grace window for a rotated refresh token (`GATEHOUSE_REFRESH_GRACE`, seconds).
     pub refresh_grace_secs: i64,
+    /// Passwords for the seeded demo users (`GATEHOUSE_DEMO_ADMIN_PASSWORD`,
+    /// `GATEHOUSE_DEMO_USER_PASSWORD`); generated when unset.
+    pub demo_admin_password: Option<String>,
+    pub demo_user_password: Option<String>,
     /// Overrides applied to the seeded `demo` tenant by `gatehouse serve`.
     pub pending_client_ttl_override: Option<u64>,
     pub pending_client_cap_override: Option<u32>,
@@ -98,6 +102,8 @@ impl Config {
             refresh_grace_secs: parse_var::<i64>("GATEHOUSE_REFRESH_GRACE")?
                 .unwrap_or(defaults::REFRESH_GRACE_SECS)
                 .max(0),
+            demo_admin_password: var("GATEHOUSE_DEMO_ADMIN_PASSWORD"),
+            demo_user_password: var("GATEHOUSE_DEMO_USER_PASSWORD"),
             pending_client_ttl_override: ttl_override,
             pending_client_cap_override: cap_override,
         })
@@ -113,6 +119,8 @@ impl Config {
             registrations_per_ip_per_minute: 0,
             access_token_ttl_secs: defaults::ACCESS_TOKEN_TTL_SECS,
             refresh_grace_secs: defaults::REFRESH_GRACE_SECS,
+            demo_admin_password: Some("admin-pass".into()),
+            demo_user_password: Some("user-pass".into()),
             pending_client_ttl_override: None,
             pending_client_cap_override: None,
         }

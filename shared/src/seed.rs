@@ -36,7 +36,7 @@ pub async fn seed_demo(store: &dyn Store, config: &Config) -> Result<SeedReport,
         &id,
         DEMO_ADMIN,
         Role::Admin,
-        "GATEHOUSE_DEMO_ADMIN_PASSWORD",
+        config.demo_admin_password.as_deref(),
     )
     .await?;
     let user_password = seed_user(
@@ -44,7 +44,7 @@ pub async fn seed_demo(store: &dyn Store, config: &Config) -> Result<SeedReport,
         &id,
         DEMO_USER,
         Role::User,
-        "GATEHOUSE_DEMO_USER_PASSWORD",
+        config.demo_user_password.as_deref(),
     )
     .await?;
     Ok(SeedReport {
@@ -62,10 +62,10 @@ async fn seed_user(
     tenant: &TenantId,
     email: &str,
     role: Role,
-    password_var: &str,
+    configured: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
     let email = Email::parse(email).ok_or(StoreError::Corrupt("demo email".into()))?;
-    let configured = std::env::var(password_var).ok().filter(|p| !p.is_empty());
+    let configured = configured.map(str::to_owned);
     let existing = store.get_user(tenant, &email).await?;
     let (password, generated) = match configured {
         Some(p) => (p, false),

@@ -20,6 +20,7 @@ async fn app() -> App {
     // As deployed without a public-URL parameter: the issuer comes from the request's host.
     config.public_url = None;
     config.registrations_per_ip_per_minute = 2;
+    config.pending_client_cap_override = Some(1000);
     let store = Arc::new(MemoryStore::new());
     seed::seed_demo(store.as_ref(), &config)
         .await
@@ -28,12 +29,43 @@ async fn app() -> App {
 }
 
 fn event(method: &str, route_key: &str, path: &str, body: Option<&Value>) -> lambda_http::Request {
-    let mut ev = json!({
+    raw_event(
+        method,
+        route_key,
+        path,
+        "",
+        body.map(|b| (b.to_string(), "application/json")),
+        &[],
+    )
+}
+
+/// A payload 2.0 event with a raw query string, an optional (base64-encoded) body of the given
+/// content type, and cookies in the `cookies` array as API Gateway sends them.
+fn raw_event(
+    method: &str,
+    route_key: &str,
+    path: &str,
+    query: &str,
+    body: Option<(String, &str)>,
+    cookies: &[String],
+) -> lambda_http::Request {
+    let mut ev = base_event(method, route_key, path);
+    ev["rawQueryString"] = query.into();
+    ev["cookies"] = json!(cookies);
+    if let Some((body, content_type)) = body {
+        ev["headers"]["content-type"] = content_type.into();
+        ev["body"] = STANDARD.encode(body).into();
+        ev["isBase64Encoded"] = true.into();
+    }
+    lambda_http::request::from_str(&ev.to_string()).expect("a valid payload 2.0 event")
+}
+
+fn base_event(method: &str, route_key: &str, path: &str) -> Value {
+    json!({
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": path,
         "rawQueryString": "",
-        "cookies": ["other=1"],
         "headers": {
             "content-type": "application/json",
             "host": HOST,
@@ -60,13 +92,42 @@ fn event(method: &str, route_key: &str, path: &str, body: Option<&Value>) -> lam
         },
         "pathParameters": {"tenant": "demo"},
         "isBase64Encoded": false
-    });
-    if let Some(body) = body {
-        // API Gateway base64-encodes bodies it does not treat as text.
-        ev["body"] = STANDARD.encode(body.to_string()).into();
-        ev["isBase64Encoded"] = true.into();
+    })
+}
+
+fn text_body(resp: &lambda_http::Response<Body>) -> String {
+    match resp.body() {
+        Body::Text(t) => t.clone(),
+        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
     }
-    lambda_http::request::from_str(&ev.to_string()).expect("a valid payload 2.0 event")
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("hidden field") + marker.len();
+    html[start..].split('"').next().expect("value").to_owned()
+}
+
+async fn register(app: &App, auth_method: &str) -> Value {
+    let body = json!({
+        "client_name": "Agent",
+        "redirect_uris": ["http://localhost/cb"],
+        "token_endpoint_auth_method": auth_method,
+    });
+    let resp = handle_event(
+        app,
+        Function::Register,
+        event(
+            "POST",
+            "POST /t/{tenant}/oauth/register",
+            "/t/demo/oauth/register",
+            Some(&body),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 201);
+    json_body(&resp)
 }
 
 fn json_body(resp: &lambda_http::Response<Body>) -> Value {
@@ -200,4 +261,115 @@ async fn discovery_function_preflight_allows_mcp_protocol_version() {
         .to_str()
         .expect("ascii");
     assert!(allowed.contains("MCP-Protocol-Version"));
+}
+
+#[tokio::test]
+async fn authorize_function_signs_in_with_cookies_from_the_cookies_array() {
+    let app = app().await;
+    let client = register(&app, "none").await;
+    let query = format!(
+        "response_type=code&client_id={}&redirect_uri=http%3A%2F%2Flocalhost%3A4444%2Fcb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=abc",
+        client["client_id"].as_str().expect("id")
+    );
+    let page = handle_event(
+        &app,
+        Function::Authorize,
+        raw_event(
+            "GET",
+            "GET /t/{tenant}/oauth/authorize",
+            "/t/demo/oauth/authorize",
+            &query,
+            None,
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(page.status(), 200);
+    let set_cookie = page.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly")
+            && set_cookie.contains("Secure")
+            && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
+    let browser = set_cookie.split(';').next().expect("cookie").to_owned();
+    let html = text_body(&page);
+    let form = format!(
+        "request_id={}&csrf_token={}&action=sign_in&email=admin%40demo.test&password={}",
+        hidden(&html, "request_id"),
+        hidden(&html, "csrf_token"),
+        "admin-pass"
+    );
+
+    // Without the browser cookie the form is refused.
+    let forged = handle_event(
+        &app,
+        Function::Authorize,
+        raw_event(
+            "POST",
+            "POST /t/{tenant}/oauth/authorize",
+            "/t/demo/oauth/authorize",
+            "",
+            Some((form.clone(), "application/x-www-form-urlencoded")),
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+
+    let signed_in = handle_event(
+        &app,
+        Function::Authorize,
+        raw_event(
+            "POST",
+            "POST /t/{tenant}/oauth/authorize",
+            "/t/demo/oauth/authorize",
+            "",
+            Some((form, "application/x-www-form-urlencoded")),
+            &[browser],
+        ),
+    )
+    .await;
+    assert_eq!(signed_in.status(), 200);
+    let consent = text_body(&signed_in);
+    assert!(consent.contains("New, unverified application"));
+    assert!(consent.contains(&format!("action=\"https://{HOST}/t/demo/admin/approve\"")));
+}
+
+#[tokio::test]
+async fn token_function_reads_base64_form_bodies_and_refuses_unapproved_clients() {
+    let app = app().await;
+    let client = register(&app, "client_secret_post").await;
+    let form = format!(
+        "grant_type=authorization_code&code=x&code_verifier={}&client_id={}&client_secret={}",
+        "a".repeat(43),
+        client["client_id"].as_str().expect("id"),
+        client["client_secret"].as_str().expect("secret"),
+    );
+    let resp = handle_event(
+        &app,
+        Function::Token,
+        raw_event(
+            "POST",
+            "POST /t/{tenant}/oauth/token",
+            "/t/demo/oauth/token",
+            "",
+            Some((form, "application/x-www-form-urlencoded")),
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 401);
+    let doc = json_body(&resp);
+    assert_eq!(doc["error"], "invalid_client");
+    assert!(
+        doc["error_description"]
+            .as_str()
+            .expect("text")
+            .contains("approved")
+    );
+    assert_eq!(resp.headers()["cache-control"], "no-store");
 }

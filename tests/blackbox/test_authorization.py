@@ -236,7 +236,7 @@ class Browser:
                 k = k.lower()
                 headers[k] = f"{headers[k]}, {v}" if k in headers else v
             cookies = [v for k, v in items if k.lower() == "set-cookie"]
-            return Resp(resp.status if hasattr(resp, "status") else resp.code, headers, cookies,
+            return Resp(resp.getcode(), headers, cookies,
                         resp.read().decode("utf-8", errors="replace"))
         finally:
             resp.close()
@@ -703,7 +703,7 @@ def test_values_of_2048_characters_and_a_query_of_8_kib_are_accepted(server, adm
 def test_state_is_echoed_exactly_including_reserved_characters(server):
     """RFC 6749 §4.1.2.1: `state` is returned exactly as the client sent it."""
     client = register(server)
-    state = "a b+c&d=e/f?g#h%25é☃"
+    state = "a b+c&d=e/f?g#h%25é☃\r\nSet-Cookie: x=1"
     resp = Browser(server).authorize(client, response_type="token", state=state)
     assert_error_redirect(resp, server, REDIRECT_URI, "unsupported_response_type", state)
 
@@ -1091,6 +1091,14 @@ def test_user_consents_to_an_approved_client_once(server, admin):
     wider = browser.authorize(client, state="s4", scope="user_default mcp:execute")
     assert_page(wider, 200, "user_default", "mcp:execute")
     assert wider.form().action == f"{server.issuer}/oauth/authorize"
+    # Consent is the user's, not the browser's: signing in elsewhere goes straight back with
+    # a code (RFC 9700 §4.12: never 307 after a form carrying the password).
+    elsewhere = Browser(server)
+    page = assert_page(elsewhere.authorize(client, state="s5", scope="mcp:execute"), 200,
+                       "Sign in")
+    resp = elsewhere.sign_in(page, USER_EMAIL, DEMO_USER_PASSWORD)
+    assert resp.set_cookie("gh_session"), resp.set_cookies
+    assert_code_redirect(resp, server, REDIRECT_URI, "s5", statuses=(302, 303))
 
 
 def test_user_denies_consent_to_an_approved_client(server, admin, user):

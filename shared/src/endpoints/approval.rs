@@ -32,6 +32,9 @@ async fn decide(ctx: &authorize::Ctx<'_>, req: &Request) -> Result<Response, Aut
     if session.role != Role::Admin {
         return Err(admin_required().into());
     }
+    if form.params.single("action") != Ok(Some("decide")) {
+        return Err(invalid_decision().into());
+    }
     let decision = form
         .params
         .single("decision")

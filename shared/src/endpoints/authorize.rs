@@ -320,7 +320,15 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
     };
     ctx.app.store.put_authorization_request(&areq).await?;
     let session = current_session(ctx, req).await?;
-    let mut resp = continue_flow(ctx, &client, &areq, &redirect, session.as_ref()).await?;
+    let mut resp = continue_flow(
+        ctx,
+        &client,
+        &areq,
+        &redirect,
+        session.as_ref(),
+        StatusCode::FOUND,
+    )
+    .await?;
     if new_browser {
         resp.headers_mut().append(
             header::SET_COOKIE,
@@ -405,7 +413,17 @@ fn validate_request(
     redirect: &ValidatedRedirect,
 ) -> Result<ValidatedRequest, RedirectError> {
     let fail = |code: ErrorCode, d: String| RedirectError::new(redirect, code, d);
-    if let Some(name) = params.first_repeated().filter(|n| *n != "resource") {
+    // RFC 6749 §3.1: defined parameters must not repeat; unknown ones are ignored.
+    const DEFINED: [&str; 7] = [
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "code_challenge",
+        "code_challenge_method",
+        "scope",
+        "state",
+    ];
+    if let Some(name) = params.first_repeated().filter(|n| DEFINED.contains(n)) {
         return Err(fail(
             ErrorCode::InvalidRequest,
             format!("the {name} parameter is repeated"),
@@ -558,6 +576,7 @@ async fn continue_flow(
     areq: &AuthorizationRequest,
     redirect: &ValidatedRedirect,
     session: Option<&Session>,
+    status: StatusCode,
 ) -> Result<Response, AuthorizeError> {
     let Some(session) = session else {
         return Ok(signin_page(ctx, client, areq, "", None, StatusCode::OK));
@@ -579,7 +598,7 @@ async fn continue_flow(
     if client.consent_method == ConsentMethod::Trusted
         || has_consent(ctx, client, areq, session).await?
     {
-        return issue_code(ctx, client, areq, redirect, session, StatusCode::FOUND).await;
+        return issue_code(ctx, client, areq, redirect, session, status).await;
     }
     Ok(consent_page(ctx, client, areq, session))
 }
@@ -876,6 +895,7 @@ async fn authorize_post(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Author
                     &form.areq,
                     &form.redirect,
                     Some(&session),
+                    StatusCode::SEE_OTHER,
                 )
                 .await;
             }
@@ -974,6 +994,8 @@ async fn sign_in(
         &form.areq,
         &form.redirect,
         Some(&session),
+        // RFC 9700 §4.12: 303 after a form that carried the password.
+        StatusCode::SEE_OTHER,
     )
     .await
     {
