@@ -68,3 +68,8 @@ pub const REFRESH_GRACE_SECS: i64 = 30;
 /// How long a process trusts its cached signing keys before re-reading them (key rotation
 /// reaches every warm container within this time).
 pub const SIGNING_KEY_CACHE_SECS: u64 = 300;
+
+/// A newly rotated-in signing key starts signing only after this long, so that every JWKS
+/// cache (ours: `SIGNING_KEY_CACHE_SECS`, plus the JWKS response's `max-age` of 300 s at
+/// resource servers) has published it first. The very first key signs at once.
+pub const KEY_ACTIVATION_DELAY_SECS: u64 = 2 * SIGNING_KEY_CACHE_SECS + 300;

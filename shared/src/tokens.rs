@@ -9,7 +9,7 @@
 //! `iss`, `aud`, `exp`.
 
 use crate::crypto;
-use crate::defaults::SIGNING_KEY_CACHE_SECS;
+use crate::defaults::{KEY_ACTIVATION_DELAY_SECS, SIGNING_KEY_CACHE_SECS};
 use crate::domain::{PublicSigningKey, UnixTime};
 use crate::store::{Store, StoreError};
 use aws_lc_rs::rand::SystemRandom;
@@ -141,7 +141,14 @@ impl KeyCache {
         if public.is_empty() {
             public.push(rotate(store, now).await?);
         }
-        let newest = public.first().ok_or(TokenError::NoKey)?;
+        // A rotated-in key signs only once every cache had time to publish it (JWKS caches
+        // and resource servers' copies); until then the previous key keeps signing.
+        let activation = i64::try_from(KEY_ACTIVATION_DELAY_SECS).unwrap_or(i64::MAX);
+        let newest = public
+            .iter()
+            .find(|k| k.created_at <= now - activation)
+            .or_else(|| public.first())
+            .ok_or(TokenError::NoKey)?;
         let private = store
             .get_private_key(&newest.kid)
             .await?

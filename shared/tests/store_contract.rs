@@ -5,8 +5,9 @@
 use gatehouse_core::crypto;
 use gatehouse_core::domain::{
     ApplicationType, AuthMethod, AuthorizationCode, AuthorizationRequest, Client, ClientId,
-    ClientMetadata, ClientStatus, Consent, ConsentMethod, CreatedByType, Email, GrantType,
-    RedirectUri, ResponseType, Role, ScopeSet, Session, Tenant, TenantId, UnixTime, User,
+    ClientMetadata, ClientStatus, Consent, ConsentMethod, CreatedByType, Email, Grant, GrantType,
+    PublicSigningKey, RedirectUri, RefreshToken, ResponseType, Role, ScopeSet, Session, Tenant,
+    TenantId, UnixTime, User,
 };
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_config};
 use gatehouse_core::store::memory::MemoryStore;
@@ -568,6 +569,223 @@ async fn consents_and_codes_round_trip(store: Arc<dyn Store>) {
     );
 }
 
+fn code_for(tenant: &str, now: UnixTime) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: crypto::hash_secret(&crypto::new_secret()),
+        tenant: tid(tenant),
+        client_id: ClientId::generate(),
+        redirect_uri: "https://agent.example/cb".into(),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        scope: ScopeSet::parse("mcp:execute offline_access").expect("scope"),
+        resource: "https://mcp.example/mcp".into(),
+        user_id: "u1".into(),
+        auth_time: now,
+        expires_at: now + 300,
+        redeemed_grant: None,
+    }
+}
+
+fn grant_for(code: &AuthorizationCode, now: UnixTime) -> Grant {
+    Grant {
+        id: crypto::new_id(),
+        tenant: code.tenant.clone(),
+        client_id: code.client_id.clone(),
+        user_id: code.user_id.clone(),
+        scope: code.scope.clone(),
+        resource: code.resource.clone(),
+        created_at: now,
+        expires_at: now + 86_400,
+        revoked_at: None,
+    }
+}
+
+fn refresh_for(grant: &Grant, now: UnixTime) -> RefreshToken {
+    RefreshToken {
+        token_hash: crypto::hash_secret(&crypto::new_secret()),
+        tenant: grant.tenant.clone(),
+        grant_id: grant.id.clone(),
+        client_id: grant.client_id.clone(),
+        user_id: grant.user_id.clone(),
+        scope: grant.scope.clone(),
+        resource: grant.resource.clone(),
+        created_at: now,
+        expires_at: grant.expires_at,
+        rotated_at: None,
+    }
+}
+
+async fn codes_are_redeemed_exactly_once_with_their_grant(store: Arc<dyn Store>) {
+    let code = code_for("acme", NOW);
+    store.create_code(&code).await.expect("create");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = Arc::clone(&store);
+        let code = code.clone();
+        tasks.push(tokio::spawn(async move {
+            let grant = grant_for(&code, NOW);
+            let refresh = refresh_for(&grant, NOW);
+            let result = store
+                .redeem_code(&code, &grant, Some(&refresh), NOW + 1)
+                .await;
+            (result, grant, refresh)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.expect("join") {
+            (Ok(()), grant, refresh) => winners.push((grant, refresh)),
+            (Err(StoreError::Conflict), _, _) => {}
+            (Err(other), _, _) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one redemption wins");
+    let (grant, refresh) = winners.remove(0);
+    let stored = store
+        .get_code(&code.tenant, &code.code_hash, NOW + 2)
+        .await
+        .expect("get")
+        .expect("redeemed codes stay readable until they expire");
+    assert_eq!(stored.redeemed_grant.as_deref(), Some(grant.id.as_str()));
+    assert_eq!(
+        store
+            .get_grant(&grant.tenant, &grant.id)
+            .await
+            .expect("grant"),
+        Some(grant.clone())
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&refresh.tenant, &refresh.token_hash, NOW + 2)
+            .await
+            .expect("refresh"),
+        Some(refresh)
+    );
+    // An expired code cannot be redeemed.
+    let late = code_for("acme", NOW);
+    store.create_code(&late).await.expect("create");
+    let g = grant_for(&late, NOW);
+    assert!(matches!(
+        store.redeem_code(&late, &g, None, NOW + 300).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.get_grant(&g.tenant, &g.id).await.expect("get"), None);
+}
+
+async fn refresh_rotation_honours_the_grace_window_and_revocation(store: Arc<dyn Store>) {
+    let code = code_for("acme", NOW);
+    store.create_code(&code).await.expect("create");
+    let grant = grant_for(&code, NOW);
+    let first = refresh_for(&grant, NOW);
+    store
+        .redeem_code(&code, &grant, Some(&first), NOW)
+        .await
+        .expect("redeem");
+
+    // Concurrent refreshes with the same token inside the grace window all succeed.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = Arc::clone(&store);
+        let (old, next) = (first.clone(), refresh_for(&grant, NOW + 10));
+        tasks.push(tokio::spawn(async move {
+            store.rotate_refresh_token(&old, &next, 30, NOW + 10).await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join").expect("within the grace window");
+    }
+    let rotated = store
+        .get_refresh_token(&first.tenant, &first.token_hash, NOW + 11)
+        .await
+        .expect("get")
+        .expect("still there");
+    assert_eq!(
+        rotated.rotated_at,
+        Some(NOW + 10),
+        "the first rotation time stays"
+    );
+
+    // After the grace window, reuse is refused.
+    let after = refresh_for(&grant, NOW + 40);
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&first, &after, 30, NOW + 40)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store
+            .get_refresh_token(&after.tenant, &after.token_hash, NOW + 40)
+            .await
+            .expect("get"),
+        None,
+        "a refused rotation writes nothing"
+    );
+
+    // Once the grant is revoked, no token of it rotates.
+    let second = refresh_for(&grant, NOW + 50);
+    store
+        .rotate_refresh_token(&first, &second, 1000, NOW + 45)
+        .await
+        .expect("wide grace");
+    store
+        .revoke_grant(&grant.tenant, &grant.id, NOW + 60)
+        .await
+        .expect("revoke");
+    store
+        .revoke_grant(&grant.tenant, &grant.id, NOW + 70)
+        .await
+        .expect("idempotent");
+    let revoked = store
+        .get_grant(&grant.tenant, &grant.id)
+        .await
+        .expect("get")
+        .expect("grant");
+    assert_eq!(revoked.revoked_at, Some(NOW + 60));
+    assert!(!revoked.is_active(NOW + 61));
+    let third = refresh_for(&grant, NOW + 80);
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&second, &third, 30, NOW + 80)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .revoke_grant(&grant.tenant, "no-such-grant", NOW)
+        .await
+        .expect("revoking an unknown grant is a no-op");
+}
+
+async fn signing_keys_keep_private_halves_apart(store: Arc<dyn Store>) {
+    assert!(store.list_public_keys().await.expect("list").is_empty());
+    let older = PublicSigningKey {
+        kid: "k1".into(),
+        x: "x1".into(),
+        y: "y1".into(),
+        created_at: NOW,
+    };
+    let newer = PublicSigningKey {
+        kid: "k2".into(),
+        x: "x2".into(),
+        y: "y2".into(),
+        created_at: NOW + 100,
+    };
+    store
+        .add_signing_key(&older, "cHJpdjE=")
+        .await
+        .expect("add");
+    store
+        .add_signing_key(&newer, "cHJpdjI=")
+        .await
+        .expect("add");
+    let listed = store.list_public_keys().await.expect("list");
+    assert_eq!(listed, vec![newer, older], "newest first");
+    assert_eq!(
+        store.get_private_key("k1").await.expect("get").as_deref(),
+        Some("cHJpdjE=")
+    );
+    assert_eq!(store.get_private_key("nope").await.expect("get"), None);
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -604,4 +822,7 @@ contract!(
     authorization_requests_expire_and_are_taken_exactly_once,
     sessions_are_tenant_scoped_and_expire,
     consents_and_codes_round_trip,
+    codes_are_redeemed_exactly_once_with_their_grant,
+    refresh_rotation_honours_the_grace_window_and_revocation,
+    signing_keys_keep_private_halves_apart,
 );

@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.cookiejar
-import json
 import secrets
 import threading
 import time
@@ -399,6 +398,41 @@ def test_token_endpoint_is_post_only(server):
     assert resp[0] == 405, resp
 
 
+def test_token_endpoint_answers_a_cors_preflight(server):
+    resp = request("OPTIONS", token_url(server), headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+    assert resp[0] in (200, 204), resp
+    assert resp[1].get("access-control-allow-origin") == "*", resp[1]
+    assert "POST" in resp[1].get("access-control-allow-methods", ""), resp[1]
+
+
+def test_form_content_type_with_a_charset_is_accepted(server, flow):
+    client = refreshing_client(flow)
+    code = flow.code(client)
+    headers, _ = credentials(client, "basic")
+    body = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code.code,
+                                   "redirect_uri": code.redirect_uri,
+                                   "code_verifier": code.verifier})
+    resp = request("POST", token_url(server), body,
+                   {**headers, "Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"})
+    assert_tokens(resp, refresh_token=True)
+
+
+def test_basic_credentials_are_form_urldecoded(server, flow):
+    """RFC 6749 §2.3.1: client_id and secret are form-urlencoded before base64; a client that
+    percent-encodes every character must still be recognised."""
+    client = refreshing_client(flow)
+    code = flow.code(client)
+    encode_all = lambda s: "".join(f"%{b:02X}" for b in s.encode("utf-8"))  # noqa: E731
+    raw = f"{encode_all(client['client_id'])}:{encode_all(client['client_secret'])}"
+    header = "Basic " + base64.b64encode(raw.encode("ascii")).decode("ascii")
+    resp = post_form(token_url(server), [
+        ("grant_type", "authorization_code"), ("code", code.code),
+        ("redirect_uri", code.redirect_uri), ("code_verifier", code.verifier)],
+        {"Authorization": header})
+    assert_tokens(resp, refresh_token=True)
+
+
 # --------------------------------------------------------------------------------------------
 # RFC 9068 / RFC 7517: the access token, verified independently against the JWKS
 # --------------------------------------------------------------------------------------------
@@ -584,6 +618,16 @@ def test_resource_other_than_the_authorized_one_is_invalid_target(server, flow, 
                  400, "invalid_target")
 
 
+def test_two_resources_are_invalid_target(server, flow):
+    client = refreshing_client(flow)
+    resource = f"{server.issuer}/mcp"
+    resp = call(server, "token", client, [
+        ("grant_type", "authorization_code"), ("code", (code := flow.code(client)).code),
+        ("redirect_uri", code.redirect_uri), ("code_verifier", code.verifier),
+        ("resource", resource), ("resource", "https://elsewhere.example/mcp")])
+    assert_error(resp, 400, "invalid_target")
+
+
 def test_replayed_code_is_refused_and_revokes_what_it_issued(server, flow):
     """RFC 6749 §4.1.2 / RFC 9700 §4.5: the second use fails, and the tokens the first use
     issued stop working."""
@@ -753,6 +797,17 @@ def test_refresh_with_a_wider_scope_is_invalid_scope(server, flow, scope):
                  400, "invalid_scope")
 
 
+def test_refresh_with_the_authorized_resource_only(server, flow):
+    """RFC 8707 §2.2: a refresh may name the resource; only the authorized one is possible."""
+    client = refreshing_client(flow)
+    first = assert_tokens(exchange(server, client, flow.code(client)), refresh_token=True)
+    assert_error(refresh(server, client, first["refresh_token"],
+                         resource="https://elsewhere.example/mcp"), 400, "invalid_target")
+    same = assert_tokens(refresh(server, client, first["refresh_token"],
+                                 resource=f"{server.issuer}/mcp"), refresh_token=True)
+    assert verify(server, same["access_token"])["aud"] == f"{server.issuer}/mcp"
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_reuse_after_the_grace_window_revokes_the_grant(start_server, mode):
     """RFC 9700 §4.14.2: a rotated refresh token used after the grace window means it leaked;
@@ -805,7 +860,8 @@ def test_metadata_advertises_the_token_side_endpoints_and_each_answers(server):
 def test_revoked_refresh_token_no_longer_refreshes(server, flow):
     client = refreshing_client(flow)
     first = assert_tokens(exchange(server, client, flow.code(client)), refresh_token=True)
-    resp = revoke(server, client, first["refresh_token"])
+    resp = call(server, "revoke", client, [("token", first["refresh_token"]),
+                                           ("token_type_hint", "refresh_token")])
     assert resp[0] == 200, resp
     assert resp[1].get("access-control-allow-origin") == "*", resp[1]
     assert_error(refresh(server, client, first["refresh_token"]), 400, "invalid_grant")
@@ -913,3 +969,23 @@ def test_introspection_requires_a_confidential_client(server, flow):
     resp = introspect(server, wrong, body["access_token"], "basic")
     assert_error(resp, 401, "invalid_client")
     assert_basic_challenge(resp)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_expired_access_token_is_inactive(start_server, mode):
+    """RFC 7662 §2.2: `active` is false once the token is past its expiration time (the
+    server is its own issuer: no clock-skew leeway applies). The grant lives on."""
+    srv = start_server({"GATEHOUSE_ACCESS_TOKEN_TTL": "1",
+                        "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode=mode)
+    flow = Flow(srv)
+    client = refreshing_client(flow)
+    body = assert_tokens(exchange(srv, client, flow.code(client)), refresh_token=True)
+    assert body["expires_in"] == 1, body
+    time.sleep(2.5)
+    with pytest.raises(jwt.ExpiredSignatureError):
+        verify(srv, body["access_token"])
+    info = active(srv, client, body["access_token"])
+    assert info == {"active": False}, (
+        f"introspected at {int(time.time())}, token exp {info.get('exp')}: {info}")
+    assert active(srv, client, body["refresh_token"]).get("active") is True
+    assert_tokens(refresh(srv, client, body["refresh_token"]), refresh_token=True)

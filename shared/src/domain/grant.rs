@@ -35,6 +35,11 @@ pub struct RefreshToken {
     pub tenant: TenantId,
     pub grant_id: String,
     pub client_id: ClientId,
+    /// Copied from the grant so that a refresh needs no grant read: revocation is enforced by
+    /// the rotation transaction's condition on the grant.
+    pub user_id: String,
+    pub scope: ScopeSet,
+    pub resource: String,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     /// Set when the token was exchanged for a successor. It stays usable for a short grace

@@ -186,6 +186,41 @@ fn cancellation_codes(
     }
 }
 
+type TransactResult = Result<
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+    SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+>;
+
+/// Sends a transaction, retrying briefly when DynamoDB cancelled it only because a concurrent
+/// transaction touched the same item (`TransactionConflict`; the SDK does not retry those).
+/// Two parallel refreshes or registrations then serialise instead of failing with a 503.
+async fn send_transaction(
+    req: aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder,
+) -> TransactResult {
+    let mut attempt: u64 = 0;
+    loop {
+        let result = req.clone().send().await;
+        let conflict_only = result
+            .as_ref()
+            .err()
+            .and_then(cancellation_codes)
+            .is_some_and(|codes| {
+                codes
+                    .iter()
+                    .any(|c| c.as_deref() == Some("TransactionConflict"))
+                    && !codes
+                        .iter()
+                        .any(|c| c.as_deref() == Some("ConditionalCheckFailed"))
+            });
+        if !conflict_only || attempt >= 4 {
+            return result;
+        }
+        attempt += 1;
+        let jitter = u64::from(crate::crypto::random_bytes::<1>()[0] % 20);
+        tokio::time::sleep(Duration::from_millis(attempt * 15 + jitter)).await;
+    }
+}
+
 fn condition_failed(codes: &[Option<String>], index: usize) -> bool {
     codes.get(index).and_then(|c| c.as_deref()) == Some("ConditionalCheckFailed")
 }
@@ -472,13 +507,13 @@ impl Store for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_error)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(increment).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
+        let result = send_transaction(
+            self.client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(increment).build())
+                .transact_items(TransactWriteItem::builder().put(put).build()),
+        )
+        .await;
         match result {
             Ok(_) => Ok(()),
             Err(err) => match err {
@@ -802,7 +837,7 @@ impl Store for DynamoStore {
                     .build(),
             );
         }
-        match req.send().await {
+        match send_transaction(req).await {
             Ok(_) => Ok(()),
             Err(err) => match cancellation_codes(&err) {
                 Some(codes) if condition_failed(&codes, 0) => {
