@@ -25,15 +25,15 @@ async fn store() -> Result<DynamoStore, Box<dyn std::error::Error>> {
 /// The password for a new user: `GATEHOUSE_NEW_PASSWORD`, else one line from stdin. Never an
 /// argument (it would land in shell history and `ps`).
 fn read_password() -> Result<String, Box<dyn std::error::Error>> {
-    if let Ok(p) = std::env::var("GATEHOUSE_NEW_PASSWORD")
-        && !p.is_empty()
-    {
-        return Ok(p);
-    }
-    eprintln!("password (one line on stdin):");
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    let password = match std::env::var("GATEHOUSE_NEW_PASSWORD") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            eprintln!("password (one line on stdin):");
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
     if password.chars().count() < 12 {
         return Err("passwords must be at least 12 characters".into());
     }

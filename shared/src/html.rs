@@ -126,7 +126,10 @@ mod tests {
         );
         let body = String::from_utf8(resp.body().to_vec()).unwrap();
         assert!(!body.contains("<script>alert(1)</script>"));
-        assert!(body.contains("&lt;script&gt;"));
+        assert!(
+            body.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "{body}"
+        );
         assert!(!body.contains("<b>t</b>"));
         let csp = resp.headers()[header::CONTENT_SECURITY_POLICY]
             .to_str()
