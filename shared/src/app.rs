@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::domain::{Tenant, TenantId, UnixTime, unix_now};
-use crate::endpoints::{approval, authorize, metadata, register, token};
+use crate::endpoints::{approval, authorize, mcp, metadata, register, token};
 use crate::error::OAuthError;
 use crate::http::{self, ClientIp, Request, RequestId, Response};
 use crate::ratelimit::RateLimiter;
@@ -148,6 +148,27 @@ impl App {
                 }
                 self.tenant(tenant).await?;
                 token::jwks(self).await
+            }
+            Route::ProtectedResourceMetadata { tenant } => {
+                if req.method() == Method::OPTIONS {
+                    return Ok(http::preflight("GET, OPTIONS"));
+                }
+                if req.method() != Method::GET && req.method() != Method::HEAD {
+                    return Err(OAuthError::method_not_allowed("GET, HEAD, OPTIONS"));
+                }
+                let tenant = self.tenant(tenant).await?;
+                Ok(http::json_response(
+                    ::http::StatusCode::OK,
+                    &metadata::protected_resource_document(&self.public_base(req)?, &tenant),
+                    http::Cache::Public(60),
+                ))
+            }
+            Route::Mcp { tenant } => {
+                if req.method() == Method::OPTIONS {
+                    return Ok(http::preflight("GET, POST, OPTIONS"));
+                }
+                let tenant = self.tenant(tenant).await?;
+                mcp::handle(self, &tenant, req).await
             }
             Route::Approve { tenant } => {
                 if req.method() != Method::POST {

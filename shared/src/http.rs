@@ -112,7 +112,9 @@ pub fn preflight(allow_methods: &'static str) -> Response {
     );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Authorization, Content-Type, MCP-Protocol-Version"),
+        HeaderValue::from_static(
+            "Authorization, Content-Type, MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID",
+        ),
     );
     h.insert(
         header::ACCESS_CONTROL_MAX_AGE,

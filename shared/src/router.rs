@@ -43,6 +43,12 @@ pub enum Route<'a> {
     Introspect { tenant: &'a str },
     /// `GET /t/{tenant}/jwks.json`: public signing keys.
     Jwks { tenant: &'a str },
+    /// RFC 9728 metadata of the tenant's MCP resource:
+    /// `/.well-known/oauth-protected-resource/t/{tenant}/mcp` (path insertion) and
+    /// `/t/{tenant}/mcp/.well-known/oauth-protected-resource`.
+    ProtectedResourceMetadata { tenant: &'a str },
+    /// `POST /t/{tenant}/mcp`: the demo MCP server.
+    Mcp { tenant: &'a str },
 }
 
 impl Route<'_> {
@@ -53,7 +59,9 @@ impl Route<'_> {
             Self::Authorize { .. } => Function::Authorize,
             Self::Approve { .. } => Function::Admin,
             Self::Token { .. } | Self::Revoke { .. } | Self::Introspect { .. } => Function::Token,
-            Self::Jwks { .. } => Function::Discovery,
+            Self::Jwks { .. } | Self::ProtectedResourceMetadata { .. } | Self::Mcp { .. } => {
+                Function::Discovery
+            }
         }
     }
 
@@ -66,7 +74,9 @@ impl Route<'_> {
             | Self::Token { tenant }
             | Self::Revoke { tenant }
             | Self::Introspect { tenant }
-            | Self::Jwks { tenant } => tenant,
+            | Self::Jwks { tenant }
+            | Self::ProtectedResourceMetadata { tenant }
+            | Self::Mcp { tenant } => tenant,
         }
     }
 
@@ -81,6 +91,8 @@ impl Route<'_> {
                 | Self::Revoke { .. }
                 | Self::Introspect { .. }
                 | Self::Jwks { .. }
+                | Self::ProtectedResourceMetadata { .. }
+                | Self::Mcp { .. }
         )
     }
 
@@ -94,6 +106,8 @@ impl Route<'_> {
             Self::Revoke { .. } => "revoke",
             Self::Introspect { .. } => "introspect",
             Self::Jwks { .. } => "jwks",
+            Self::ProtectedResourceMetadata { .. } => "pr_metadata",
+            Self::Mcp { .. } => "mcp",
         }
     }
 }
@@ -108,6 +122,21 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         ["t", tenant, "oauth", "revoke"] => Some(Route::Revoke { tenant }),
         ["t", tenant, "oauth", "introspect"] => Some(Route::Introspect { tenant }),
         ["t", tenant, "jwks.json"] => Some(Route::Jwks { tenant }),
+        [
+            ".well-known",
+            "oauth-protected-resource",
+            "t",
+            tenant,
+            "mcp",
+        ]
+        | [
+            "t",
+            tenant,
+            "mcp",
+            ".well-known",
+            "oauth-protected-resource",
+        ] => Some(Route::ProtectedResourceMetadata { tenant }),
+        ["t", tenant, "mcp"] => Some(Route::Mcp { tenant }),
         [".well-known", "oauth-authorization-server", "t", tenant]
         | ["t", tenant, ".well-known", "oauth-authorization-server"] => {
             Some(Route::AuthorizationServerMetadata { tenant })

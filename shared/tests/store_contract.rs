@@ -242,28 +242,39 @@ async fn concurrent_registrations_never_exceed_the_cap(store: Arc<dyn Store>) {
     for _ in 0..12 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            store
-                .create_pending_client(&pending_client("acme", NOW), quota(5), NOW)
-                .await
+            let client = pending_client("acme", NOW);
+            let result = store.create_pending_client(&client, quota(5), NOW).await;
+            (result, client)
         }));
     }
-    let mut ok = 0;
+    let mut created = Vec::new();
     for t in tasks {
         match t.await.expect("join") {
-            Ok(()) => ok += 1,
-            Err(StoreError::PendingCapReached) => {}
-            Err(other) => panic!("unexpected {other}"),
+            (Ok(()), client) => created.push(client),
+            (Err(StoreError::PendingCapReached), client) => {
+                // A refused registration wrote nothing.
+                assert_eq!(
+                    store
+                        .get_client(&client.tenant, &client.client_id, NOW)
+                        .await
+                        .expect("get"),
+                    None
+                );
+            }
+            (Err(other), _) => panic!("unexpected {other}"),
         }
     }
-    assert_eq!(ok, 5);
-    assert_eq!(
-        store
-            .list_clients(&tid("acme"), NOW)
-            .await
-            .expect("list")
-            .len(),
-        5
-    );
+    assert_eq!(created.len(), 5);
+    // Consistent reads (the listing index is eventually consistent on DynamoDB).
+    for client in created {
+        assert_eq!(
+            store
+                .get_client(&client.tenant, &client.client_id, NOW)
+                .await
+                .expect("get"),
+            Some(client)
+        );
+    }
 }
 
 async fn approval_happens_exactly_once_and_ends_expiry(store: Arc<dyn Store>) {

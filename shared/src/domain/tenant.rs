@@ -8,6 +8,10 @@ pub struct Tenant {
     pub id: TenantId,
     pub display_name: String,
     pub dcr: DcrSettings,
+    /// The tenant's MCP server URL: the `aud` of tokens when a client names no `resource`
+    /// (seed 003's client never does). `None`: the demo MCP endpoint `{issuer}/mcp`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub default_resource: Option<String>,
 }
 
 /// Seed 002's per-tenant DCR settings. Every field has a default in [`crate::defaults`].
@@ -50,6 +54,7 @@ impl Tenant {
             id,
             display_name: display_name.into(),
             dcr: DcrSettings::default(),
+            default_resource: None,
         }
     }
 }

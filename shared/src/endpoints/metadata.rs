@@ -13,7 +13,42 @@ pub fn issuer(base: &str, tenant: &Tenant) -> String {
 
 /// The tenant's MCP resource: the `aud` of tokens when a client names no `resource`.
 pub fn default_resource(base: &str, tenant: &Tenant) -> String {
+    tenant
+        .default_resource
+        .clone()
+        .unwrap_or_else(|| demo_resource(base, tenant))
+}
+
+/// The MCP endpoint Gatehouse itself serves for a tenant (`{issuer}/mcp`).
+pub fn demo_resource(base: &str, tenant: &Tenant) -> String {
     format!("{base}/t/{}/mcp", tenant.id)
+}
+
+/// RFC 9728 protected resource metadata for the tenant's MCP resource. `offline_access` is
+/// left out of `scopes_supported`: MCP clients request exactly these scopes, and a public
+/// client asking for `offline_access` would be asking for something it cannot get.
+pub fn protected_resource_document(base: &str, tenant: &Tenant) -> Value {
+    json!({
+        "resource": default_resource(base, tenant),
+        "authorization_servers": [issuer(base, tenant)],
+        "scopes_supported": tenant
+            .dcr
+            .allowed_scopes
+            .without(crate::domain::OFFLINE_ACCESS)
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>(),
+        "bearer_methods_supported": ["header"],
+        "resource_name": format!("{} MCP server", tenant.display_name),
+    })
+}
+
+/// Where the protected resource metadata of `resource` lives (RFC 9728 §3.1: path insertion).
+pub fn protected_resource_metadata_url(base: &str, tenant: &Tenant) -> String {
+    format!(
+        "{base}/.well-known/oauth-protected-resource/t/{}/mcp",
+        tenant.id
+    )
 }
 
 pub fn document(base: &str, tenant: &Tenant) -> Value {

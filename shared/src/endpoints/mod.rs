@@ -3,6 +3,7 @@
 
 pub mod approval;
 pub mod authorize;
+pub mod mcp;
 pub mod metadata;
 pub mod register;
 pub mod token;

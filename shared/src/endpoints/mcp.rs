@@ -1,0 +1,197 @@
+//! A demo MCP server at `{issuer}/mcp` (Streamable HTTP, JSON responses): the protected
+//! resource the tenant's tokens are for by default. It shows what a tenant's own MCP server does
+//! with Gatehouse tokens: verify them offline against the JWKS (`tokens::verify_access_token`,
+//! bound to the issuer and to this resource as `aud`), and point unauthenticated clients at the
+//! protected resource metadata (RFC 9728 §5.1) so they can discover the authorization server.
+
+use crate::app::App;
+use crate::domain::{OFFLINE_ACCESS, Tenant};
+use crate::endpoints::metadata;
+use crate::error::{ErrorCode, OAuthError};
+use crate::http::{self, Cache, Request, Response};
+use crate::tokens::{self, AccessClaims};
+use ::http::StatusCode;
+use ::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+/// Protocol revisions this endpoint speaks; `initialize` echoes the client's when listed.
+const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+fn challenge(base: &str, tenant: &Tenant, error: Option<(&str, &str)>) -> String {
+    let scope = tenant
+        .dcr
+        .allowed_scopes
+        .without(OFFLINE_ACCESS)
+        .to_string();
+    let mut value = format!(
+        "Bearer resource_metadata=\"{}\", scope=\"{scope}\"",
+        metadata::protected_resource_metadata_url(base, tenant)
+    );
+    if let Some((code, description)) = error {
+        value.push_str(&format!(
+            ", error=\"{code}\", error_description=\"{description}\""
+        ));
+    }
+    value
+}
+
+/// RFC 6750 §3: no token → 401 without an error code; a bad one → `invalid_token`.
+async fn authenticate(
+    app: &App,
+    tenant: &Tenant,
+    base: &str,
+    req: &Request,
+) -> Result<AccessClaims, OAuthError> {
+    let unauthorized = |error: Option<(&str, &str)>, description: &str| {
+        OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            description,
+        )
+        .with_header(WWW_AUTHENTICATE, challenge(base, tenant, error))
+    };
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .ok_or_else(|| unauthorized(None, "a bearer access token is required"))?;
+    let issuer = metadata::issuer(base, tenant);
+    let resource = metadata::demo_resource(base, tenant);
+    let stale_kid = |keys: &tokens::KeySet| {
+        tokens::token_kid(token).is_some_and(|kid| !keys.public.iter().any(|k| k.kid == kid))
+    };
+    let mut keys = app
+        .keys
+        .key_set(app.store.as_ref(), false)
+        .await
+        .map_err(|_| OAuthError::unavailable())?;
+    if stale_kid(&keys) {
+        keys = app
+            .keys
+            .key_set(app.store.as_ref(), true)
+            .await
+            .map_err(|_| OAuthError::unavailable())?;
+    }
+    tokens::verify_access_token(token, &keys, &issuer, Some(&resource)).map_err(|_| {
+        unauthorized(
+            Some((
+                "invalid_token",
+                "the access token is invalid, expired, or not for this resource",
+            )),
+            "the access token is invalid, expired, or not for this resource",
+        )
+    })
+}
+
+fn rpc_result(id: &Value, result: Value) -> Response {
+    http::json_response(
+        StatusCode::OK,
+        &json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Cache::NoStore,
+    )
+}
+
+fn rpc_error(status: StatusCode, id: &Value, code: i64, message: &str) -> Response {
+    http::json_response(
+        status,
+        &json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
+        Cache::NoStore,
+    )
+}
+
+pub async fn handle(app: &App, tenant: &Tenant, req: &Request) -> Result<Response, OAuthError> {
+    let base = app.public_base(req)?;
+    let claims = authenticate(app, tenant, &base, req).await?;
+    if req.method() != ::http::Method::POST {
+        // No server-initiated stream (GET) in this demo; Streamable HTTP allows 405 here.
+        return Err(OAuthError::method_not_allowed("POST, OPTIONS"));
+    }
+    let message: Value = match serde_json::from_slice(req.body()) {
+        Ok(v) => v,
+        Err(_) => {
+            return Ok(rpc_error(
+                StatusCode::BAD_REQUEST,
+                &Value::Null,
+                -32700,
+                "parse error",
+            ));
+        }
+    };
+    let Some(method) = message.get("method").and_then(Value::as_str) else {
+        return Ok(rpc_error(
+            StatusCode::BAD_REQUEST,
+            &Value::Null,
+            -32600,
+            "invalid request: one JSON-RPC message with a method",
+        ));
+    };
+    let Some(id) = message.get("id").filter(|id| !id.is_null()) else {
+        // A notification (e.g. notifications/initialized): accepted, no body.
+        let mut resp = Response::new(Bytes::new());
+        *resp.status_mut() = StatusCode::ACCEPTED;
+        return Ok(resp);
+    };
+    let params = message.get("params").cloned().unwrap_or(Value::Null);
+    let resp = match method {
+        "initialize" => {
+            let requested = params.get("protocolVersion").and_then(Value::as_str);
+            let version = requested
+                .filter(|v| PROTOCOL_VERSIONS.contains(v))
+                .unwrap_or(PROTOCOL_VERSIONS[0]);
+            rpc_result(
+                id,
+                json!({
+                    "protocolVersion": version,
+                    "capabilities": {"tools": {"listChanged": false}},
+                    "serverInfo": {"name": "gatehouse-demo-mcp", "version": env!("CARGO_PKG_VERSION")},
+                }),
+            )
+        }
+        "ping" => rpc_result(id, json!({})),
+        "tools/list" => rpc_result(
+            id,
+            json!({"tools": [{
+                "name": "whoami",
+                "description": "Says who the access token belongs to and what it may do.",
+                "inputSchema": {"type": "object", "properties": {}, "additionalProperties": false},
+            }]}),
+        ),
+        "tools/call" => {
+            let name = params.get("name").and_then(Value::as_str);
+            if name != Some("whoami") {
+                return Ok(rpc_error(StatusCode::OK, id, -32602, "unknown tool"));
+            }
+            if !claims.scope.split(' ').any(|s| s == "mcp:execute") {
+                return Err(OAuthError::new(
+                    StatusCode::FORBIDDEN,
+                    ErrorCode::InsufficientScope,
+                    "calling tools needs the mcp:execute scope",
+                )
+                .with_header(
+                    WWW_AUTHENTICATE,
+                    challenge(
+                        &base,
+                        tenant,
+                        Some((
+                            "insufficient_scope",
+                            "calling tools needs the mcp:execute scope",
+                        )),
+                    ),
+                ));
+            }
+            rpc_result(
+                id,
+                json!({"content": [{"type": "text", "text": format!(
+                    "subject {} through client {} with scope \"{}\"",
+                    claims.sub, claims.client_id, claims.scope
+                )}], "isError": false}),
+            )
+        }
+        _ => rpc_error(StatusCode::OK, id, -32601, "method not found"),
+    };
+    Ok(resp)
+}
