@@ -11,7 +11,7 @@ use crate::crypto;
 use crate::defaults::MAX_BODY_BYTES;
 use crate::domain::{
     AuthMethod, Client, ClientId, ClientMetadata, ClientStatus, ConsentMethod, CreatedByType,
-    DcrSettings, OFFLINE_ACCESS, ScopeSet, Tenant, UnixTime,
+    DcrSettings, GrantType, OFFLINE_ACCESS, ScopeSet, Tenant, UnixTime,
 };
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{self, Cache, Request, Response};
@@ -115,7 +115,25 @@ pub fn apply_dcr_policy(
             "client_uri is required on this tenant",
         ));
     }
-    let scope = grant_scope(req.scope.as_ref(), &settings.allowed_scopes, method)?;
+    let mut scope = grant_scope(req.scope.as_ref(), &settings.allowed_scopes, method)?;
+    // Deliberate widening: a confidential client that registers the refresh_token grant gets
+    // offline_access (when the tenant allows it) even if its requested scope left it out.
+    // MCP SDKs take the registration scope from the resource's challenge, which omits
+    // offline_access for public clients' sake; without this they could never refresh.
+    if method.is_confidential()
+        && req.grant_types.contains(&GrantType::RefreshToken)
+        && settings.allowed_scopes.contains(OFFLINE_ACCESS)
+        && !scope.contains(OFFLINE_ACCESS)
+    {
+        let mut tokens: Vec<_> = scope.iter().cloned().collect();
+        tokens.extend(
+            ScopeSet::parse(OFFLINE_ACCESS)
+                .unwrap_or_default()
+                .iter()
+                .cloned(),
+        );
+        scope = ScopeSet::from_tokens(tokens).ordered_like(&settings.allowed_scopes);
+    }
     Ok(ClientMetadata {
         client_name: req.client_name,
         redirect_uris: req.redirect_uris,
@@ -258,6 +276,38 @@ mod tests {
         let err = grant_scope(Some(&scopes("admin mcp:execute")), &allowed, conf).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
         assert!(err.description.contains("admin"));
+    }
+
+    #[test]
+    fn confidential_clients_with_the_refresh_grant_get_offline_access() {
+        let settings = DcrSettings::default();
+        let doc = |method: &str, grants: &[&str]| {
+            let v = serde_json::json!({
+                "client_name": "a", "redirect_uris": ["https://a.example/cb"],
+                "scope": "user_default mcp:execute", "token_endpoint_auth_method": method,
+                "grant_types": grants,
+            });
+            let Value::Object(map) = v else {
+                unreachable!()
+            };
+            crate::client_metadata::validate(&map).unwrap()
+        };
+        let refreshing = ["authorization_code", "refresh_token"];
+        let scope = |m, g: &[&str]| {
+            apply_dcr_policy(doc(m, g), &settings)
+                .unwrap()
+                .scope
+                .to_string()
+        };
+        assert_eq!(
+            scope("client_secret_basic", &refreshing),
+            "user_default mcp:execute offline_access"
+        );
+        assert_eq!(
+            scope("client_secret_basic", &["authorization_code"]),
+            "user_default mcp:execute"
+        );
+        assert_eq!(scope("none", &refreshing), "user_default mcp:execute");
     }
 
     proptest::proptest! {
