@@ -293,4 +293,45 @@ mod tests {
         assert!(verify_access_token(&old, &set, "https://as.example/t/demo", None).is_err());
         assert!(verify_access_token("garbage", &set, "https://as.example/t/demo", None).is_err());
     }
+
+    /// RFC 8725 §2.1/§3.1: the algorithm comes from the key, never from the token: `alg: none`
+    /// and HS256 "signed" with the public key are refused, as is a token without `typ: at+jwt`.
+    #[test]
+    fn refuses_algorithm_confusion_and_untyped_tokens() {
+        let now = crate::domain::unix_now();
+        let (k, set) = key();
+        let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let payload = b64(&serde_json::to_value(claims(now)).unwrap());
+        let none = format!(
+            "{}.{payload}.",
+            b64(&json!({"alg": "none", "typ": "at+jwt", "kid": k.kid}))
+        );
+        assert!(verify_access_token(&none, &set, "https://as.example/t/demo", None).is_err());
+
+        let public = &set.public[0];
+        let mut hs = Header::new(Algorithm::HS256);
+        hs.typ = Some("at+jwt".into());
+        hs.kid = Some(public.kid.clone());
+        let secret = format!("{}{}", public.x, public.y);
+        let confused = jsonwebtoken::encode(
+            &hs,
+            &claims(now),
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap();
+        assert!(verify_access_token(&confused, &set, "https://as.example/t/demo", None).is_err());
+
+        let mut untyped = Header::new(Algorithm::ES256);
+        untyped.kid = Some(k.kid.clone());
+        let plain_jwt = jsonwebtoken::encode(&untyped, &claims(now), &k.key).unwrap();
+        assert!(verify_access_token(&plain_jwt, &set, "https://as.example/t/demo", None).is_err());
+
+        let good = sign_access_token(&k, &claims(now)).unwrap();
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let tampered_payload = b64(&json!({"iss": "https://as.example/t/demo", "sub": "admin"}));
+        parts[1] = &tampered_payload;
+        assert!(
+            verify_access_token(&parts.join("."), &set, "https://as.example/t/demo", None).is_err()
+        );
+    }
 }
