@@ -123,11 +123,22 @@ pub fn preflight(allow_methods: &'static str) -> Response {
     with_cors(resp)
 }
 
-/// Whether the request declares a JSON body (`application/json`, parameters allowed).
-pub fn is_json(headers: &HeaderMap) -> bool {
+/// Whether the request declares a body of the given media type (parameters such as `charset`
+/// allowed).
+pub fn has_media_type(headers: &HeaderMap, media_type: &str) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case(JSON))
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case(media_type))
+}
+
+/// Whether the request declares a JSON body (`application/json`).
+pub fn is_json(headers: &HeaderMap) -> bool {
+    has_media_type(headers, JSON)
+}
+
+/// Whether the request declares a form body (`application/x-www-form-urlencoded`).
+pub fn is_form(headers: &HeaderMap) -> bool {
+    has_media_type(headers, "application/x-www-form-urlencoded")
 }

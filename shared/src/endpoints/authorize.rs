@@ -790,15 +790,7 @@ pub(crate) struct SubmittedForm {
 }
 
 pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedForm, PageError> {
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+    let is_form = crate::http::is_form(req.headers());
     if !is_form {
         return Err(PageError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

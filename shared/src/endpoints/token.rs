@@ -34,15 +34,7 @@ fn invalid_grant(d: &str) -> OAuthError {
 /// Token-endpoint requests are `application/x-www-form-urlencoded` (RFC 6749 §4.1.3) with no
 /// repeated parameter.
 fn check_form(req: &Request) -> Result<Params, OAuthError> {
-    let is_form = req
-        .headers()
-        .get(::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+    let is_form = http::is_form(req.headers());
     if !is_form {
         return Err(OAuthError::invalid_request(
             "send the request as application/x-www-form-urlencoded (RFC 6749 §4.1.3), not JSON",
@@ -79,13 +71,39 @@ fn check_resource(form: &Params, granted: &str) -> Result<(), OAuthError> {
     }
 }
 
-pub async fn token(app: &App, tenant: &Tenant, req: &Request) -> Result<Response, OAuthError> {
+/// What every token-side endpoint starts with: a well-formed form and an authenticated client.
+struct Authenticated {
+    form: Params,
+    issuer: String,
+    now: UnixTime,
+    client: Client,
+}
+
+async fn authenticated(
+    app: &App,
+    tenant: &Tenant,
+    req: &Request,
+) -> Result<Authenticated, OAuthError> {
     let form = check_form(req)?;
-    let base = app.public_base(req)?;
-    let issuer = metadata::issuer(&base, tenant);
+    let issuer = metadata::issuer(&app.public_base(req)?, tenant);
     let now = app.now();
     let presented = client_auth::presented(req, &form, &issuer)?;
     let client = client_auth::authenticate(app, tenant, &issuer, &presented, now).await?;
+    Ok(Authenticated {
+        form,
+        issuer,
+        now,
+        client,
+    })
+}
+
+pub async fn token(app: &App, tenant: &Tenant, req: &Request) -> Result<Response, OAuthError> {
+    let Authenticated {
+        form,
+        issuer,
+        now,
+        client,
+    } = authenticated(app, tenant, req).await?;
     match param(&form, "grant_type")? {
         Some("authorization_code") => {
             authorization_code(app, tenant, &issuer, &client, &form, now).await
@@ -443,12 +461,12 @@ async fn find_token(
 /// RFC 7009: revoking either kind of token revokes its grant. Unknown tokens, and tokens of
 /// other clients, get the same `200` (no oracle).
 pub async fn revoke(app: &App, tenant: &Tenant, req: &Request) -> Result<Response, OAuthError> {
-    let form = check_form(req)?;
-    let base = app.public_base(req)?;
-    let issuer = metadata::issuer(&base, tenant);
-    let now = app.now();
-    let presented = client_auth::presented(req, &form, &issuer)?;
-    let client = client_auth::authenticate(app, tenant, &issuer, &presented, now).await?;
+    let Authenticated {
+        form,
+        issuer,
+        now,
+        client,
+    } = authenticated(app, tenant, req).await?;
     let token = required(&form, "token")?;
     let grant = match find_token(app, tenant, &issuer, token, now).await? {
         Some(Found::Access(_, g) | Found::Refresh(_, g)) => Some(g),
@@ -469,12 +487,12 @@ pub async fn revoke(app: &App, tenant: &Tenant, req: &Request) -> Result<Respons
 /// authenticated client of the tenant. Anything unknown, expired or revoked is
 /// `{"active": false}`.
 pub async fn introspect(app: &App, tenant: &Tenant, req: &Request) -> Result<Response, OAuthError> {
-    let form = check_form(req)?;
-    let base = app.public_base(req)?;
-    let issuer = metadata::issuer(&base, tenant);
-    let now = app.now();
-    let presented = client_auth::presented(req, &form, &issuer)?;
-    let caller = client_auth::authenticate(app, tenant, &issuer, &presented, now).await?;
+    let Authenticated {
+        form,
+        issuer,
+        now,
+        client: caller,
+    } = authenticated(app, tenant, req).await?;
     if caller.secret_hash.is_none() {
         return Err(OAuthError::new(
             StatusCode::UNAUTHORIZED,
