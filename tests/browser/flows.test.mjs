@@ -5,155 +5,41 @@
 // target/debug/gatehouse. Chromium: $CHROMIUM_PATH or /usr/bin/chromium. The screenshot of the
 // administrator's consent page goes to tests/browser/out/consent.png (git-ignored).
 //
-// Each test starts its own `gatehouse serve` on a free loopback port (embedded store, demo
+// The suite starts one `gatehouse serve` on a free loopback port (embedded store, demo
 // tenant) and a tiny loopback HTTP server that plays the client's redirect URI. The tests in the
 // "authorization flow" suite run in order and build on each other (register → refused to a
 // user → approved by the admin → consented by the user → remembered).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { ADMIN, OUT, SUITE_TIMEOUT_MS, USER, browserTestbed, decideAndLand, signIn } from './support.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..', '..');
-const OUT = path.join(HERE, 'out');
-const GATEHOUSE_BIN = process.env.GATEHOUSE_BIN || path.join(REPO, 'target', 'debug', 'gatehouse');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-const ADMIN = { email: 'admin@demo.test', password: 'admin-pass-123' };
-const USER = { email: 'user@demo.test', password: 'user-pass-123' };
 const HOSTILE_NAME = '<img src=x onerror=alert(1)><script>alert(1)</script>';
-// Debug builds hash passwords (argon2) slowly; leave room for that on a 2-core machine.
-const STEP_TIMEOUT_MS = 30_000;
 
 // ------------------------------------------------------------------ helpers
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts `gatehouse serve` and resolves once it prints "Gatehouse listening on". */
-async function startGatehouse() {
-  const port = await freePort();
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('GATEHOUSE_') && !k.startsWith('AWS_')) env[k] = v;
-  }
-  Object.assign(env, {
-    GATEHOUSE_ADDR: `127.0.0.1:${port}`,
-    GATEHOUSE_DEMO_ADMIN_PASSWORD: ADMIN.password,
-    GATEHOUSE_DEMO_USER_PASSWORD: USER.password,
-    GATEHOUSE_REGISTRATION_RATE_LIMIT: '0',
-  });
-  const child = spawn(GATEHOUSE_BIN, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`gatehouse did not start within 60 s; output so far:\n${output}`));
-    }, 60_000);
-    const onData = (chunk) => {
-      output += chunk;
-      if (output.includes('Gatehouse listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', (chunk) => {
-      output += chunk;
-    });
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot start ${GATEHOUSE_BIN}: ${e.message}`));
-    });
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`gatehouse exited early (code ${code}, signal ${signal}):\n${output}`));
-    });
-  });
-  return {
-    base: `http://127.0.0.1:${port}`,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(t);
-      }
-    },
-  };
-}
-
 /**
- * The client's redirect URI: records the query of every `GET /callback` and answers "done".
- * `GET /frame?src=…` answers a page that frames `src`, and `GET /frameable` a page with a
- * "Sign in" button that may be framed (for the clickjacking test).
+ * Extra routes of the callback server, for the clickjacking test: `GET /frame?src=…` answers a
+ * page that frames `src`, and `GET /frameable` a page with a "Sign in" button that may be framed.
  */
-async function startCallbackServer() {
-  const hits = [];
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url, 'http://127.0.0.1');
-    if (req.method === 'GET' && url.pathname === '/callback') {
-      hits.push(Object.fromEntries(url.searchParams));
-      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end('done');
-    } else if (req.method === 'GET' && url.pathname === '/frame') {
-      const src = url.searchParams.get('src') ?? '';
-      const attr = src.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(`<!doctype html><title>framer</title><iframe id="victim" src="${attr}" width="600" height="600"></iframe>`);
-    } else if (req.method === 'GET' && url.pathname === '/frameable') {
-      // A page that allows framing: the positive control of the clickjacking test.
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end('<!doctype html><title>frameable</title><button>Sign in</button>');
-    } else if (url.pathname === '/favicon.ico') {
-      res.writeHead(404);
-      res.end();
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('not found');
-    }
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const origin = `http://127.0.0.1:${server.address().port}`;
-  return {
-    origin,
-    redirectUri: `${origin}/callback`,
-    hits,
-    hitsFor: (state) => hits.filter((h) => h.state === state),
-    stop: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections?.();
-        server.close(() => resolve());
-      }),
-  };
+function framingRoutes(req, res, url) {
+  if (req.method === 'GET' && url.pathname === '/frame') {
+    const src = url.searchParams.get('src') ?? '';
+    const attr = src.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><title>framer</title><iframe id="victim" src="${attr}" width="600" height="600"></iframe>`);
+    return true;
+  }
+  if (req.method === 'GET' && url.pathname === '/frameable') {
+    // A page that allows framing: the positive control of the clickjacking test.
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><title>frameable</title><button>Sign in</button>');
+    return true;
+  }
+  return false;
 }
 
 function b64url(buf) {
@@ -195,75 +81,18 @@ function authorizationUrl(base, clientId, redirectUri) {
 
 // ------------------------------------------------------------------ the suite
 
-describe('hosted pages in a real browser', { timeout: 300_000 }, () => {
-  /** @type {import('playwright-core').Browser} */
-  let browser;
+describe('hosted pages in a real browser', { timeout: SUITE_TIMEOUT_MS }, () => {
+  const bed = browserTestbed(framingRoutes);
   let gh;
   let cb;
-  const contexts = [];
+  const { freshPage } = bed;
 
   before(async () => {
     mkdirSync(OUT, { recursive: true });
-    // One at a time, so that `after` can stop whatever did start when a later step fails.
-    cb = await startCallbackServer();
-    gh = await startGatehouse();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    ({ gh, cb } = await bed.start());
   });
 
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    await cb?.stop();
-    await gh?.stop();
-  });
-
-  /**
-   * A page in a fresh context (its own cookies). Every dialog (alert, confirm, …) is recorded
-   * and dismissed; every document response's headers are recorded.
-   */
-  async function freshPage() {
-    const context = await browser.newContext();
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(STEP_TIMEOUT_MS);
-    page.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
-    const dialogs = [];
-    page.on('dialog', (d) => {
-      dialogs.push(`${d.type()}: ${d.message()}`);
-      d.dismiss().catch(() => {});
-    });
-    const documents = [];
-    page.on('response', (r) => {
-      if (r.request().resourceType() === 'document') {
-        documents.push({ url: r.url(), status: r.status(), method: r.request().method(), headers: r.headers() });
-      }
-    });
-    return { context, page, dialogs, documents };
-  }
-
-  /** Fills in and submits the sign-in page; resolves when the next document has loaded. */
-  async function signIn(page, who) {
-    await assert.doesNotReject(
-      page.getByRole('heading', { name: /Sign in to/ }).waitFor(),
-      'the sign-in page did not appear',
-    );
-    await page.getByLabel('Email').fill(who.email);
-    await page.getByLabel('Password').fill(who.password);
-    await Promise.all([
-      page.waitForNavigation({ waitUntil: 'load' }),
-      page.getByRole('button', { name: 'Sign in' }).click(),
-    ]);
-  }
-
-  /** Clicks a consent button and waits until the browser is at the client's callback. */
-  async function decideAndLand(page, button) {
-    await Promise.all([
-      page.waitForURL((u) => u.href.startsWith(cb.redirectUri)),
-      page.getByRole('button', { name: button, exact: true }).click(),
-    ]);
-    await page.waitForLoadState('load');
-    return new URL(page.url());
-  }
+  after(() => bed.stop());
 
   function assertCallbackWithCode(landed, state) {
     const q = landed.searchParams;
@@ -333,7 +162,7 @@ describe('hosted pages in a real browser', { timeout: 300_000 }, () => {
       assertPageHeaders(documents.at(-1), 'the consent page');
       await page.screenshot({ path: path.join(OUT, 'consent.png'), fullPage: true });
 
-      const landed = await decideAndLand(page, 'Approve');
+      const landed = await decideAndLand(page, 'Approve', cb.redirectUri);
       assertCallbackWithCode(landed, state);
       assert.equal(await page.locator('body').innerText(), 'done');
       assert.deepEqual(dialogs, []);
@@ -353,7 +182,7 @@ describe('hosted pages in a real browser', { timeout: 300_000 }, () => {
       assert.equal(await page.getByText('New, unverified application').count(), 0, 'approved client still shown as unverified');
       assert.equal(await page.getByText('Administrator approval required').count(), 0);
       await assert.doesNotReject(page.getByText(`Signed in as ${USER.email}`).waitFor());
-      assertCallbackWithCode(await decideAndLand(page, 'Approve'), first.state);
+      assertCallbackWithCode(await decideAndLand(page, 'Approve', cb.redirectUri), first.state);
 
       // Same browser, new request: still signed in, consent remembered → straight to the client.
       const second = authorizationUrl(gh.base, client.client_id, cb.redirectUri);
@@ -379,7 +208,7 @@ describe('hosted pages in a real browser', { timeout: 300_000 }, () => {
     await page.goto(url);
     await signIn(page, ADMIN);
     await assert.doesNotReject(page.getByText('New, unverified application').waitFor());
-    const landed = await decideAndLand(page, 'Deny');
+    const landed = await decideAndLand(page, 'Deny', cb.redirectUri);
 
     const q = landed.searchParams;
     assert.equal(`${landed.origin}${landed.pathname}`, cb.redirectUri);

@@ -20,17 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.js';
-import { chromium } from 'playwright-core';
-import {
-  ADMIN,
-  CHROMIUM,
-  CHROMIUM_ARGS,
-  decideAndLand,
-  freshPage,
-  signIn,
-  startCallbackServer,
-  startGatehouse,
-} from './support.mjs';
+import { SUITE_TIMEOUT_MS, browserTestbed, jwtClaims } from './support.mjs';
 
 const CLIENT_INFO = { name: 'gatehouse-browser-tests', version: '0.0.0' };
 const MCP_SCOPE = 'user_default mcp:execute';
@@ -96,24 +86,17 @@ async function sdk(step, log, fn) {
   }
 }
 
-function jwtClaims(token) {
-  const parts = token.split('.');
-  assert.equal(parts.length, 3, 'the access token is not a compact JWS');
-  return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
-}
-
 /**
  * The SDK's OAuthClientProvider, state in memory. `redirectToAuthorization(url)` starts the user's
  * part in Chromium (fresh context: the admin signs in and approves the new client) and exposes
  * the code the callback server receives as `nextCode()`.
  */
 class BrowserOAuthProvider {
-  constructor({ browser, contexts, cb, issuer, clientMetadata }) {
-    this.browser = browser;
-    this.contexts = contexts;
-    this.cb = cb;
+  constructor({ bed, issuer, clientMetadata }) {
+    this.bed = bed;
+    this.cb = bed.cb;
     this.issuer = issuer;
-    this._clientMetadata = { redirect_uris: [cb.redirectUri], response_types: ['code'], ...clientMetadata };
+    this._clientMetadata = { redirect_uris: [this.cb.redirectUri], response_types: ['code'], ...clientMetadata };
     this._clientInformation = undefined;
     this._tokens = undefined;
     this._codeVerifier = undefined;
@@ -185,16 +168,7 @@ class BrowserOAuthProvider {
   async _approve(url) {
     const state = url.searchParams.get('state');
     assert.ok(state, `the SDK's authorization URL has no state: ${url.href}`);
-    const { page, dialogs } = await freshPage(this.browser, this.contexts);
-    await page.goto(url.href);
-    await signIn(page, ADMIN);
-    await assert.doesNotReject(
-      page.getByText('New, unverified application').waitFor(),
-      `expected the admin's consent page for a pending client, got: ${await page.locator('body').innerText()}`,
-    );
-    await decideAndLand(page, 'Approve', this.cb.redirectUri);
-    assert.equal(await page.locator('body').innerText(), 'done');
-    assert.deepEqual(dialogs, []);
+    await this.bed.approveAsAdmin(url.href);
     const callback = this.cb.callbackUrlFor(state);
     const p = callback.searchParams;
     assert.equal(p.get('error'), null, `the authorization failed: ${callback.href}`);
@@ -207,30 +181,23 @@ class BrowserOAuthProvider {
 
 // ------------------------------------------------------------------ the suite
 
-describe('the MCP TypeScript SDK against Gatehouse\'s demo MCP endpoint, with Chromium for the user', { timeout: 300_000 }, () => {
-  /** @type {import('playwright-core').Browser} */
-  let browser;
+describe('the MCP TypeScript SDK against Gatehouse\'s demo MCP endpoint, with Chromium for the user', { timeout: SUITE_TIMEOUT_MS }, () => {
+  const bed = browserTestbed();
   let gh;
   let cb;
-  const contexts = [];
   const openClients = [];
   let issuer;
   let mcpUrl;
 
   before(async () => {
-    cb = await startCallbackServer();
-    gh = await startGatehouse();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    ({ gh, cb } = await bed.start());
     issuer = `${gh.base}/t/demo`;
     mcpUrl = `${issuer}/mcp`;
   });
 
   after(async () => {
     for (const c of openClients) await c.close().catch(() => {});
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    await cb?.stop();
-    await gh?.stop();
+    await bed.stop();
   });
 
   function newClient(provider, fetchFn) {
@@ -327,22 +294,21 @@ describe('the MCP TypeScript SDK against Gatehouse\'s demo MCP endpoint, with Ch
     return text;
   }
 
+  /** A BrowserOAuthProvider in this suite's testbed for a client registered with `clientMetadata`. */
+  function newProvider(clientMetadata) {
+    return new BrowserOAuthProvider({ bed, issuer, clientMetadata });
+  }
+
   describe('public client (none)', () => {
     const rec = recordingFetch();
     let provider;
     let connected;
 
     test('connect → 401 → discovery, registration, browser approval; finishAuth; a new client connects', async () => {
-      provider = new BrowserOAuthProvider({
-        browser,
-        contexts,
-        cb,
-        issuer,
-        clientMetadata: {
-          client_name: `MCP SDK public ${randomBytes(4).toString('base64url')}`,
-          grant_types: ['authorization_code'],
-          token_endpoint_auth_method: 'none',
-        },
+      provider = newProvider({
+        client_name: `MCP SDK public ${randomBytes(4).toString('base64url')}`,
+        grant_types: ['authorization_code'],
+        token_endpoint_auth_method: 'none',
       });
       connected = await authorizeAndConnect(provider, rec);
       assert.equal(connected.info.client_secret, undefined, `a public client got a client_secret: ${JSON.stringify(connected.info)}`);
@@ -364,16 +330,10 @@ describe('the MCP TypeScript SDK against Gatehouse\'s demo MCP endpoint, with Ch
     let connected;
 
     test('connect → 401 → discovery, registration, browser approval in a fresh context; finishAuth; a new client connects', async () => {
-      provider = new BrowserOAuthProvider({
-        browser,
-        contexts,
-        cb,
-        issuer,
-        clientMetadata: {
-          client_name: `MCP SDK confidential ${randomBytes(4).toString('base64url')}`,
-          grant_types: ['authorization_code', 'refresh_token'],
-          token_endpoint_auth_method: 'client_secret_basic',
-        },
+      provider = newProvider({
+        client_name: `MCP SDK confidential ${randomBytes(4).toString('base64url')}`,
+        grant_types: ['authorization_code', 'refresh_token'],
+        token_endpoint_auth_method: 'client_secret_basic',
       });
       connected = await authorizeAndConnect(provider, rec);
       assert.equal(typeof connected.info.client_secret, 'string', `a confidential client got no client_secret: ${JSON.stringify(connected.info)}`);

@@ -16,17 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, webcrypto } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
-import { chromium } from 'playwright-core';
-import {
-  ADMIN,
-  CHROMIUM,
-  CHROMIUM_ARGS,
-  decideAndLand,
-  freshPage,
-  signIn,
-  startCallbackServer,
-  startGatehouse,
-} from './support.mjs';
+import { SUITE_TIMEOUT_MS, browserTestbed, decodeJwtPart } from './support.mjs';
 
 const INSECURE = { [oauth.allowInsecureRequests]: true };
 
@@ -59,10 +49,6 @@ async function lib(step, fn) {
   } catch (e) {
     assert.fail(`oauth4webapi rejected ${step}: ${describeError(e)}`);
   }
-}
-
-function decodeJwtPart(part) {
-  return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
 }
 
 /**
@@ -117,31 +103,22 @@ async function libraryValidatesAccessToken(as, token, audience) {
 
 // ------------------------------------------------------------------ the suite
 
-describe('oauth4webapi against Gatehouse, with Chromium for the user', { timeout: 300_000 }, () => {
-  /** @type {import('playwright-core').Browser} */
-  let browser;
+describe('oauth4webapi against Gatehouse, with Chromium for the user', { timeout: SUITE_TIMEOUT_MS }, () => {
+  const bed = browserTestbed();
   let gh;
   let cb;
-  const contexts = [];
   let issuer;
   let audience;
   /** @type {oauth.AuthorizationServer} */
   let as;
 
   before(async () => {
-    cb = await startCallbackServer();
-    gh = await startGatehouse();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    ({ gh, cb } = await bed.start());
     issuer = `${gh.base}/t/demo`;
     audience = `${issuer}/mcp`;
   });
 
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    await cb?.stop();
-    await gh?.stop();
-  });
+  after(() => bed.stop());
 
   test('discovery: RFC 8414 metadata by path insertion, issuer byte for byte', async () => {
     const issuerUrl = new URL(issuer);
@@ -199,16 +176,7 @@ describe('oauth4webapi against Gatehouse, with Chromium for the user', { timeout
     authUrl.searchParams.set('state', state);
     authUrl.searchParams.set('scope', scopeFor(reg));
 
-    const { page, dialogs } = await freshPage(browser, contexts);
-    await page.goto(authUrl.href);
-    await signIn(page, ADMIN);
-    await assert.doesNotReject(
-      page.getByText('New, unverified application').waitFor(),
-      `expected the admin's consent page for a pending client, got: ${await page.locator('body').innerText()}`,
-    );
-    const landed = await decideAndLand(page, 'Approve', cb.redirectUri);
-    assert.equal(await page.locator('body').innerText(), 'done');
-    assert.deepEqual(dialogs, []);
+    const landed = await bed.approveAsAdmin(authUrl.href);
 
     // The callback URL as the client's server received it (RFC 9207: it carries iss).
     const callbackUrl = cb.callbackUrlFor(state);

@@ -1,5 +1,6 @@
 // Shared helpers of the browser tests: start `gatehouse serve` on a free loopback port, a loopback
-// callback server that plays the client's redirect URI, headless Chromium, and the hosted sign-in.
+// callback server that plays the client's redirect URI, headless Chromium (and a testbed of all
+// three for a suite's before/after), the hosted sign-in, the administrator's approval, JWT claims.
 // Not a test file itself (`node --test tests/browser/` only runs *.test.mjs).
 
 import assert from 'node:assert/strict';
@@ -8,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '..', '..');
@@ -29,6 +31,8 @@ export const ADMIN = { email: 'admin@demo.test', password: 'admin-pass-123' };
 export const USER = { email: 'user@demo.test', password: 'user-pass-123' };
 // Debug builds hash passwords (argon2) slowly; leave room for that on a 2-core machine.
 export const STEP_TIMEOUT_MS = 30_000;
+/** The `timeout` of each test file's top-level describe. */
+export const SUITE_TIMEOUT_MS = 300_000;
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -191,4 +195,73 @@ export async function decideAndLand(page, button, redirectUri) {
   ]);
   await page.waitForLoadState('load');
   return new URL(page.url());
+}
+
+/**
+ * Opens `url` in a fresh page; the administrator signs in, is shown the consent page of a pending
+ * (unverified) client, approves it and lands on `redirectUri`, which answers "done" (no dialog on
+ * the way). Returns the URL the browser landed on.
+ */
+export async function approveAsAdmin(browser, contexts, url, redirectUri) {
+  const { page, dialogs } = await freshPage(browser, contexts);
+  await page.goto(url);
+  await signIn(page, ADMIN);
+  await assert.doesNotReject(
+    page.getByText('New, unverified application').waitFor(),
+    `expected the admin's consent page for a pending client, got: ${await page.locator('body').innerText()}`,
+  );
+  const landed = await decideAndLand(page, 'Approve', redirectUri);
+  assert.equal(await page.locator('body').innerText(), 'done');
+  assert.deepEqual(dialogs, []);
+  return landed;
+}
+
+export function launchChromium() {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/**
+ * What a suite runs against: the callback server (`cb`, with `extraRoutes` as in
+ * startCallbackServer), `gatehouse serve` (`gh`) and Chromium (`browser`), plus the browser
+ * contexts its pages opened (`contexts`). `start()` (in `before`) starts them one at a time and
+ * resolves to the testbed, so that `stop()` (in `after`) stops whatever did start when a later
+ * step fails.
+ */
+export function browserTestbed(extraRoutes) {
+  const bed = {
+    cb: undefined,
+    gh: undefined,
+    /** @type {import('playwright-core').Browser | undefined} */
+    browser: undefined,
+    contexts: [],
+    async start() {
+      bed.cb = await startCallbackServer(extraRoutes);
+      bed.gh = await startGatehouse();
+      bed.browser = await launchChromium();
+      return bed;
+    },
+    async stop() {
+      for (const c of bed.contexts) await c.close().catch(() => {});
+      await bed.browser?.close().catch(() => {});
+      await bed.cb?.stop();
+      await bed.gh?.stop();
+    },
+    /** freshPage in this testbed's browser. */
+    freshPage: () => freshPage(bed.browser, bed.contexts),
+    /** approveAsAdmin in this testbed's browser, landing on its callback server. */
+    approveAsAdmin: (url) => approveAsAdmin(bed.browser, bed.contexts, url, bed.cb.redirectUri),
+  };
+  return bed;
+}
+
+/** Decodes one base64url part of a compact JWS (header or claims). */
+export function decodeJwtPart(part) {
+  return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+}
+
+/** The claims of a compact-JWS access token (asserts it has three parts). */
+export function jwtClaims(token) {
+  const parts = token.split('.');
+  assert.equal(parts.length, 3, 'the access token is not a compact JWS');
+  return decodeJwtPart(parts[1]);
 }
