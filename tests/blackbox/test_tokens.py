@@ -989,3 +989,27 @@ def test_expired_access_token_is_inactive(start_server, mode):
         f"introspected at {int(time.time())}, token exp {info.get('exp')}: {info}")
     assert active(srv, client, body["refresh_token"]).get("active") is True
     assert_tokens(refresh(srv, client, body["refresh_token"]), refresh_token=True)
+
+
+def test_no_secret_reaches_the_log(server, flow):
+    """Secrets (client secret, code, access and refresh tokens, passwords) never appear in the
+    server's log, whatever it logs about the requests that carried them."""
+    client = refreshing_client(flow, token_endpoint_auth_method="client_secret_post")
+    code = flow.code(client)
+    tokens = assert_tokens(exchange(server, client, code, "post"), refresh_token=True)
+    rotated = assert_tokens(refresh(server, client, tokens["refresh_token"], "post"), refresh_token=True)
+    introspect(server, client, rotated["access_token"], "post")
+    revoke(server, client, rotated["refresh_token"], "post")
+    log = server.log()
+    assert "handled" in log, "the server logs each request"
+    assert client["client_id"] in log, "identifiers (not secrets) are logged, so this is the right log"
+    secrets_seen = {
+        "client_secret": client["client_secret"],
+        "code": code.code,
+        "access_token": tokens["access_token"],
+        "refresh_token": tokens["refresh_token"],
+        "rotated refresh_token": rotated["refresh_token"],
+        "admin password": DEMO_ADMIN_PASSWORD,
+    }
+    leaked = [name for name, value in secrets_seen.items() if value in log]
+    assert not leaked, f"secrets in the server log: {leaked}"
