@@ -94,3 +94,10 @@ def test_a_token_for_another_resource_is_refused(server, flow, start_server):
     status, headers, _ = mcp(other, token, {"jsonrpc": "2.0", "id": 1, "method": "ping"})
     assert status == 401
     assert 'error="invalid_token"' in headers["www-authenticate"]
+
+
+def test_unknown_tenants_have_no_resource(server):
+    status, _, body = request("GET", f"{server.base}/.well-known/oauth-protected-resource/t/nope/mcp")
+    assert status == 404 and json.loads(body)["error"] == "not_found"
+    status, _, _ = request("POST", f"{server.base}/t/nope/mcp", {"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    assert status == 404
