@@ -19,6 +19,8 @@ started it (or the session, for `server`).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import json
 import os
@@ -30,6 +32,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -339,3 +342,25 @@ def start_server(tmp_path):
         srv.stop()
     for srv in started:
         srv.assert_no_panic()
+
+
+# --------------------------------------------------------------------------------------------
+# PKCE (RFC 7636)
+# --------------------------------------------------------------------------------------------
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class Pkce:
+    """RFC 7636 §4.1-§4.2: a high-entropy verifier and its S256 challenge."""
+
+    verifier: str
+    challenge: str
+
+    @classmethod
+    def new(cls) -> "Pkce":
+        verifier = b64url(secrets.token_bytes(48))  # 64 chars, within 43..128
+        return cls(verifier, b64url(hashlib.sha256(verifier.encode("ascii")).digest()))

@@ -40,6 +40,8 @@ from html.parser import HTMLParser
 import pytest
 
 from conftest import (
+    Pkce,
+    b64url,
     DEMO_ADMIN_PASSWORD,
     DEMO_USER_PASSWORD,
     HTTP_TIMEOUT_S,
@@ -57,23 +59,6 @@ HOSTILE_NAME = "<script>alert(1)</script>"
 # --------------------------------------------------------------------------------------------
 # Helpers: PKCE, HTML forms, a browser
 # --------------------------------------------------------------------------------------------
-
-
-def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-@dataclass(frozen=True)
-class Pkce:
-    """RFC 7636 §4.1-§4.2: a high-entropy verifier and its S256 challenge."""
-
-    verifier: str
-    challenge: str
-
-    @classmethod
-    def new(cls) -> "Pkce":
-        verifier = b64url(secrets.token_bytes(48))  # 64 chars, within 43..128
-        return cls(verifier, b64url(hashlib.sha256(verifier.encode("ascii")).digest()))
 
 
 def test_pkce_helper_computes_the_rfc7636_appendix_b_example():

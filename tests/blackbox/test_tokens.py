@@ -36,6 +36,8 @@ import jwt  # PyJWT[crypto], pinned in tests/requirements.txt
 import pytest
 
 from conftest import (
+    Pkce,
+    b64url,
     DEMO_ADMIN_PASSWORD,
     HTTP_TIMEOUT_S,
     MODES,
@@ -51,21 +53,6 @@ REFRESHING = ["authorization_code", "refresh_token"]
 # --------------------------------------------------------------------------------------------
 # Helpers: PKCE, a minimal browser, the authorization flow
 # --------------------------------------------------------------------------------------------
-
-
-def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-@dataclass(frozen=True)
-class Pkce:
-    verifier: str
-    challenge: str
-
-    @classmethod
-    def new(cls) -> "Pkce":
-        verifier = b64url(secrets.token_bytes(48))  # 64 characters, within 43..128
-        return cls(verifier, b64url(hashlib.sha256(verifier.encode("ascii")).digest()))
 
 
 @dataclass(frozen=True)
