@@ -20,7 +20,6 @@ OS allows it, so the per-IP sign-in limit of the shared server is not spent by u
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import http.client

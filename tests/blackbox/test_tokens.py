@@ -21,7 +21,6 @@ authorizations of that client come straight back (302) with a code.
 from __future__ import annotations
 
 import base64
-import hashlib
 import http.cookiejar
 import secrets
 import threading
