@@ -17,6 +17,7 @@ pub struct SignIn<'a> {
     pub client_name: &'a str,
     pub action: &'a str,
     pub request_id: &'a str,
+    pub client_id: &'a str,
     pub csrf_token: &'a str,
     pub email: &'a str,
     pub error: Option<&'a str>,
@@ -38,6 +39,7 @@ pub struct ConsentPage<'a> {
     pub user_email: &'a str,
     pub action: &'a str,
     pub request_id: &'a str,
+    pub client_id: &'a str,
     pub csrf_token: &'a str,
 }
 

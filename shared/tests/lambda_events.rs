@@ -298,8 +298,9 @@ async fn authorize_function_signs_in_with_cookies_from_the_cookies_array() {
     let browser = set_cookie.split(';').next().expect("cookie").to_owned();
     let html = text_body(&page);
     let form = format!(
-        "request_id={}&csrf_token={}&action=sign_in&email=admin%40demo.test&password={}",
+        "request_id={}&client_id={}&csrf_token={}&action=sign_in&email=admin%40demo.test&password={}",
         hidden(&html, "request_id"),
+        hidden(&html, "client_id"),
         hidden(&html, "csrf_token"),
         "admin-pass"
     );

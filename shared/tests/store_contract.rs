@@ -11,7 +11,7 @@ use gatehouse_core::domain::{
 };
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_config};
 use gatehouse_core::store::memory::MemoryStore;
-use gatehouse_core::store::{PendingQuota, Store, StoreError};
+use gatehouse_core::store::{Finish, FlowKeys, PendingQuota, Store, StoreError};
 use std::sync::Arc;
 
 const NOW: UnixTime = 1_800_000_000;
@@ -797,6 +797,233 @@ async fn signing_keys_keep_private_halves_apart(store: Arc<dyn Store>) {
     assert_eq!(store.get_private_key("nope").await.expect("get"), None);
 }
 
+async fn a_flow_step_reads_request_client_and_session_in_one_call(store: Arc<dyn Store>) {
+    let client = pending_client("acme", NOW);
+    store
+        .create_pending_client(&client, quota(0), NOW)
+        .await
+        .expect("client");
+    let mut areq = authorization_request("acme", NOW);
+    areq.client_id = client.client_id.clone();
+    store
+        .put_authorization_request(&areq)
+        .await
+        .expect("request");
+    let session = Session {
+        id_hash: crypto::hash_secret("session"),
+        tenant: tid("acme"),
+        user_id: "u1".into(),
+        email: Email::parse("a@acme.test").expect("email"),
+        role: Role::Admin,
+        created_at: NOW,
+        expires_at: NOW + 100,
+    };
+    store.create_session(&session).await.expect("session");
+    let all = store
+        .load_flow(
+            FlowKeys {
+                tenant: &tid("acme"),
+                request_id: Some(&areq.id),
+                client_id: Some(&client.client_id),
+                session_hash: Some(&session.id_hash),
+            },
+            NOW + 1,
+        )
+        .await
+        .expect("load");
+    assert_eq!(all.request, Some(areq.clone()));
+    assert_eq!(all.client, Some(client.clone()));
+    assert_eq!(all.session, Some(session.clone()));
+    // Expired items and other tenants read as absent; keys not asked for are not read.
+    let later = store
+        .load_flow(
+            FlowKeys {
+                tenant: &tid("acme"),
+                request_id: Some(&areq.id),
+                client_id: Some(&client.client_id),
+                session_hash: None,
+            },
+            NOW + 600,
+        )
+        .await
+        .expect("load");
+    assert_eq!((later.request, later.session), (None, None));
+    assert_eq!(later.client, Some(client.clone()));
+    let elsewhere = store
+        .load_flow(
+            FlowKeys {
+                tenant: &tid("other"),
+                request_id: Some(&areq.id),
+                client_id: Some(&client.client_id),
+                session_hash: Some(&session.id_hash),
+            },
+            NOW + 1,
+        )
+        .await
+        .expect("load");
+    assert!(
+        elsewhere.request.is_none() && elsewhere.client.is_none() && elsewhere.session.is_none()
+    );
+}
+
+async fn finishing_an_authorization_is_one_atomic_step(store: Arc<dyn Store>) {
+    let client = pending_client("acme", NOW);
+    store
+        .create_pending_client(&client, quota(0), NOW)
+        .await
+        .expect("client");
+    let mut areq = authorization_request("acme", NOW);
+    areq.client_id = client.client_id.clone();
+    store
+        .put_authorization_request(&areq)
+        .await
+        .expect("request");
+    let code_for_client = |now| {
+        let mut code = code_for("acme", now);
+        code.client_id = client.client_id.clone();
+        code
+    };
+    let consent = Consent {
+        tenant: tid("acme"),
+        client_id: client.client_id.clone(),
+        user_id: "admin-1".into(),
+        config_version: 1,
+        scope: areq.scope.clone(),
+        granted_at: NOW + 5,
+    };
+
+    // Concurrent approvals of one parked request: exactly one finishes.
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (store, areq, client, consent) = (
+            Arc::clone(&store),
+            areq.clone(),
+            client.clone(),
+            consent.clone(),
+        );
+        let code = code_for_client(NOW + 5);
+        tasks.push(tokio::spawn(async move {
+            let finish = Finish {
+                request: Some(&areq),
+                code: &code,
+                consent: Some(&consent),
+                approve: Some((&client, "admin-1")),
+            };
+            (store.finish_authorization(finish, NOW + 5).await, code)
+        }));
+    }
+    let mut issued = Vec::new();
+    for t in tasks {
+        match t.await.expect("join") {
+            (Ok(()), code) => issued.push(code),
+            (Err(StoreError::NotFound | StoreError::Conflict), code) => {
+                assert_eq!(
+                    store
+                        .get_code(&code.tenant, &code.code_hash, NOW + 6)
+                        .await
+                        .expect("get"),
+                    None,
+                    "a losing finish writes no code"
+                );
+            }
+            (Err(other), _) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(issued.len(), 1);
+    let approved = store
+        .get_client(&client.tenant, &client.client_id, NOW + 10 * TTL)
+        .await
+        .expect("get")
+        .expect("approved clients do not expire");
+    assert_eq!(approved.status, ClientStatus::Approved);
+    assert_eq!(approved.approved_by.as_deref(), Some("admin-1"));
+    assert_eq!(
+        store
+            .get_consent(&tid("acme"), &client.client_id, "admin-1")
+            .await
+            .expect("get"),
+        Some(consent)
+    );
+    assert_eq!(
+        store
+            .get_authorization_request(&areq.tenant, &areq.id, NOW + 6)
+            .await
+            .expect("get"),
+        None
+    );
+    assert!(
+        store
+            .get_code(&tid("acme"), &issued[0].code_hash, NOW + 6)
+            .await
+            .expect("get")
+            .is_some()
+    );
+
+    // Approving an expired pending client writes nothing.
+    let late = pending_client("acme", NOW);
+    store
+        .create_pending_client(&late, quota(0), NOW)
+        .await
+        .expect("client");
+    let mut late_req = authorization_request("acme", NOW + TTL - 10);
+    late_req.client_id = late.client_id.clone();
+    store
+        .put_authorization_request(&late_req)
+        .await
+        .expect("request");
+    let mut late_code = code_for_client(NOW + TTL);
+    late_code.client_id = late.client_id.clone();
+    let result = store
+        .finish_authorization(
+            Finish {
+                request: Some(&late_req),
+                code: &late_code,
+                consent: None,
+                approve: Some((&late, "admin-1")),
+            },
+            NOW + TTL,
+        )
+        .await;
+    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+    assert!(
+        store
+            .get_authorization_request(&late_req.tenant, &late_req.id, NOW + TTL)
+            .await
+            .expect("get")
+            .is_some(),
+        "the request was not consumed"
+    );
+    assert_eq!(
+        store
+            .get_code(&tid("acme"), &late_code.code_hash, NOW + TTL)
+            .await
+            .expect("get"),
+        None
+    );
+
+    // Without a parked request (issued straight from the authorization request).
+    let direct = code_for_client(NOW + 20);
+    store
+        .finish_authorization(
+            Finish {
+                request: None,
+                code: &direct,
+                consent: None,
+                approve: None,
+            },
+            NOW + 20,
+        )
+        .await
+        .expect("direct");
+    assert!(
+        store
+            .get_code(&tid("acme"), &direct.code_hash, NOW + 21)
+            .await
+            .expect("get")
+            .is_some()
+    );
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -836,4 +1063,6 @@ contract!(
     codes_are_redeemed_exactly_once_with_their_grant,
     refresh_rotation_honours_the_grace_window_and_revocation,
     signing_keys_keep_private_halves_apart,
+    a_flow_step_reads_request_client_and_session_in_one_call,
+    finishing_an_authorization_is_one_atomic_step,
 );

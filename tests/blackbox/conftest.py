@@ -310,11 +310,12 @@ class Server:
 
 @pytest.fixture(scope="session", params=MODES)
 def server(request, tmp_path_factory):
-    """The shared server, once per store mode. Registration rate limit off (default pending cap
-    of 200 per window stays on: plenty for the suite)."""
+    """The shared server, once per store mode. Registration rate limit off and a pending cap far
+    above what the whole suite registers (the cap and the limit are tested on servers of their
+    own)."""
     srv = Server(
         request.param,
-        {"GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"},
+        {"GATEHOUSE_REGISTRATION_RATE_LIMIT": "0", "GATEHOUSE_PENDING_CLIENT_CAP": "100000"},
         tmp_path_factory.mktemp(f"gatehouse-{request.param}"),
     )
     try:

@@ -743,8 +743,9 @@ def test_valid_request_without_a_session_shows_the_sign_in_form(server):
     assert form.method == "post"
     assert form.action == f"{server.issuer}/oauth/authorize"
     hidden = {i["name"]: i.get("value", "") for i in form.inputs if i.get("type") == "hidden"}
-    assert set(hidden) == {"request_id", "csrf_token", "action"}, form.inputs
+    assert set(hidden) == {"request_id", "client_id", "csrf_token", "action"}, form.inputs
     assert hidden["action"] == "sign_in"
+    assert hidden["client_id"] == client["client_id"]
     assert len(hidden["request_id"]) >= 32 and len(hidden["csrf_token"]) >= 32, hidden
     assert hidden["request_id"] != hidden["csrf_token"]
     types = {i["name"]: i.get("type") for i in form.inputs}
@@ -1215,3 +1216,19 @@ def test_twenty_first_sign_in_attempt_from_one_address_in_a_minute_is_429(start_
         assert_page(resp, 401, "Incorrect email or password.")
     assert_page(browser.sign_in(page, ADMIN_EMAIL, DEMO_ADMIN_PASSWORD), 429,
                 "Too many sign-in attempts")
+
+
+def test_a_form_naming_another_client_is_refused(server):
+    """The form names its client (so one read fetches request, client and session); a form
+    whose client_id is not the parked request's is a forged form and consumes nothing."""
+    client = register(server, client_name="Form client")
+    other = register(server, client_name="Other client")
+    browser = Browser(server)
+    resp = assert_page(browser.authorize(client), 200, "Sign in")
+    fields = {i["name"]: i.get("value", "") for i in resp.form().inputs if i.get("name")}
+    forged = {**fields, "client_id": other["client_id"], "email": ADMIN_EMAIL, "password": DEMO_ADMIN_PASSWORD}
+    refused = browser.post(f"{server.issuer}/oauth/authorize", forged)
+    assert refused.status == 403 and refused.location is None
+    good = {**fields, "email": ADMIN_EMAIL, "password": DEMO_ADMIN_PASSWORD}
+    accepted = browser.post(f"{server.issuer}/oauth/authorize", good)
+    assert accepted.status == 200 and "New, unverified application" in accepted.body

@@ -76,7 +76,7 @@ def test_bootstrap_a_tenant_and_its_first_administrator(start_server):
         "code_challenge_method": "S256", "state": "s",
     })
     page = opener.open(f"{server.base}/t/acme/oauth/authorize?{query}").read().decode()
-    fields = dict(re.findall(r'name="(request_id|csrf_token)" value="([^"]+)"', page))
+    fields = dict(re.findall(r'name="(request_id|client_id|csrf_token)" value="([^"]+)"', page))
     form = urllib.parse.urlencode({**fields, "action": "sign_in", "email": "boss@acme.test",
                                    "password": "a long enough password"}).encode()
     consent = opener.open(urllib.request.Request(f"{server.base}/t/acme/oauth/authorize", data=form)).read().decode()

@@ -6,13 +6,12 @@
 //! Deny: end the request with `access_denied` (the pending client expires on its own).
 
 use crate::app::App;
-use crate::domain::{ClientStatus, Role, Tenant};
+use crate::domain::{Role, Tenant};
 use crate::endpoints::authorize::{
-    self, AuthorizeError, admin_required, current_session, expired_registration, invalid_decision,
-    issue_code, load_form, record_consent, signin_again,
+    self, AuthorizeError, Grants, admin_required, invalid_decision, issue_code, load_form,
+    signin_again,
 };
 use crate::http::{Request, Response};
-use crate::store::StoreError;
 use ::http::StatusCode;
 
 pub async fn post(app: &App, tenant: &Tenant, req: &Request) -> Response {
@@ -26,7 +25,7 @@ pub async fn post(app: &App, tenant: &Tenant, req: &Request) -> Response {
 
 async fn decide(ctx: &authorize::Ctx<'_>, req: &Request) -> Result<Response, AuthorizeError> {
     let form = load_form(ctx, req).await?;
-    let Some(session) = current_session(ctx, req).await? else {
+    let Some(session) = form.session.as_ref() else {
         return Ok(signin_again(ctx, &form));
     };
     if session.role != Role::Admin {
@@ -40,39 +39,14 @@ async fn decide(ctx: &authorize::Ctx<'_>, req: &Request) -> Result<Response, Aut
         .single("decision")
         .map_err(|_| invalid_decision())?;
     match decision {
+        // Approval, the administrator's consent and the code: one store transaction.
         Some("approve") => {
-            let client = if form.client.status == ClientStatus::Pending {
-                match ctx
-                    .app
-                    .store
-                    .approve_client(
-                        &ctx.tenant.id,
-                        &form.client.client_id,
-                        &session.user_id,
-                        ctx.now,
-                    )
-                    .await
-                {
-                    Ok(approved) => {
-                        tracing::info!(client_id = %approved.client_id, approved_by = %session.user_id, "approved client");
-                        approved
-                    }
-                    Err(StoreError::NotFound) => return Err(expired_registration().into()),
-                    // Another administrator approved it a moment ago: carry on as consent.
-                    Err(StoreError::Conflict) => form.client.clone(),
-                    Err(other) => return Err(other.into()),
-                }
-            } else {
-                form.client.clone()
-            };
-            record_consent(ctx, &client, &form.areq, &session).await?;
             issue_code(
                 ctx,
-                &client,
-                &form.areq,
-                &form.redirect,
-                &session,
+                &form.flow(),
+                session,
                 StatusCode::SEE_OTHER,
+                Grants::ApprovalAndConsent,
             )
             .await
         }

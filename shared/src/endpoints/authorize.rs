@@ -6,9 +6,11 @@
 //! [`RedirectError`] goes back to the client, and can only be built from a [`ValidatedRedirect`],
 //! which only exists once the client and its redirect URI have been checked.
 //!
-//! `GET` pipeline: [`Params::parse`] → [`validate_client`] → [`validate_redirect`] →
+//! `GET` pipeline: [`Params::parse`] → [`parse_client_id`] (client and session read in one
+//! round trip) → [`validate_redirect`] →
 //! [`validate_request`] (response type, PKCE, scope, resource) → park the request →
-//! [`continue_flow`] (sign-in page, approval/consent page, or a code).
+//! [`next_step`] → park the request unless it ends at once → [`run_step`] (sign-in page,
+//! approval/consent page, or a code).
 
 use crate::app::App;
 use crate::crypto;
@@ -24,7 +26,7 @@ use crate::error::ErrorCode;
 use crate::html;
 use crate::http::{ClientIp, Request, Response};
 use crate::params::{ParamError, Params};
-use crate::store::StoreError;
+use crate::store::{Finish, FlowKeys, StoreError};
 use ::http::StatusCode;
 use ::http::header::{self, HeaderValue};
 use bytes::Bytes;
@@ -286,7 +288,23 @@ pub async fn get(app: &App, tenant: &Tenant, req: &Request) -> Response {
 
 async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, AuthorizeError> {
     let params = Params::parse(req.uri().query().unwrap_or("").as_bytes()).map_err(too_large)?;
-    let client = validate_client(ctx, page_param(&params, "client_id")?).await?;
+    // One round trip for the client and the browser's session.
+    let client_id = parse_client_id(page_param(&params, "client_id")?)?;
+    let session_hash = cookie_value(req, SESSION_COOKIE).map(|id| crypto::hash_secret(&id));
+    let flow = ctx
+        .app
+        .store
+        .load_flow(
+            FlowKeys {
+                tenant: &ctx.tenant.id,
+                request_id: None,
+                client_id: Some(&client_id),
+                session_hash: session_hash.as_deref(),
+            },
+            ctx.now,
+        )
+        .await?;
+    let client = flow.client.ok_or_else(unknown_client)?;
     let state = params.single("state");
     let redirect = validate_redirect(
         ctx,
@@ -318,17 +336,21 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
         created_at: ctx.now,
         expires_at: ctx.now + AUTHORIZATION_REQUEST_TTL_SECS,
     };
-    ctx.app.store.put_authorization_request(&areq).await?;
-    let session = current_session(ctx, req).await?;
-    let mut resp = continue_flow(
-        ctx,
-        &client,
-        &areq,
-        &redirect,
-        session.as_ref(),
-        StatusCode::FOUND,
-    )
-    .await?;
+    let session = flow.session;
+    let next = next_step(ctx, &client, &areq, session.as_ref()).await?;
+    // A request that ends at once (signed in, approved, consented) is never parked.
+    let parked = next != Next::IssueCode;
+    if parked {
+        ctx.app.store.put_authorization_request(&areq).await?;
+    }
+    let flow = Flow {
+        client: &client,
+        areq: &areq,
+        parked,
+        redirect: &redirect,
+        session: session.as_ref(),
+    };
+    let mut resp = run_step(ctx, next, &flow, StatusCode::FOUND).await?;
     if new_browser {
         resp.headers_mut().append(
             header::SET_COOKIE,
@@ -338,17 +360,18 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
     Ok(resp)
 }
 
-/// Step 1: the client must exist in this tenant and be live (an expired pending client is
-/// absent even if DynamoDB still holds it).
-async fn validate_client(ctx: &Ctx<'_>, raw: Option<&str>) -> Result<Client, PageError> {
-    let unknown = || {
-        PageError::new(
-            StatusCode::BAD_REQUEST,
-            "Unknown application",
-            "This application is not registered with this service, or its registration expired before an administrator approved it.",
-        )
-        .with_hint("Return to the application and connect again; it will register anew.")
-    };
+fn unknown_client() -> PageError {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        "Unknown application",
+        "This application is not registered with this service, or its registration expired before an administrator approved it.",
+    )
+    .with_hint("Return to the application and connect again; it will register anew.")
+}
+
+/// Step 1: the request must name a client; it must exist in this tenant and be live (an
+/// expired pending client is absent even if DynamoDB still holds it).
+fn parse_client_id(raw: Option<&str>) -> Result<ClientId, PageError> {
     let raw = raw.ok_or_else(|| {
         PageError::new(
             StatusCode::BAD_REQUEST,
@@ -356,12 +379,7 @@ async fn validate_client(ctx: &Ctx<'_>, raw: Option<&str>) -> Result<Client, Pag
             "The request does not name an application (client_id is missing).",
         )
     })?;
-    let id = ClientId::parse(raw).ok_or_else(unknown)?;
-    ctx.app
-        .store
-        .get_client(&ctx.tenant.id, &id, ctx.now)
-        .await?
-        .ok_or_else(unknown)
+    ClientId::parse(raw).ok_or_else(unknown_client)
 }
 
 /// Step 2: the redirect URI must match a registered one exactly (loopback: any port). With a
@@ -551,56 +569,77 @@ fn cookie_value(req: &Request, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
-/// The signed-in user of this tenant, if any. A session of another tenant is not found: the
-/// store keys sessions by tenant (and the cookie's path is the tenant's).
-pub(crate) async fn current_session(
-    ctx: &Ctx<'_>,
-    req: &Request,
-) -> Result<Option<Session>, StoreError> {
-    match cookie_value(req, SESSION_COOKIE) {
-        Some(id) => {
-            ctx.app
-                .store
-                .get_session(&ctx.tenant.id, &crypto::hash_secret(&id), ctx.now)
-                .await
-        }
-        None => Ok(None),
-    }
+/// Where a request goes next for this browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    SignIn,
+    /// Pending client, administrator: the approval page (posts to the admin function).
+    Approval,
+    /// Pending client, anyone else: refused until an administrator approves it.
+    NeedsAdministrator,
+    /// Approved client, consent method `required`, no consent for this configuration yet.
+    Consent,
+    IssueCode,
 }
 
-/// Where the request goes next for this user: sign in, approve (pending client, admin),
-/// refusal (pending client, not an admin), consent, or straight to a code.
-async fn continue_flow(
+async fn next_step(
     ctx: &Ctx<'_>,
     client: &Client,
     areq: &AuthorizationRequest,
-    redirect: &ValidatedRedirect,
     session: Option<&Session>,
-    status: StatusCode,
-) -> Result<Response, AuthorizeError> {
+) -> Result<Next, StoreError> {
     let Some(session) = session else {
-        return Ok(signin_page(ctx, client, areq, "", None, StatusCode::OK));
+        return Ok(Next::SignIn);
     };
     if client.status == ClientStatus::Pending {
-        if session.role == Role::Admin {
-            return Ok(consent_page(ctx, client, areq, session));
-        }
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "Administrator approval required",
-            format!(
-                "{} is a new application that an administrator of {} has not approved yet. Ask an administrator to connect it first; then try again.",
-                client.metadata.client_name, ctx.tenant.display_name
-            ),
-        )
-        .into());
+        return Ok(if session.role == Role::Admin {
+            Next::Approval
+        } else {
+            Next::NeedsAdministrator
+        });
     }
     if client.consent_method == ConsentMethod::Trusted
         || has_consent(ctx, client, areq, session).await?
     {
-        return issue_code(ctx, client, areq, redirect, session, status).await;
+        return Ok(Next::IssueCode);
     }
-    Ok(consent_page(ctx, client, areq, session))
+    Ok(Next::Consent)
+}
+
+/// The state of one authorization request as a step sees it.
+pub(crate) struct Flow<'a> {
+    pub client: &'a Client,
+    pub areq: &'a AuthorizationRequest,
+    /// Whether `areq` is stored (and so must be consumed when the code is issued).
+    pub parked: bool,
+    pub redirect: &'a ValidatedRedirect,
+    pub session: Option<&'a Session>,
+}
+
+async fn run_step(
+    ctx: &Ctx<'_>,
+    next: Next,
+    flow: &Flow<'_>,
+    status: StatusCode,
+) -> Result<Response, AuthorizeError> {
+    match (next, flow.session) {
+        (Next::IssueCode, Some(session)) => {
+            issue_code(ctx, flow, session, status, Grants::Nothing).await
+        }
+        (Next::Approval | Next::Consent, Some(session)) => {
+            Ok(consent_page(ctx, flow.client, flow.areq, session))
+        }
+        (Next::NeedsAdministrator, _) => Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Administrator approval required",
+            format!(
+                "{} is a new application that an administrator of {} has not approved yet. Ask an administrator to connect it first; then try again.",
+                flow.client.metadata.client_name, ctx.tenant.display_name
+            ),
+        )
+        .into()),
+        _ => Ok(signin_page(ctx, flow.client, flow.areq, "", None, StatusCode::OK)),
+    }
 }
 
 /// Consent counts when it was given to the client's current configuration and covers the
@@ -621,62 +660,89 @@ async fn has_consent(
     }))
 }
 
-pub(crate) async fn record_consent(
-    ctx: &Ctx<'_>,
-    client: &Client,
-    areq: &AuthorizationRequest,
-    session: &Session,
-) -> Result<(), StoreError> {
-    ctx.app
-        .store
-        .put_consent(&Consent {
-            tenant: ctx.tenant.id.clone(),
-            client_id: client.client_id.clone(),
-            user_id: session.user_id.clone(),
-            config_version: client.config_version,
-            scope: areq.scope.clone(),
-            granted_at: ctx.now,
-        })
-        .await
+/// What the user granted in the step that issues the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Grants {
+    /// Nothing new: trusted client, or consent already on record.
+    Nothing,
+    /// The user consented on this page.
+    Consent,
+    /// An administrator approved the pending client (and so consented).
+    ApprovalAndConsent,
 }
 
-/// Ends the authorization request (exactly once: a replayed form finds it gone) and sends the
-/// code to the client with `state` and `iss`.
+/// Ends the authorization with a code, in one store transaction that consumes the parked
+/// request (exactly once: a replayed form finds it gone), records consent and, for an
+/// administrator's approval, approves the client (only while it is still pending and live).
+/// The code goes to the client with `state` and `iss`.
 pub(crate) async fn issue_code(
     ctx: &Ctx<'_>,
-    client: &Client,
-    areq: &AuthorizationRequest,
-    redirect: &ValidatedRedirect,
+    flow: &Flow<'_>,
     session: &Session,
     status: StatusCode,
+    grants: Grants,
 ) -> Result<Response, AuthorizeError> {
-    let taken = ctx
+    let (client, areq) = (flow.client, flow.areq);
+    let code = crypto::new_secret();
+    let record = AuthorizationCode {
+        code_hash: crypto::hash_secret(&code),
+        tenant: ctx.tenant.id.clone(),
+        client_id: client.client_id.clone(),
+        redirect_uri: areq.redirect_uri.clone(),
+        code_challenge: areq.code_challenge.clone(),
+        scope: areq.scope.clone(),
+        resource: areq.resource.clone(),
+        user_id: session.user_id.clone(),
+        auth_time: ctx.now,
+        expires_at: ctx.now + AUTHORIZATION_CODE_TTL_SECS,
+        redeemed_grant: None,
+    };
+    let consent = Consent {
+        tenant: ctx.tenant.id.clone(),
+        client_id: client.client_id.clone(),
+        user_id: session.user_id.clone(),
+        config_version: client.config_version,
+        scope: areq.scope.clone(),
+        granted_at: ctx.now,
+    };
+    let approving = grants == Grants::ApprovalAndConsent && client.status == ClientStatus::Pending;
+    let finish = |approve: bool| Finish {
+        request: flow.parked.then_some(areq),
+        code: &record,
+        consent: (grants != Grants::Nothing).then_some(&consent),
+        approve: approve.then_some((client, session.user_id.as_str())),
+    };
+    match ctx
         .app
         .store
-        .take_authorization_request(&ctx.tenant.id, &areq.id, ctx.now)
-        .await?;
-    if taken.is_none() {
-        return Err(PageError::start_again().into());
+        .finish_authorization(finish(approving), ctx.now)
+        .await
+    {
+        Ok(()) => {}
+        // Another administrator approved it a moment ago: carry on as consent.
+        Err(StoreError::Conflict) if approving => {
+            match ctx
+                .app
+                .store
+                .finish_authorization(finish(false), ctx.now)
+                .await
+            {
+                Ok(()) => {}
+                Err(StoreError::NotFound) => return Err(PageError::start_again().into()),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(StoreError::NotFound) if approving => {
+            return Err(expired_registration().into());
+        }
+        Err(StoreError::NotFound) => return Err(PageError::start_again().into()),
+        Err(other) => return Err(other.into()),
     }
-    let code = crypto::new_secret();
-    ctx.app
-        .store
-        .create_code(&AuthorizationCode {
-            code_hash: crypto::hash_secret(&code),
-            tenant: ctx.tenant.id.clone(),
-            client_id: client.client_id.clone(),
-            redirect_uri: areq.redirect_uri.clone(),
-            code_challenge: areq.code_challenge.clone(),
-            scope: areq.scope.clone(),
-            resource: areq.resource.clone(),
-            user_id: session.user_id.clone(),
-            auth_time: ctx.now,
-            expires_at: ctx.now + AUTHORIZATION_CODE_TTL_SECS,
-            redeemed_grant: None,
-        })
-        .await?;
+    if approving {
+        tracing::info!(client_id = %client.client_id, approved_by = %session.user_id, "approved client");
+    }
     tracing::info!(client_id = %client.client_id, user_id = %session.user_id, "issued authorization code");
-    Ok(redirect.send(status, &[("code", &code)]))
+    Ok(flow.redirect.send(status, &[("code", &code)]))
 }
 
 /// The user said no (RFC 6749 §4.1.2.1 `access_denied`). The request is consumed.
@@ -721,6 +787,7 @@ fn signin_page(
             client_name: &client.metadata.client_name,
             action: &action,
             request_id: &areq.id,
+            client_id: client.client_id.as_str(),
             csrf_token: &areq.csrf_token,
             email,
             error,
@@ -763,6 +830,7 @@ fn consent_page(
             user_email: session.email.as_str(),
             action: &action,
             request_id: &areq.id,
+            client_id: client.client_id.as_str(),
             csrf_token: &areq.csrf_token,
         },
     )
@@ -787,11 +855,26 @@ pub(crate) struct SubmittedForm {
     pub areq: AuthorizationRequest,
     pub client: Client,
     pub redirect: ValidatedRedirect,
+    /// The browser's session in this tenant, if any.
+    pub session: Option<Session>,
 }
 
+impl SubmittedForm {
+    pub(crate) fn flow(&self) -> Flow<'_> {
+        Flow {
+            client: &self.client,
+            areq: &self.areq,
+            parked: true,
+            redirect: &self.redirect,
+            session: self.session.as_ref(),
+        }
+    }
+}
+
+/// Reads a submitted form and, in one round trip, the parked request, its client (named in
+/// the form, checked against the request) and the browser's session.
 pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedForm, PageError> {
-    let is_form = crate::http::is_form(req.headers());
-    if !is_form {
+    if !crate::http::is_form(req.headers()) {
         return Err(PageError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported form",
@@ -807,32 +890,39 @@ pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedF
         ));
     }
     let request_id = page_param(&params, "request_id")?.ok_or_else(PageError::start_again)?;
-    let areq = ctx
+    let client_id = page_param(&params, "client_id")?
+        .and_then(ClientId::parse)
+        .ok_or_else(PageError::forged_form)?;
+    let session_hash = cookie_value(req, SESSION_COOKIE).map(|id| crypto::hash_secret(&id));
+    let flow = ctx
         .app
         .store
-        .get_authorization_request(&ctx.tenant.id, request_id, ctx.now)
-        .await?
-        .ok_or_else(PageError::start_again)?;
+        .load_flow(
+            FlowKeys {
+                tenant: &ctx.tenant.id,
+                request_id: Some(request_id),
+                client_id: Some(&client_id),
+                session_hash: session_hash.as_deref(),
+            },
+            ctx.now,
+        )
+        .await?;
+    let areq = flow.request.ok_or_else(PageError::start_again)?;
     let csrf = page_param(&params, "csrf_token")?.unwrap_or("");
     let browser = cookie_value(req, BROWSER_COOKIE).unwrap_or_default();
     let csrf_ok = crypto::constant_time_eq(csrf, &areq.csrf_token);
     let browser_ok = crypto::verify_secret(&browser, &areq.browser_hash);
-    if !(csrf_ok && browser_ok) {
+    if !(csrf_ok && browser_ok && areq.client_id == client_id) {
         return Err(PageError::forged_form());
     }
-    let client = ctx
-        .app
-        .store
-        .get_client(&ctx.tenant.id, &areq.client_id, ctx.now)
-        .await?
-        .ok_or_else(|| {
-            PageError::new(
-                StatusCode::GONE,
-                "This application no longer exists",
-                "Its registration expired before an administrator approved it, or it was deleted.",
-            )
-            .with_hint("Return to the application and connect again; it will register anew.")
-        })?;
+    let client = flow.client.ok_or_else(|| {
+        PageError::new(
+            StatusCode::GONE,
+            "This application no longer exists",
+            "Its registration expired before an administrator approved it, or it was deleted.",
+        )
+        .with_hint("Return to the application and connect again; it will register anew.")
+    })?;
     if !areq.redirect_still_registered(&client.metadata.redirect_uris) {
         return Err(PageError::start_again());
     }
@@ -842,6 +932,7 @@ pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedF
         areq,
         client,
         redirect,
+        session: flow.session,
     })
 }
 
@@ -868,49 +959,27 @@ async fn authorize_post(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Author
     match page_param(&form.params, "action")? {
         Some("sign_in") => sign_in(ctx, req, &form).await,
         Some("decide") => {
-            let session = current_session(ctx, req).await?;
-            let Some(session) = session else {
-                return Ok(signin_page(
-                    ctx,
-                    &form.client,
-                    &form.areq,
-                    "",
-                    None,
-                    StatusCode::OK,
-                ));
+            let Some(session) = form.session.as_ref() else {
+                return Ok(signin_again(ctx, &form));
             };
             if form.client.status == ClientStatus::Pending {
                 // Approval of a pending client happens only on the admin route.
-                return continue_flow(
-                    ctx,
-                    &form.client,
-                    &form.areq,
-                    &form.redirect,
-                    Some(&session),
-                    StatusCode::SEE_OTHER,
-                )
-                .await;
+                let next = next_step(ctx, &form.client, &form.areq, Some(session)).await?;
+                return run_step(ctx, next, &form.flow(), StatusCode::SEE_OTHER).await;
             }
             match page_param(&form.params, "decision")? {
                 Some("approve") => {
-                    record_consent(ctx, &form.client, &form.areq, &session).await?;
                     issue_code(
                         ctx,
-                        &form.client,
-                        &form.areq,
-                        &form.redirect,
-                        &session,
+                        &form.flow(),
+                        session,
                         StatusCode::SEE_OTHER,
+                        Grants::Consent,
                     )
                     .await
                 }
                 Some("deny") => deny(ctx, &form.areq, &form.redirect).await,
-                _ => Err(PageError::new(
-                    StatusCode::BAD_REQUEST,
-                    "Invalid form",
-                    "The form did not say whether to approve or deny.",
-                )
-                .into()),
+                _ => Err(invalid_decision().into()),
             }
         }
         _ => Err(PageError::new(
@@ -980,17 +1049,13 @@ async fn sign_in(
     };
     ctx.app.store.create_session(&session).await?;
     tracing::info!(user_id = %user.id, "signed in");
-    let mut resp = match continue_flow(
-        ctx,
-        &form.client,
-        &form.areq,
-        &form.redirect,
-        Some(&session),
-        // RFC 9700 §4.12: 303 after a form that carried the password.
-        StatusCode::SEE_OTHER,
-    )
-    .await
-    {
+    let flow = Flow {
+        session: Some(&session),
+        ..form.flow()
+    };
+    let next = next_step(ctx, &form.client, &form.areq, Some(&session)).await?;
+    // RFC 9700 §4.12: 303 after a form that carried the password.
+    let mut resp = match run_step(ctx, next, &flow, StatusCode::SEE_OTHER).await {
         Ok(resp) => resp,
         Err(AuthorizeError::Page(e)) => ctx.page_error(e),
         Err(AuthorizeError::Redirect(e)) => e.into_response(StatusCode::SEE_OTHER),

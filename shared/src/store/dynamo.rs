@@ -2,7 +2,7 @@
 //! `shared/storage-schema.md`. Each item keeps the domain record as a JSON document in `doc`
 //! and lifts into native attributes only what keys, conditions, the GSI and TTL need.
 
-use super::{PendingQuota, Store, StoreError, approved};
+use super::{Finish, FlowItems, FlowKeys, PendingQuota, Store, StoreError, approved};
 use crate::defaults;
 use crate::domain::{
     AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent, Email, Grant,
@@ -19,9 +19,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
-    TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -632,6 +632,195 @@ impl Store for DynamoStore {
                 }
             }
             Err(other) => Err(unavailable(other)),
+        }
+    }
+
+    async fn load_flow(&self, keys: FlowKeys<'_>, now: UnixTime) -> Result<FlowItems, StoreError> {
+        let mut wanted: Vec<Item> = Vec::new();
+        if let Some(id) = keys.request_id {
+            wanted.push(key_map(authorization_request_key(keys.tenant, id)));
+        }
+        if let Some(id) = keys.client_id {
+            wanted.push(key_map(client_key(keys.tenant, id)));
+        }
+        if let Some(h) = keys.session_hash {
+            wanted.push(key_map(session_key(keys.tenant, h)));
+        }
+        let mut items = FlowItems::default();
+        let mut attempt: u64 = 0;
+        while !wanted.is_empty() {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(
+                    &self.table,
+                    KeysAndAttributes::builder()
+                        .set_keys(Some(std::mem::take(&mut wanted)))
+                        .consistent_read(true)
+                        .build()
+                        .map_err(build_error)?,
+                )
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                match item.get("kind") {
+                    Some(AttributeValue::S(k)) if k == "authreq" => {
+                        let r: AuthorizationRequest = decode(item)?;
+                        items.request = r.is_live(now).then_some(r);
+                    }
+                    Some(AttributeValue::S(k)) if k == "client" => {
+                        items.client = live_client(item, keys.tenant, now)?;
+                    }
+                    Some(AttributeValue::S(k)) if k == "session" => {
+                        let session: Session = decode(item)?;
+                        items.session = session.is_live(now).then_some(session);
+                    }
+                    _ => return Err(StoreError::Corrupt("unexpected item in flow batch".into())),
+                }
+            }
+            // Throttled keys come back unprocessed: retry them with a short backoff.
+            if let Some(rest) = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .map(|k| k.keys().to_vec())
+                .filter(|k| !k.is_empty())
+            {
+                attempt += 1;
+                if attempt > 4 {
+                    return Err(StoreError::Unavailable(
+                        "batch reads kept being throttled".into(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(attempt * 20)).await;
+                wanted = rest;
+            }
+        }
+        Ok(items)
+    }
+
+    async fn finish_authorization(
+        &self,
+        finish: Finish<'_>,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let code = finish.code;
+        let mut req = self.client.transact_write_items();
+        let mut request_index = None;
+        let mut approve_index = None;
+        let mut index = 0;
+        if let Some(r) = finish.request {
+            req = req.transact_items(
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key_map(authorization_request_key(&r.tenant, &r.id))))
+                            .condition_expression("attribute_exists(pk) AND #ttl > :now")
+                            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                            .expression_attribute_values(":now", n(now))
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+            );
+            request_index = Some(index);
+            index += 1;
+        }
+        let code_item = with_ttl(
+            doc_item(code_key(&code.tenant, &code.code_hash), "code", code)?,
+            code.expires_at,
+        );
+        req = req.transact_items(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(code_item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .map_err(build_error)?,
+                )
+                .build(),
+        );
+        index += 1;
+        if let Some(c) = finish.consent {
+            let item = doc_item(
+                consent_key(&c.tenant, &c.client_id, &c.user_id),
+                "consent",
+                c,
+            )?;
+            req = req.transact_items(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item))
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+            );
+            index += 1;
+        }
+        if let Some((client, approver)) = finish.approve {
+            let updated = approved(client.clone(), approver, now);
+            let doc =
+                serde_json::to_string(&updated).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            req = req.transact_items(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key_map(client_key(&client.tenant, &client.client_id))))
+                            .update_expression("SET #status = :approved, #doc = :doc REMOVE #ttl")
+                            .condition_expression("#status = :pending AND #ttl > :now")
+                            .expression_attribute_names("#status", "status")
+                            .expression_attribute_names("#doc", "doc")
+                            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                            .expression_attribute_values(
+                                ":approved",
+                                s(ClientStatus::Approved.as_str()),
+                            )
+                            .expression_attribute_values(
+                                ":pending",
+                                s(ClientStatus::Pending.as_str()),
+                            )
+                            .expression_attribute_values(":doc", s(doc))
+                            .expression_attribute_values(":now", n(now))
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+            );
+            approve_index = Some(index);
+        }
+        match send_transaction(req).await {
+            Ok(_) => Ok(()),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if request_index.is_some_and(|i| condition_failed(&codes, i)) => {
+                    Err(StoreError::NotFound)
+                }
+                Some(codes) if approve_index.is_some_and(|i| condition_failed(&codes, i)) => {
+                    match self.get_client(&code.tenant, &code.client_id, now).await? {
+                        Some(c) if c.status == ClientStatus::Approved => Err(StoreError::Conflict),
+                        _ => Err(StoreError::NotFound),
+                    }
+                }
+                Some(codes)
+                    if codes
+                        .iter()
+                        .any(|c| c.as_deref() == Some("ConditionalCheckFailed")) =>
+                {
+                    Err(StoreError::AlreadyExists)
+                }
+                _ => Err(unavailable(err)),
+            },
         }
     }
 

@@ -1,7 +1,7 @@
 //! The embedded store: in-process maps behind one mutex. Same contract as DynamoDB, including
 //! lazy expiry (reads check `expires_at`; a periodic sweep reclaims memory).
 
-use super::{PendingQuota, Store, StoreError, approved};
+use super::{Finish, FlowItems, FlowKeys, PendingQuota, Store, StoreError, approved};
 use crate::domain::{
     AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent, Email, Grant,
     PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
@@ -174,6 +174,84 @@ impl Store for MemoryStore {
         inner.clients.insert(key, updated.clone());
         inner.note_write(now);
         Ok(updated)
+    }
+
+    async fn load_flow(&self, keys: FlowKeys<'_>, now: UnixTime) -> Result<FlowItems, StoreError> {
+        let inner = self.lock();
+        let t = keys.tenant.clone();
+        Ok(FlowItems {
+            request: keys.request_id.and_then(|id| {
+                inner
+                    .authorization_requests
+                    .get(&(t.clone(), id.to_owned()))
+                    .filter(|r| r.is_live(now))
+                    .cloned()
+            }),
+            client: keys.client_id.and_then(|id| {
+                inner
+                    .clients
+                    .get(&(t.clone(), id.clone()))
+                    .filter(|c| c.is_live(now))
+                    .cloned()
+            }),
+            session: keys.session_hash.and_then(|h| {
+                inner
+                    .sessions
+                    .get(&(t.clone(), h.to_owned()))
+                    .filter(|s| s.is_live(now))
+                    .cloned()
+            }),
+        })
+    }
+
+    async fn finish_authorization(
+        &self,
+        finish: Finish<'_>,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let code = finish.code;
+        // Check everything first, then apply: all or nothing, like the DynamoDB transaction.
+        let request_key = finish.request.map(|r| (r.tenant.clone(), r.id.clone()));
+        if let Some(key) = &request_key
+            && !inner
+                .authorization_requests
+                .get(key)
+                .is_some_and(|r| r.is_live(now))
+        {
+            return Err(StoreError::NotFound);
+        }
+        let client_key = (code.tenant.clone(), code.client_id.clone());
+        if finish.approve.is_some() {
+            match inner.clients.get(&client_key).filter(|c| c.is_live(now)) {
+                None => return Err(StoreError::NotFound),
+                Some(c) if c.status != ClientStatus::Pending => return Err(StoreError::Conflict),
+                Some(_) => {}
+            }
+        }
+        let code_key = (code.tenant.clone(), code.code_hash.clone());
+        if inner.codes.contains_key(&code_key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        if let Some(key) = request_key {
+            inner.authorization_requests.remove(&key);
+        }
+        inner.codes.insert(code_key, code.clone());
+        if let Some(c) = finish.consent {
+            inner.consents.insert(
+                (c.tenant.clone(), c.client_id.clone(), c.user_id.clone()),
+                c.clone(),
+            );
+        }
+        if let Some((_, approver)) = finish.approve
+            && let Some(client) = inner.clients.get(&client_key).cloned()
+        {
+            inner
+                .clients
+                .insert(client_key, approved(client, approver, now));
+        }
+        inner.note_write(now);
+        Ok(())
     }
 
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {

@@ -111,6 +111,22 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
     ) -> Result<Client, StoreError>;
 
+    /// The items one step of the hosted flow needs, in one round trip (strongly consistent):
+    /// the parked authorization request, the client and the session, each only if asked for
+    /// and live.
+    async fn load_flow(&self, keys: FlowKeys<'_>, now: UnixTime) -> Result<FlowItems, StoreError>;
+
+    /// Ends an authorization with a code, in one transaction: consumes the parked request
+    /// (exactly once; `None` when the code is issued straight from the authorization request),
+    /// stores the code, records consent, and approves the pending client when `approve` is
+    /// given. Errors: [`StoreError::NotFound`] (the request is gone, or the pending client
+    /// expired), [`StoreError::Conflict`] (the client is no longer pending).
+    async fn finish_authorization(
+        &self,
+        finish: Finish<'_>,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+
     /// Creates a user; [`StoreError::AlreadyExists`] if the email is taken in the tenant.
     async fn create_user(&self, user: &User) -> Result<(), StoreError>;
     /// Creates or replaces a user.
@@ -218,6 +234,32 @@ pub trait Store: Send + Sync + 'static {
         public: &PublicSigningKey,
         private_pkcs8_b64: &str,
     ) -> Result<(), StoreError>;
+}
+
+/// What [`Store::load_flow`] reads.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowKeys<'a> {
+    pub tenant: &'a TenantId,
+    pub request_id: Option<&'a str>,
+    pub client_id: Option<&'a ClientId>,
+    pub session_hash: Option<&'a str>,
+}
+
+#[derive(Debug, Default)]
+pub struct FlowItems {
+    pub request: Option<AuthorizationRequest>,
+    pub client: Option<Client>,
+    pub session: Option<Session>,
+}
+
+/// What [`Store::finish_authorization`] writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Finish<'a> {
+    pub request: Option<&'a AuthorizationRequest>,
+    pub code: &'a AuthorizationCode,
+    pub consent: Option<&'a Consent>,
+    /// Approve this pending client (as loaded), recording this administrator's user id.
+    pub approve: Option<(&'a Client, &'a str)>,
 }
 
 /// Approval as a pure state change, shared by both adapters so they cannot drift apart.
