@@ -406,6 +406,18 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// A strongly consistent read, decoded.
+    async fn get_as<T>(
+        &self,
+        key: (String, String),
+        decoder: fn(&Item) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.get(key, true)
+            .await?
+            .map(|item| decoder(&item))
+            .transpose()
+    }
+
     async fn put(&self, item: Item, only_if_new: bool) -> Result<(), StoreError> {
         let mut req = self
             .client
@@ -841,10 +853,7 @@ impl Store for DynamoStore {
     }
 
     async fn get_user(&self, tenant: &TenantId, email: &Email) -> Result<Option<User>, StoreError> {
-        self.get(user_key(tenant, email), true)
-            .await?
-            .map(|item| decode(&item))
-            .transpose()
+        self.get_as(user_key(tenant, email), decode).await
     }
 
     async fn put_authorization_request(
@@ -865,11 +874,12 @@ impl Store for DynamoStore {
         id: &str,
         now: UnixTime,
     ) -> Result<Option<AuthorizationRequest>, StoreError> {
-        let found: Option<AuthorizationRequest> = self
-            .get(authorization_request_key(tenant, id), true)
-            .await?
-            .map(|item| decode(&item))
-            .transpose()?;
+        let found = self
+            .get_as(
+                authorization_request_key(tenant, id),
+                decode::<AuthorizationRequest>,
+            )
+            .await?;
         Ok(found.filter(|r| r.is_live(now)))
     }
 
@@ -921,11 +931,9 @@ impl Store for DynamoStore {
         id_hash: &str,
         now: UnixTime,
     ) -> Result<Option<Session>, StoreError> {
-        let found: Option<Session> = self
-            .get(session_key(tenant, id_hash), true)
-            .await?
-            .map(|item| decode(&item))
-            .transpose()?;
+        let found = self
+            .get_as(session_key(tenant, id_hash), decode::<Session>)
+            .await?;
         Ok(found.filter(|s| s.is_live(now)))
     }
 
@@ -944,10 +952,8 @@ impl Store for DynamoStore {
         client: &ClientId,
         user_id: &str,
     ) -> Result<Option<Consent>, StoreError> {
-        self.get(consent_key(tenant, client, user_id), true)
-            .await?
-            .map(|item| decode(&item))
-            .transpose()
+        self.get_as(consent_key(tenant, client, user_id), decode)
+            .await
     }
 
     async fn create_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
@@ -961,11 +967,9 @@ impl Store for DynamoStore {
         code_hash: &str,
         now: UnixTime,
     ) -> Result<Option<AuthorizationCode>, StoreError> {
-        let found: Option<AuthorizationCode> = self
-            .get(code_key(tenant, code_hash), true)
-            .await?
-            .map(|item| decode_code(&item))
-            .transpose()?;
+        let found = self
+            .get_as(code_key(tenant, code_hash), decode_code)
+            .await?;
         Ok(found.filter(|c| c.is_live(now)))
     }
 
@@ -1050,10 +1054,7 @@ impl Store for DynamoStore {
     }
 
     async fn get_grant(&self, tenant: &TenantId, id: &str) -> Result<Option<Grant>, StoreError> {
-        self.get(grant_key(tenant, id), true)
-            .await?
-            .map(|item| decode_grant(&item))
-            .transpose()
+        self.get_as(grant_key(tenant, id), decode_grant).await
     }
 
     async fn revoke_grant(
@@ -1092,11 +1093,9 @@ impl Store for DynamoStore {
         token_hash: &str,
         now: UnixTime,
     ) -> Result<Option<RefreshToken>, StoreError> {
-        let found: Option<RefreshToken> = self
-            .get(refresh_key(tenant, token_hash), true)
-            .await?
-            .map(|item| decode_refresh(&item))
-            .transpose()?;
+        let found = self
+            .get_as(refresh_key(tenant, token_hash), decode_refresh)
+            .await?;
         Ok(found.filter(|t| t.is_live(now)))
     }
 
