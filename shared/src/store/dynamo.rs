@@ -406,6 +406,61 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// A transaction item that writes `item`; with `only_if_new`, only if no item has its key.
+    fn put_item(&self, item: Item, only_if_new: bool) -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        if only_if_new {
+            put = put.condition_expression("attribute_not_exists(pk)");
+        }
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(build_error)?)
+            .build())
+    }
+
+    /// The approval of a pending client as a transaction item: exactly once, only while still
+    /// pending and unexpired. Removing the TTL attribute takes the client out of the sweeper's
+    /// reach.
+    fn approval_item(
+        &self,
+        client: &Client,
+        approver: &str,
+        now: UnixTime,
+    ) -> Result<(TransactWriteItem, Client), StoreError> {
+        let updated = approved(client.clone(), approver, now);
+        let doc =
+            serde_json::to_string(&updated).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(client_key(&client.tenant, &client.client_id))))
+            .update_expression("SET #status = :approved, #doc = :doc REMOVE #ttl")
+            .condition_expression("#status = :pending AND #ttl > :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#doc", "doc")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":approved", s(ClientStatus::Approved.as_str()))
+            .expression_attribute_values(":pending", s(ClientStatus::Pending.as_str()))
+            .expression_attribute_values(":doc", s(doc))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_error)?;
+        Ok((TransactWriteItem::builder().update(update).build(), updated))
+    }
+
+    /// After a failed approval condition: "someone else approved it" or "it expired or
+    /// vanished".
+    async fn approval_failure(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> StoreError {
+        match self.get_client(tenant, id, now).await {
+            Ok(Some(c)) if c.status == ClientStatus::Approved => StoreError::Conflict,
+            Ok(_) => StoreError::NotFound,
+            Err(e) => e,
+        }
+    }
+
     /// A strongly consistent read, decoded.
     async fn get_as<T>(
         &self,
@@ -513,39 +568,19 @@ impl Store for DynamoStore {
             .expression_attribute_values(":ttl", n(quota.bucket_expiry(bucket)))
             .build()
             .map_err(build_error)?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_error)?;
         let result = send_transaction(
             self.client
                 .transact_write_items()
                 .transact_items(TransactWriteItem::builder().update(increment).build())
-                .transact_items(TransactWriteItem::builder().put(put).build()),
+                .transact_items(self.put_item(item, true)?),
         )
         .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err) => match err {
-                SdkError::ServiceError(ref se) => match se.err() {
-                    TransactWriteItemsError::TransactionCanceledException(tc) => {
-                        let failed = |i: usize| {
-                            tc.cancellation_reasons().get(i).and_then(|r| r.code())
-                                == Some("ConditionalCheckFailed")
-                        };
-                        if failed(0) {
-                            Err(StoreError::PendingCapReached)
-                        } else if failed(1) {
-                            Err(StoreError::AlreadyExists)
-                        } else {
-                            Err(unavailable(err))
-                        }
-                    }
-                    _ => Err(unavailable(err)),
-                },
-                other => Err(unavailable(other)),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if condition_failed(&codes, 0) => Err(StoreError::PendingCapReached),
+                Some(codes) if condition_failed(&codes, 1) => Err(StoreError::AlreadyExists),
+                _ => Err(unavailable(err)),
             },
         }
     }
@@ -608,42 +643,17 @@ impl Store for DynamoStore {
         if current.status != ClientStatus::Pending {
             return Err(StoreError::Conflict);
         }
-        let updated = approved(current, approver, now);
-        let doc =
-            serde_json::to_string(&updated).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        // Exactly once: only while still pending and unexpired. Removing the TTL attribute
-        // takes the client out of the sweeper's reach.
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_map(client_key(tenant, id))))
-            .update_expression("SET #status = :approved, #doc = :doc REMOVE #ttl")
-            .condition_expression("#status = :pending AND #ttl > :now")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#doc", "doc")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":approved", s(ClientStatus::Approved.as_str()))
-            .expression_attribute_values(":pending", s(ClientStatus::Pending.as_str()))
-            .expression_attribute_values(":doc", s(doc))
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
+        let (approval, updated) = self.approval_item(&current, approver, now)?;
+        let result =
+            send_transaction(self.client.transact_write_items().transact_items(approval)).await;
         match result {
             Ok(_) => Ok(updated),
-            Err(SdkError::ServiceError(ref se))
-                if matches!(
-                    se.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                // Lost a race: tell "someone else approved it" from "it expired or vanished".
-                match self.get_client(tenant, id, now).await? {
-                    Some(c) if c.status == ClientStatus::Approved => Err(StoreError::Conflict),
-                    _ => Err(StoreError::NotFound),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if condition_failed(&codes, 0) => {
+                    Err(self.approval_failure(tenant, id, now).await)
                 }
-            }
-            Err(other) => Err(unavailable(other)),
+                _ => Err(unavailable(err)),
+            },
         }
     }
 
@@ -748,18 +758,7 @@ impl Store for DynamoStore {
             doc_item(code_key(&code.tenant, &code.code_hash), "code", code)?,
             code.expires_at,
         );
-        req = req.transact_items(
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(code_item))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build()
-                        .map_err(build_error)?,
-                )
-                .build(),
-        );
+        req = req.transact_items(self.put_item(code_item, true)?);
         index += 1;
         if let Some(c) = finish.consent {
             let item = doc_item(
@@ -767,49 +766,11 @@ impl Store for DynamoStore {
                 "consent",
                 c,
             )?;
-            req = req.transact_items(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(item))
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build(),
-            );
+            req = req.transact_items(self.put_item(item, false)?);
             index += 1;
         }
         if let Some((client, approver)) = finish.approve {
-            let updated = approved(client.clone(), approver, now);
-            let doc =
-                serde_json::to_string(&updated).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            req = req.transact_items(
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key_map(client_key(&client.tenant, &client.client_id))))
-                            .update_expression("SET #status = :approved, #doc = :doc REMOVE #ttl")
-                            .condition_expression("#status = :pending AND #ttl > :now")
-                            .expression_attribute_names("#status", "status")
-                            .expression_attribute_names("#doc", "doc")
-                            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                            .expression_attribute_values(
-                                ":approved",
-                                s(ClientStatus::Approved.as_str()),
-                            )
-                            .expression_attribute_values(
-                                ":pending",
-                                s(ClientStatus::Pending.as_str()),
-                            )
-                            .expression_attribute_values(":doc", s(doc))
-                            .expression_attribute_values(":now", n(now))
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build(),
-            );
+            req = req.transact_items(self.approval_item(client, approver, now)?.0);
             approve_index = Some(index);
         }
         match send_transaction(req).await {
@@ -819,10 +780,9 @@ impl Store for DynamoStore {
                     Err(StoreError::NotFound)
                 }
                 Some(codes) if approve_index.is_some_and(|i| condition_failed(&codes, i)) => {
-                    match self.get_client(&code.tenant, &code.client_id, now).await? {
-                        Some(c) if c.status == ClientStatus::Approved => Err(StoreError::Conflict),
-                        _ => Err(StoreError::NotFound),
-                    }
+                    Err(self
+                        .approval_failure(&code.tenant, &code.client_id, now)
+                        .await)
                 }
                 Some(codes)
                     if codes
@@ -1000,35 +960,13 @@ impl Store for DynamoStore {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(mark).build())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(grant_item))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build(),
-            );
+            .transact_items(self.put_item(grant_item, true)?);
         if let Some(t) = refresh {
             let item = with_ttl(
                 doc_item(refresh_key(&t.tenant, &t.token_hash), "refresh", t)?,
                 t.expires_at,
             );
-            req = req.transact_items(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(item))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build(),
-            );
+            req = req.transact_items(self.put_item(item, true)?);
         }
         match send_transaction(req).await {
             Ok(_) => Ok(()),
@@ -1124,27 +1062,27 @@ impl Store for DynamoStore {
             .expression_attribute_values(":cutoff", n(now - grace_secs))
             .build()
             .map_err(build_error)?;
-        let put_new = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(with_ttl(
+        let put_new = self.put_item(
+            with_ttl(
                 doc_item(refresh_key(&new.tenant, &new.token_hash), "refresh", new)?,
                 new.expires_at,
-            )))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_error)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .condition_check(check_grant)
-                    .build(),
-            )
-            .transact_items(TransactWriteItem::builder().update(mark_old).build())
-            .transact_items(TransactWriteItem::builder().put(put_new).build())
-            .send()
-            .await;
+            ),
+            true,
+        )?;
+        // Retried on TransactionConflict: parallel refreshes of one token must serialise,
+        // not fail (hazard 9).
+        let result = send_transaction(
+            self.client
+                .transact_write_items()
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .condition_check(check_grant)
+                        .build(),
+                )
+                .transact_items(TransactWriteItem::builder().update(mark_old).build())
+                .transact_items(put_new),
+        )
+        .await;
         match result {
             Ok(_) => Ok(()),
             Err(err) => match cancellation_codes(&err) {
@@ -1205,18 +1143,10 @@ impl Store for DynamoStore {
         let mut private_item = key_map(private_key_key(&public.kid));
         private_item.insert("kind".into(), s("signkey"));
         private_item.insert("pkcs8".into(), s(private_pkcs8_b64));
-        let put = |item: Item| {
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(build_error)
-        };
         self.client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put(private_item)?).build())
-            .transact_items(TransactWriteItem::builder().put(put(public_item)?).build())
+            .transact_items(self.put_item(private_item, true)?)
+            .transact_items(self.put_item(public_item, true)?)
             .send()
             .await
             .map_err(unavailable)?;
