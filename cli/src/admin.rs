@@ -1,52 +1,103 @@
-//! Operator commands against the configured store (`GATEHOUSE_TABLE`, with the usual `AWS_*`
-//! variables; `GATEHOUSE_DYNAMODB_ENDPOINT` for a local DynamoDB API). Day-one bootstrap of a
-//! deployment: create a tenant, add its first administrator, rotate signing keys.
+//! Operator commands against a deployment's DynamoDB table: day-one bootstrap (tenant, first
+//! administrator, signing keys) and the administration an operator does without a browser.
+//! Validation is the admin API's (`gatehouse_core::endpoints::admin::manage`), so the CLI
+//! cannot store what the API would refuse.
 
-use gatehouse_core::config::Config;
-use gatehouse_core::crypto;
-use gatehouse_core::domain::{Email, Role, Tenant, TenantId, User, unix_now};
-use gatehouse_core::store::dynamo::{DynamoStore, SdkClient, sdk_config};
+use crate::TableArgs;
+use gatehouse_core::domain::{ClientId, ClientStatus, Email, Role, Tenant, TenantId, unix_now};
+use gatehouse_core::endpoints::admin::{manage, new_api_token};
+use gatehouse_core::store::dynamo::{DynamoStore, SdkClient, sdk_config_in};
 use gatehouse_core::store::{Store, StoreError};
-use gatehouse_core::tokens;
+use gatehouse_core::{defaults, tokens};
+use serde_json::{Map, Value};
 use std::io::BufRead;
 
-type CliResult = Result<(), Box<dyn std::error::Error>>;
+pub enum CliError {
+    /// Exit 2: the command cannot run as given (missing configuration).
+    Usage(String),
+    /// Exit 1.
+    Failed(Box<dyn std::error::Error>),
+}
 
-async fn store() -> Result<DynamoStore, Box<dyn std::error::Error>> {
-    let config = Config::from_env()?;
-    let table = config
-        .table
+impl<E: Into<Box<dyn std::error::Error>>> From<E> for CliError {
+    fn from(e: E) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+type CliResult = Result<(), CliError>;
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+async fn store(args: &TableArgs) -> Result<DynamoStore, CliError> {
+    let table = args.table.clone().or_else(|| env("GATEHOUSE_TABLE")).ok_or_else(|| {
+        CliError::Usage(
+            "no DynamoDB table: pass --table NAME or set GATEHOUSE_TABLE (the stack's TableName output)"
+                .into(),
+        )
+    })?;
+    let endpoint = args
+        .endpoint
         .clone()
-        .ok_or("GATEHOUSE_TABLE must name the DynamoDB table (see the stack's TableName output)")?;
-    let sdk = sdk_config(config.dynamodb_endpoint.as_deref()).await;
-    Ok(DynamoStore::new(SdkClient::new(&sdk), table))
+        .or_else(|| env("GATEHOUSE_DYNAMODB_ENDPOINT"))
+        .or_else(|| env("AWS_ENDPOINT_URL_DYNAMODB"));
+    let sdk = sdk_config_in(endpoint.as_deref(), args.region.as_deref()).await;
+    let region = sdk.region().map(ToString::to_string).unwrap_or_default();
+    let store = DynamoStore::new(SdkClient::new(&sdk), table.clone());
+    match store.table_exists().await {
+        Ok(true) => Ok(store),
+        Ok(false) => Err(format!(
+            "table {table} not found in region {region}{} (check --table, --region and --endpoint)",
+            endpoint.map(|e| format!(" at {e}")).unwrap_or_default()
+        )
+        .into()),
+        Err(e) => Err(format!(
+            "cannot reach DynamoDB to check table {table} ({e}); check AWS credentials, --region and --endpoint"
+        )
+        .into()),
+    }
+}
+
+fn tenant_id(raw: &str) -> Result<TenantId, CliError> {
+    TenantId::parse(raw).ok_or_else(|| {
+        "tenant ids are 1-63 lowercase letters, digits and inner hyphens"
+            .to_owned()
+            .into()
+    })
+}
+
+async fn load_tenant(store: &DynamoStore, raw: &str) -> Result<Tenant, CliError> {
+    let id = tenant_id(raw)?;
+    store.get_tenant(&id).await?.ok_or_else(|| {
+        format!("no tenant {id}; create it with `gatehouse tenant create {id}`").into()
+    })
 }
 
 /// The password for a new user: `GATEHOUSE_NEW_PASSWORD`, else one line from stdin. Never an
 /// argument (it would land in shell history and `ps`).
-fn read_password() -> Result<String, Box<dyn std::error::Error>> {
-    let password = match std::env::var("GATEHOUSE_NEW_PASSWORD") {
-        Ok(p) if !p.is_empty() => p,
-        _ => {
+fn read_password() -> Result<String, CliError> {
+    let password = match env("GATEHOUSE_NEW_PASSWORD") {
+        Some(p) => p,
+        None => {
             eprintln!("password (one line on stdin):");
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line)?;
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
-    if password.chars().count() < 12 {
-        return Err("passwords must be at least 12 characters".into());
-    }
+    manage::valid_password(&password).map_err(|e| e.description)?;
     Ok(password)
 }
 
-pub async fn tenant_create(id: &str, name: Option<&str>) -> CliResult {
-    let id = TenantId::parse(id)
-        .ok_or("tenant ids are 1-63 lowercase letters, digits and inner hyphens")?;
+pub async fn tenant_create(args: &TableArgs, id: &str, name: Option<&str>) -> CliResult {
+    let id = tenant_id(id)?;
+    let store = store(args).await?;
     let tenant = Tenant::new(id.clone(), name.unwrap_or(id.as_str()));
-    match store().await?.create_tenant(&tenant).await {
+    match store.create_tenant(&tenant).await {
         Ok(()) => {
-            println!("created tenant {id} (DCR on; edit settings through the admin API)");
+            println!("created tenant {id} (DCR on; change settings with `gatehouse tenant set`)");
             Ok(())
         }
         Err(StoreError::AlreadyExists) => Err(format!("tenant {id} already exists").into()),
@@ -54,49 +105,198 @@ pub async fn tenant_create(id: &str, name: Option<&str>) -> CliResult {
     }
 }
 
-pub async fn user_add(tenant: &str, email: &str, role: &str) -> CliResult {
-    let tenant = TenantId::parse(tenant).ok_or("invalid tenant id")?;
-    let email = Email::parse(email).ok_or("invalid email")?;
-    let role = match role {
-        "admin" => Role::Admin,
-        "user" => Role::User,
-        _ => return Err("role must be admin or user".into()),
-    };
-    let store = store().await?;
-    if store.get_tenant(&tenant).await?.is_none() {
-        return Err(format!("no tenant {tenant}; create it first").into());
+pub async fn tenant_list(args: &TableArgs) -> CliResult {
+    for t in store(args).await?.list_tenants().await? {
+        println!(
+            "{}\t{}\tdcr={}",
+            t.id,
+            t.display_name,
+            if t.dcr.enabled { "on" } else { "off" }
+        );
     }
-    let user = User {
-        id: crypto::new_id(),
-        tenant: tenant.clone(),
-        email: email.clone(),
-        password_hash: crypto::hash_password(&read_password()?),
-        role,
-        disabled: false,
-        created_at: unix_now(),
-    };
-    match store.create_user(&user).await {
-        Ok(()) => {
-            println!("added {email} to {tenant}");
-            Ok(())
-        }
-        Err(StoreError::AlreadyExists) => Err(format!("{email} already exists in {tenant}").into()),
-        Err(e) => Err(e.into()),
-    }
+    Ok(())
 }
 
-pub async fn keys_rotate() -> CliResult {
-    let key = tokens::rotate(&store().await?, unix_now()).await?;
-    println!(
-        "added signing key {} (published now; it starts signing after {} s, once every JWKS cache has it)",
-        key.kid,
-        gatehouse_core::defaults::KEY_ACTIVATION_DELAY_SECS
+fn show(tenant: &Tenant) -> Result<(), CliError> {
+    let mut view = manage::settings_view(tenant);
+    view["id"] = Value::String(tenant.id.to_string());
+    println!("{}", serde_json::to_string_pretty(&view)?);
+    Ok(())
+}
+
+pub async fn tenant_show(args: &TableArgs, id: &str) -> CliResult {
+    let store = store(args).await?;
+    show(&load_tenant(&store, id).await?)
+}
+
+pub async fn tenant_set(args: &TableArgs, id: &str, pairs: &[String]) -> CliResult {
+    let mut patch = Map::new();
+    for pair in pairs {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("{pair:?} is not KEY=VALUE")))?;
+        let value = manage::settings_value(key, value).map_err(|e| e.description)?;
+        patch.insert(key.to_owned(), value);
+    }
+    let store = store(args).await?;
+    let tenant = load_tenant(&store, id).await?;
+    let updated = manage::apply_settings(&tenant, &patch).map_err(|e| e.description)?;
+    store.put_tenant(&updated).await?;
+    show(&updated)?;
+    eprintln!(
+        "saved; running functions pick it up within GATEHOUSE_TENANT_CACHE_TTL ({} s by default)",
+        defaults::TENANT_CACHE_TTL_SECS
     );
     Ok(())
 }
 
-pub async fn keys_list() -> CliResult {
-    for k in store().await?.list_public_keys().await? {
+pub async fn user_add(args: &TableArgs, tenant: &str, email: &str, role: &str) -> CliResult {
+    if Role::parse(role).is_none() {
+        return Err("role must be admin or user".to_owned().into());
+    }
+    if Email::parse(email).is_none() {
+        return Err(format!("{email:?} is not a valid email address").into());
+    }
+    let store = store(args).await?;
+    let tenant = load_tenant(&store, tenant).await?;
+    let password = read_password()?;
+    let user =
+        manage::new_user(&tenant, email, &password, role, unix_now()).map_err(|e| e.description)?;
+    match store.create_user(&user).await {
+        Ok(()) => {
+            println!("added {} ({role}) to {}", user.email, tenant.id);
+            Ok(())
+        }
+        Err(StoreError::AlreadyExists) => {
+            Err(format!("{} already exists in {}", user.email, tenant.id).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn clients_list(args: &TableArgs, tenant: &str, pending: bool) -> CliResult {
+    let store = store(args).await?;
+    let tenant = load_tenant(&store, tenant).await?;
+    let wanted = if pending {
+        ClientStatus::Pending
+    } else {
+        ClientStatus::Approved
+    };
+    for c in store.list_clients(&tenant.id, unix_now()).await? {
+        if c.status == wanted {
+            println!(
+                "{}\t{}\t{}\t{}",
+                c.client_id,
+                c.status.as_str(),
+                c.created_by.as_str(),
+                c.metadata.client_name
+            );
+        }
+    }
+    Ok(())
+}
+
+fn client_id(raw: &str) -> Result<ClientId, CliError> {
+    ClientId::parse(raw).ok_or_else(|| format!("no client {raw:?} (not found)").into())
+}
+
+pub async fn clients_approve(args: &TableArgs, tenant: &str, id: &str) -> CliResult {
+    let store = store(args).await?;
+    let tenant = load_tenant(&store, tenant).await?;
+    let id = client_id(id)?;
+    match store
+        .approve_client(&tenant.id, &id, "operator-cli", unix_now())
+        .await
+    {
+        Ok(c) => {
+            println!("approved {} ({})", c.client_id, c.metadata.client_name);
+            Ok(())
+        }
+        Err(StoreError::NotFound) => {
+            Err(format!("no client {id} in {} (not found, or expired)", tenant.id).into())
+        }
+        Err(StoreError::Conflict) => Err(format!("client {id} is already approved").into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn clients_delete(args: &TableArgs, tenant: &str, id: &str) -> CliResult {
+    let store = store(args).await?;
+    let tenant = load_tenant(&store, tenant).await?;
+    let id = client_id(id)?;
+    match store.delete_client(&tenant.id, &id, unix_now()).await {
+        Ok(()) => {
+            println!("deleted {id}; its grants are revoked");
+            Ok(())
+        }
+        Err(StoreError::NotFound) => {
+            Err(format!("no client {id} in {} (not found)", tenant.id).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn token_create(
+    args: &TableArgs,
+    tenant: &str,
+    email: &str,
+    expires_in: Option<i64>,
+) -> CliResult {
+    let lifetime = expires_in.unwrap_or(defaults::ADMIN_TOKEN_DEFAULT_TTL_SECS);
+    if !(60..=defaults::ADMIN_TOKEN_MAX_TTL_SECS).contains(&lifetime) {
+        return Err(format!(
+            "--expires-in must be from 60 to {} seconds",
+            defaults::ADMIN_TOKEN_MAX_TTL_SECS
+        )
+        .into());
+    }
+    let email = Email::parse(email).ok_or_else(|| format!("{email:?} is not a valid email"))?;
+    let store = store(args).await?;
+    let tenant = load_tenant(&store, tenant).await?;
+    let user = store
+        .get_user(&tenant.id, &email)
+        .await?
+        .ok_or_else(|| format!("no user {email} in {} (not found)", tenant.id))?;
+    if user.role != Role::Admin || user.disabled {
+        return Err(format!("{email} is not an enabled administrator of {}", tenant.id).into());
+    }
+    let now = unix_now();
+    let (record, token) = new_api_token(&tenant.id, &user, "operator-cli", lifetime, now);
+    store.create_api_token(&record).await?;
+    eprintln!(
+        "admin API token for {email}, valid until {} (unix time); shown once:",
+        record.expires_at
+    );
+    println!("{token}");
+    Ok(())
+}
+
+pub async fn keys_generate(args: &TableArgs) -> CliResult {
+    let store = store(args).await?;
+    if let Some(k) = store.list_public_keys().await?.first() {
+        println!(
+            "a signing key already exists: {} (use `keys rotate` to add one)",
+            k.kid
+        );
+        return Ok(());
+    }
+    let key = tokens::rotate(&store, unix_now()).await?;
+    println!("generated signing key {}", key.kid);
+    Ok(())
+}
+
+pub async fn keys_rotate(args: &TableArgs) -> CliResult {
+    let key = tokens::rotate(&store(args).await?, unix_now()).await?;
+    println!(
+        "added signing key {} (published now; it starts signing after {} s, once every JWKS cache has it)",
+        key.kid,
+        defaults::KEY_ACTIVATION_DELAY_SECS
+    );
+    Ok(())
+}
+
+pub async fn keys_list(args: &TableArgs) -> CliResult {
+    for k in store(args).await?.list_public_keys().await? {
         println!("{}  created {}", k.kid, k.created_at);
     }
     Ok(())

@@ -1,72 +1,181 @@
 //! `gatehouse`: the local runner (`gatehouse serve`: every function's handler on one port, the
-//! embedded store by default) and, as it grows, the operator CLI.
+//! embedded store by default) and the operator CLI that bootstraps and administers a deployment
+//! on its DynamoDB table.
 
 mod admin;
 mod serve;
 
+use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-gatehouse — OAuth 2.1 authorization server for MCP servers
+#[derive(Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse — OAuth 2.1 authorization server for MCP servers",
+    long_about = "Gatehouse — OAuth 2.1 authorization server for MCP servers.\n\n`gatehouse serve` runs every endpoint locally (embedded store, seeded demo tenant). The other commands administer a deployment's DynamoDB table: --table (or GATEHOUSE_TABLE), --endpoint (or GATEHOUSE_DYNAMODB_ENDPOINT / AWS_ENDPOINT_URL_DYNAMODB), --region (or AWS_REGION), credentials from the usual AWS_* variables and profiles. Passwords are never flags: GATEHOUSE_NEW_PASSWORD or one line on stdin."
+)]
+struct Cli {
+    #[command(flatten)]
+    table: TableArgs,
+    #[command(subcommand)]
+    command: Command,
+}
 
-USAGE:
-    gatehouse serve     Serve every endpoint on GATEHOUSE_ADDR (default 127.0.0.1:8787)
-    gatehouse tenant create <id> [display name]
-    gatehouse user add <tenant> <email> <admin|user>   (password: GATEHOUSE_NEW_PASSWORD or stdin)
-    gatehouse keys rotate | keys list
-    gatehouse help      Show this message
+/// Where the operator commands work.
+#[derive(Args, Clone, Debug)]
+pub struct TableArgs {
+    /// DynamoDB table (default: GATEHOUSE_TABLE; the stack's TableName output)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub table: Option<String>,
+    /// DynamoDB API endpoint (default: GATEHOUSE_DYNAMODB_ENDPOINT, then AWS_ENDPOINT_URL_DYNAMODB, then AWS)
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// AWS region (default: AWS_REGION / AWS_DEFAULT_REGION)
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+}
 
-    The tenant, user and keys commands work on the DynamoDB table named by GATEHOUSE_TABLE.
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every endpoint on GATEHOUSE_ADDR (default 127.0.0.1:8787); see the README for the
+    /// GATEHOUSE_* variables
+    Serve,
+    /// Create, list, show and configure tenants
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Add users (the first administrator of a tenant)
+    #[command(subcommand)]
+    User(UserCommand),
+    /// List, approve and delete a tenant's clients
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Admin API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Signing keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
 
-ENVIRONMENT (serve):
-    GATEHOUSE_ADDR                 listen address (default 127.0.0.1:8787)
-    GATEHOUSE_PUBLIC_URL           external base URL (default http://GATEHOUSE_ADDR)
-    GATEHOUSE_TABLE                DynamoDB table (with GATEHOUSE_DYNAMODB_ENDPOINT or AWS):
-                                   switches from the embedded store to DynamoDB
-    GATEHOUSE_DYNAMODB_ENDPOINT    DynamoDB API endpoint, e.g. http://127.0.0.1:5000
-    GATEHOUSE_DEMO_ADMIN_PASSWORD  password for admin@demo.test (generated when unset)
-    GATEHOUSE_DEMO_USER_PASSWORD   password for user@demo.test (generated when unset)
-    GATEHOUSE_PENDING_CLIENT_TTL   demo tenant's pending-client lifetime, seconds
-    GATEHOUSE_PENDING_CLIENT_CAP   demo tenant's pending-client cap; 0 = no cap, no rate limit
-    GATEHOUSE_LOG, GATEHOUSE_LOG_FORMAT=json|pretty
-";
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant (DCR on, default settings)
+    Create {
+        /// Tenant id: 1-63 lowercase letters, digits and inner hyphens
+        id: String,
+        /// Display name shown on the hosted pages (default: the id)
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List every tenant
+    List,
+    /// Print a tenant's settings as JSON
+    Show { id: String },
+    /// Change settings: key=value pairs (keys as in the settings API: display_name, dcr_enabled,
+    /// allowed_auth_methods (comma-separated), require_client_uri, allowed_scopes,
+    /// pending_client_ttl_secs, pending_client_cap, default_resource (empty clears it))
+    Set {
+        id: String,
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password comes from GATEHOUSE_NEW_PASSWORD or one line on stdin
+    Add {
+        tenant: String,
+        email: String,
+        /// admin or user
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// One line per client: id, status, createdByType, name (approved clients unless --pending)
+    List {
+        tenant: String,
+        /// List the pending clients instead
+        #[arg(long)]
+        pending: bool,
+    },
+    /// Approve a pending client (normally done by an administrator's first connection)
+    Approve { tenant: String, client_id: String },
+    /// Delete a client and revoke its grants
+    Delete { tenant: String, client_id: String },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an admin API token for an administrator; printed once
+    Create {
+        tenant: String,
+        email: String,
+        /// Lifetime in seconds (default 30 days, at most 90 days)
+        #[arg(long, value_name = "SECS")]
+        expires_in: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create the first signing key if there is none
+    Generate,
+    /// Add a new signing key (it starts signing after every JWKS cache has it)
+    Rotate,
+    /// List published signing keys, newest first
+    List,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    let outcome = match words.as_slice() {
-        ["serve"] => serve::run().await,
-        ["tenant", "create", id] => admin::tenant_create(id, None).await,
-        ["tenant", "create", id, name @ ..] => {
-            admin::tenant_create(id, Some(&name.join(" "))).await
+    let cli = Cli::parse();
+    let t = &cli.table;
+    let outcome = match cli.command {
+        Command::Serve => serve::run().await.map_err(admin::CliError::Failed),
+        Command::Tenant(TenantCommand::Create { id, name }) => {
+            admin::tenant_create(t, &id, name.as_deref()).await
         }
-        ["user", "add", tenant, email, role] => admin::user_add(tenant, email, role).await,
-        ["keys", "rotate"] => admin::keys_rotate().await,
-        ["keys", "list"] => admin::keys_list().await,
-        _ => return usage(&words),
+        Command::Tenant(TenantCommand::List) => admin::tenant_list(t).await,
+        Command::Tenant(TenantCommand::Show { id }) => admin::tenant_show(t, &id).await,
+        Command::Tenant(TenantCommand::Set { id, settings }) => {
+            admin::tenant_set(t, &id, &settings).await
+        }
+        Command::User(UserCommand::Add {
+            tenant,
+            email,
+            role,
+        }) => admin::user_add(t, &tenant, &email, &role).await,
+        Command::Clients(ClientsCommand::List { tenant, pending }) => {
+            admin::clients_list(t, &tenant, pending).await
+        }
+        Command::Clients(ClientsCommand::Approve { tenant, client_id }) => {
+            admin::clients_approve(t, &tenant, &client_id).await
+        }
+        Command::Clients(ClientsCommand::Delete { tenant, client_id }) => {
+            admin::clients_delete(t, &tenant, &client_id).await
+        }
+        Command::Token(TokenCommand::Create {
+            tenant,
+            email,
+            expires_in,
+        }) => admin::token_create(t, &tenant, &email, expires_in).await,
+        Command::Keys(KeysCommand::Generate) => admin::keys_generate(t).await,
+        Command::Keys(KeysCommand::Rotate) => admin::keys_rotate(t).await,
+        Command::Keys(KeysCommand::List) => admin::keys_list(t).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("gatehouse {}: {e}", words.first().unwrap_or(&""));
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn usage(words: &[&str]) -> ExitCode {
-    match words.first() {
-        Some(&("help" | "--help" | "-h")) | None => {
-            print!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Some(_) => {
-            eprintln!(
-                "gatehouse: unknown command {:?}\n\n{USAGE}",
-                words.join(" ")
-            );
+        Err(admin::CliError::Usage(msg)) => {
+            eprintln!("gatehouse: {msg}");
             ExitCode::from(2)
+        }
+        Err(admin::CliError::Failed(e)) => {
+            eprintln!("gatehouse: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::domain::{Tenant, TenantId, UnixTime, unix_now};
-use crate::endpoints::{approval, authorize, mcp, metadata, register, token};
+use crate::endpoints::{admin, approval, authorize, client_config, mcp, metadata, register, token};
 use crate::error::OAuthError;
 use crate::http::{self, ClientIp, Request, RequestId, Response};
 use crate::ratelimit::RateLimiter;
@@ -106,6 +106,21 @@ impl App {
                 }
                 let tenant = self.tenant(tenant).await?;
                 register::handle(self, &tenant, req).await
+            }
+            Route::ClientConfiguration { tenant, client_id } => {
+                if req.method() == Method::OPTIONS {
+                    return Ok(http::preflight("GET, PUT, DELETE, OPTIONS"));
+                }
+                let tenant = self.tenant(tenant).await?;
+                client_config::handle(self, &tenant, client_id, req).await
+            }
+            Route::AdminApi { tenant, rest } => {
+                let tenant = self.tenant(tenant).await?;
+                admin::api::handle(self, &tenant, rest, req).await
+            }
+            Route::Console { tenant, rest } => {
+                let tenant = self.tenant(tenant).await?;
+                Ok(admin::console::handle(self, &tenant, rest, req).await)
             }
             Route::AuthorizationServerMetadata { tenant } => {
                 if req.method() == Method::OPTIONS {

@@ -63,7 +63,7 @@ fn field<'a>(doc: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     doc.get(name).filter(|v| !v.is_null())
 }
 
-fn string_field(
+pub(crate) fn string_field(
     doc: &Map<String, Value>,
     name: &str,
     max_chars: usize,

@@ -73,3 +73,7 @@ pub const SIGNING_KEY_CACHE_SECS: u64 = 300;
 /// cache (ours: `SIGNING_KEY_CACHE_SECS`, plus the JWKS response's `max-age` of 300 s at
 /// resource servers) has published it first. The very first key signs at once.
 pub const KEY_ACTIVATION_DELAY_SECS: u64 = 2 * SIGNING_KEY_CACHE_SECS + 300;
+
+/// Admin API tokens: default and longest lifetime.
+pub const ADMIN_TOKEN_DEFAULT_TTL_SECS: i64 = 30 * 24 * 3600;
+pub const ADMIN_TOKEN_MAX_TTL_SECS: i64 = 90 * 24 * 3600;

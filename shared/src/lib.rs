@@ -18,6 +18,7 @@ pub mod params;
 pub mod ratelimit;
 pub mod router;
 pub mod seed;
+pub mod signin;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

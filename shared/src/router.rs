@@ -35,6 +35,12 @@ pub enum Route<'a> {
     /// `POST /t/{tenant}/admin/approve`: an administrator's decision on a pending client. The
     /// only path that can approve a client, so only the admin function holds that permission.
     Approve { tenant: &'a str },
+    /// `GET|PUT|DELETE /t/{tenant}/oauth/register/{client_id}` (RFC 7592).
+    ClientConfiguration { tenant: &'a str, client_id: &'a str },
+    /// `/t/{tenant}/api/v1/{rest}`: the admin API (`docs/admin-api.md`).
+    AdminApi { tenant: &'a str, rest: &'a str },
+    /// `/t/{tenant}/admin` and `/t/{tenant}/admin/{rest}`: the admin console.
+    Console { tenant: &'a str, rest: &'a str },
     /// `POST /t/{tenant}/oauth/token` (RFC 6749 §3.2).
     Token { tenant: &'a str },
     /// `POST /t/{tenant}/oauth/revoke` (RFC 7009).
@@ -54,7 +60,8 @@ pub enum Route<'a> {
 impl Route<'_> {
     pub fn function(&self) -> Function {
         match self {
-            Self::Register { .. } => Function::Register,
+            Self::Register { .. } | Self::ClientConfiguration { .. } => Function::Register,
+            Self::AdminApi { .. } | Self::Console { .. } => Function::Admin,
             Self::AuthorizationServerMetadata { .. } => Function::Discovery,
             Self::Authorize { .. } => Function::Authorize,
             Self::Approve { .. } => Function::Admin,
@@ -68,6 +75,9 @@ impl Route<'_> {
     pub fn tenant(&self) -> &str {
         match self {
             Self::Register { tenant }
+            | Self::ClientConfiguration { tenant, .. }
+            | Self::AdminApi { tenant, .. }
+            | Self::Console { tenant, .. }
             | Self::AuthorizationServerMetadata { tenant }
             | Self::Authorize { tenant }
             | Self::Approve { tenant }
@@ -86,6 +96,7 @@ impl Route<'_> {
         matches!(
             self,
             Self::Register { .. }
+                | Self::ClientConfiguration { .. }
                 | Self::AuthorizationServerMetadata { .. }
                 | Self::Token { .. }
                 | Self::Revoke { .. }
@@ -99,6 +110,9 @@ impl Route<'_> {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Register { .. } => "register",
+            Self::ClientConfiguration { .. } => "client_configuration",
+            Self::AdminApi { .. } => "admin_api",
+            Self::Console { .. } => "console",
             Self::AuthorizationServerMetadata { .. } => "as_metadata",
             Self::Authorize { .. } => "authorize",
             Self::Approve { .. } => "approve",
@@ -114,10 +128,25 @@ impl Route<'_> {
 
 pub fn route(path: &str) -> Option<Route<'_>> {
     let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    // The part of the path after `/t/{tenant}/{prefix}`.
+    let rest_after =
+        |tenant: &str, prefix: &str| path.get(3 + tenant.len() + prefix.len()..).unwrap_or("");
     match segments.as_slice() {
         ["t", tenant, "oauth", "register"] => Some(Route::Register { tenant }),
+        ["t", tenant, "oauth", "register", client_id] => {
+            Some(Route::ClientConfiguration { tenant, client_id })
+        }
+        ["t", tenant, "api", "v1", _, ..] => Some(Route::AdminApi {
+            tenant,
+            rest: rest_after(tenant, "/api/v1/"),
+        }),
+        ["t", tenant, "admin"] => Some(Route::Console { tenant, rest: "" }),
         ["t", tenant, "oauth", "authorize"] => Some(Route::Authorize { tenant }),
         ["t", tenant, "admin", "approve"] => Some(Route::Approve { tenant }),
+        ["t", tenant, "admin", _, ..] => Some(Route::Console {
+            tenant,
+            rest: rest_after(tenant, "/admin/"),
+        }),
         ["t", tenant, "oauth", "token"] => Some(Route::Token { tenant }),
         ["t", tenant, "oauth", "revoke"] => Some(Route::Revoke { tenant }),
         ["t", tenant, "oauth", "introspect"] => Some(Route::Introspect { tenant }),
@@ -171,7 +200,36 @@ mod tests {
             route("/t/acme/admin/approve").map(|r| r.function()),
             Some(Function::Admin)
         );
-        assert_eq!(route("/t/acme/oauth/register/"), None);
+        assert_eq!(
+            route("/t/acme/oauth/register/abc"),
+            Some(Route::ClientConfiguration {
+                tenant: "acme",
+                client_id: "abc"
+            })
+        );
+        assert_eq!(
+            route("/t/acme/api/v1/oauth-clients/x1"),
+            Some(Route::AdminApi {
+                tenant: "acme",
+                rest: "oauth-clients/x1"
+            })
+        );
+        assert_eq!(
+            route("/t/acme/admin"),
+            Some(Route::Console {
+                tenant: "acme",
+                rest: ""
+            })
+        );
+        assert_eq!(
+            route("/t/acme/admin/clients/x1"),
+            Some(Route::Console {
+                tenant: "acme",
+                rest: "clients/x1"
+            })
+        );
+        assert_eq!(route("/t/acme/api/v1"), None);
+        assert_eq!(route("/t/acme/oauth/register/a/b"), None);
         assert_eq!(route("/t/acme/oauth"), None);
         assert_eq!(route(""), None);
     }

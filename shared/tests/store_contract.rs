@@ -4,10 +4,10 @@
 
 use gatehouse_core::crypto;
 use gatehouse_core::domain::{
-    ApplicationType, AuthMethod, AuthorizationCode, AuthorizationRequest, Client, ClientId,
-    ClientMetadata, ClientStatus, Consent, ConsentMethod, CreatedByType, Email, Grant, GrantType,
-    PublicSigningKey, RedirectUri, RefreshToken, ResponseType, Role, ScopeSet, Session, Tenant,
-    TenantId, UnixTime, User,
+    ApiToken, ApplicationType, AuthMethod, AuthorizationCode, AuthorizationRequest, Client,
+    ClientId, ClientMetadata, ClientStatus, Consent, ConsentMethod, CreatedByType, Email, Grant,
+    GrantType, PublicSigningKey, RedirectUri, RefreshToken, ResponseType, Role, ScopeSet, Session,
+    Tenant, TenantId, UnixTime, User,
 };
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_config};
 use gatehouse_core::store::memory::MemoryStore;
@@ -60,6 +60,7 @@ fn pending_client(tenant: &str, now: UnixTime) -> Client {
         expires_at: Some(now + TTL),
         approved_by: None,
         approved_at: None,
+        registration_token_hash: Some(crypto::hash_secret("rat")),
         config_version: 1,
         metadata: ClientMetadata {
             client_name: "Agent".into(),
@@ -1024,6 +1025,261 @@ async fn finishing_an_authorization_is_one_atomic_step(store: Arc<dyn Store>) {
     );
 }
 
+// ---------------------------------------------------------------- administration
+
+async fn tenants_and_users_are_listed_per_tenant(store: Arc<dyn Store>) {
+    for id in ["beta", "alpha"] {
+        store.create_tenant(&tenant(id)).await.expect("create");
+    }
+    let ids: Vec<String> = store
+        .list_tenants()
+        .await
+        .expect("list")
+        .iter()
+        .map(|t| t.id.to_string())
+        .collect();
+    assert_eq!(ids, ["alpha", "beta"]);
+    for (t, email) in [
+        ("alpha", "zed@a.test"),
+        ("alpha", "amy@a.test"),
+        ("beta", "bob@b.test"),
+    ] {
+        let user = User {
+            id: crypto::new_id(),
+            tenant: tid(t),
+            email: Email::parse(email).expect("email"),
+            password_hash: "x".into(),
+            role: Role::User,
+            disabled: false,
+            created_at: NOW,
+        };
+        store.create_user(&user).await.expect("create");
+    }
+    let emails: Vec<String> = store
+        .list_users(&tid("alpha"))
+        .await
+        .expect("list")
+        .iter()
+        .map(|u| u.email.to_string())
+        .collect();
+    assert_eq!(emails, ["amy@a.test", "zed@a.test"]);
+}
+
+async fn client_pages_walk_every_live_client_once(store: Arc<dyn Store>) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut c = pending_client("acme", NOW + i);
+        if i == 2 {
+            c.expires_at = Some(NOW + 3); // expired by the time we list
+        }
+        store
+            .create_pending_client(&c, quota(0), NOW + i)
+            .await
+            .expect("create");
+        if i != 2 {
+            ids.push(c.client_id.to_string());
+        }
+    }
+    store
+        .create_pending_client(&pending_client("other", NOW), quota(0), NOW)
+        .await
+        .expect("create");
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let (page, next) = store
+            .list_clients_page(&tid("acme"), after.as_deref(), 2, NOW + 10)
+            .await
+            .expect("page");
+        pages += 1;
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|c| c.client_id.to_string()));
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen, ids,
+        "oldest first, each live client once, expired skipped"
+    );
+    assert_eq!(pages, 2);
+}
+
+async fn edits_keep_status_and_never_resurrect(store: Arc<dyn Store>) {
+    let c = pending_client("acme", NOW);
+    store
+        .create_pending_client(&c, quota(10), NOW)
+        .await
+        .expect("create");
+    let mut renamed = c.clone();
+    renamed.metadata.client_name = "Renamed".into();
+    store
+        .update_client(&renamed, NOW + 1)
+        .await
+        .expect("edit a pending client");
+    let approved = store
+        .approve_client(&c.tenant, &c.client_id, "admin", NOW + 2)
+        .await
+        .expect("approve");
+    assert_eq!(approved.metadata.client_name, "Renamed");
+    // A stale pending copy cannot undo the approval.
+    assert!(matches!(
+        store.update_client(&renamed, NOW + 3).await,
+        Err(StoreError::Conflict)
+    ));
+    let mut trusted = approved.clone();
+    trusted.consent_method = ConsentMethod::Trusted;
+    trusted.config_version = 2;
+    store.update_client(&trusted, NOW + 4).await.expect("edit");
+    assert_eq!(
+        store
+            .get_client(&c.tenant, &c.client_id, NOW + 5)
+            .await
+            .expect("get"),
+        Some(trusted.clone())
+    );
+    store
+        .delete_client(&c.tenant, &c.client_id, NOW + 6)
+        .await
+        .expect("delete");
+    assert!(matches!(
+        store.update_client(&trusted, NOW + 7).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .get_client(&c.tenant, &c.client_id, NOW + 7)
+            .await
+            .expect("get"),
+        None
+    );
+    // An expired pending client cannot be edited back to life.
+    let late = pending_client("acme", NOW);
+    store
+        .create_pending_client(&late, quota(10), NOW)
+        .await
+        .expect("create");
+    assert!(matches!(
+        store.update_client(&late, NOW + TTL + 1).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn deleting_a_client_revokes_its_grants(store: Arc<dyn Store>) {
+    let mut client = pending_client("acme", NOW);
+    client.status = ClientStatus::Approved;
+    client.expires_at = None;
+    client.created_by = CreatedByType::User;
+    store.create_client(&client).await.expect("create");
+    assert!(matches!(
+        store.create_client(&client).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    let mut code = code_for("acme", NOW);
+    code.client_id = client.client_id.clone();
+    store.create_code(&code).await.expect("code");
+    let grant = grant_for(&code, NOW);
+    store
+        .redeem_code(&code, &grant, None, NOW)
+        .await
+        .expect("redeem");
+    let bystander_code = code_for("acme", NOW);
+    store.create_code(&bystander_code).await.expect("code");
+    let bystander = grant_for(&bystander_code, NOW);
+    store
+        .redeem_code(&bystander_code, &bystander, None, NOW)
+        .await
+        .expect("redeem");
+
+    store
+        .delete_client(&client.tenant, &client.client_id, NOW + 1)
+        .await
+        .expect("delete");
+    assert_eq!(
+        store
+            .get_client(&client.tenant, &client.client_id, NOW + 1)
+            .await
+            .expect("get"),
+        None
+    );
+    let revoked = store
+        .get_grant(&tid("acme"), &grant.id)
+        .await
+        .expect("get")
+        .expect("grant");
+    assert_eq!(revoked.revoked_at, Some(NOW + 1));
+    let untouched = store
+        .get_grant(&tid("acme"), &bystander.id)
+        .await
+        .expect("get")
+        .expect("grant");
+    assert_eq!(untouched.revoked_at, None, "other clients' grants stay");
+    assert!(matches!(
+        store
+            .delete_client(&client.tenant, &client.client_id, NOW + 2)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn api_tokens_and_sessions_end(store: Arc<dyn Store>) {
+    let token = ApiToken {
+        token_hash: crypto::hash_secret("gha_acme_x"),
+        tenant: tid("acme"),
+        email: Email::parse("admin@acme.test").expect("email"),
+        name: "ci".into(),
+        created_at: NOW,
+        expires_at: NOW + 100,
+    };
+    store.create_api_token(&token).await.expect("create");
+    assert!(matches!(
+        store.create_api_token(&token).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    let get = |tenant: &'static str, at: UnixTime| {
+        let store = store.clone();
+        let hash = token.token_hash.clone();
+        async move {
+            store
+                .get_api_token(&tid(tenant), &hash, at)
+                .await
+                .expect("get")
+        }
+    };
+    assert_eq!(get("acme", NOW + 1).await, Some(token.clone()));
+    assert_eq!(get("other", NOW + 1).await, None);
+    assert_eq!(get("acme", NOW + 100).await, None, "expired on read");
+    store
+        .delete_api_token(&tid("acme"), &token.token_hash)
+        .await
+        .expect("delete");
+    assert_eq!(get("acme", NOW + 1).await, None);
+
+    let session = Session {
+        id_hash: crypto::hash_secret("sid"),
+        tenant: tid("acme"),
+        user_id: "u1".into(),
+        email: Email::parse("admin@acme.test").expect("email"),
+        role: Role::Admin,
+        created_at: NOW,
+        expires_at: NOW + 100,
+    };
+    store.create_session(&session).await.expect("create");
+    store
+        .delete_session(&tid("acme"), &session.id_hash)
+        .await
+        .expect("delete");
+    assert_eq!(
+        store
+            .get_session(&tid("acme"), &session.id_hash, NOW + 1)
+            .await
+            .expect("get"),
+        None
+    );
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -1065,4 +1321,9 @@ contract!(
     signing_keys_keep_private_halves_apart,
     a_flow_step_reads_request_client_and_session_in_one_call,
     finishing_an_authorization_is_one_atomic_step,
+    tenants_and_users_are_listed_per_tenant,
+    client_pages_walk_every_live_client_once,
+    edits_keep_status_and_never_resurrect,
+    deleting_a_client_revokes_its_grants,
+    api_tokens_and_sessions_end,
 );

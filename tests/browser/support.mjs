@@ -265,3 +265,91 @@ export function jwtClaims(token) {
   assert.equal(parts.length, 3, 'the access token is not a compact JWS');
   return decodeJwtPart(parts[1]);
 }
+
+// ------------------------------------------------------------------ client side of OAuth, and the console
+
+// (An import declaration is hoisted; kept here so that the helpers above stay untouched.)
+import { createHash, randomBytes } from 'node:crypto';
+
+/**
+ * A fresh authorization request to `{issuer}/oauth/authorize`: PKCE S256 over a random verifier,
+ * a random state, and any `extra` parameters (e.g. `{ scope: 'user_default' }`).
+ */
+export function pkceAuthorization(issuer, clientId, redirectUri, extra = {}) {
+  const verifier = randomBytes(32).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const state = randomBytes(16).toString('base64url');
+  const q = new URLSearchParams({
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: redirectUri,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state,
+    ...extra,
+  });
+  return { url: `${issuer}/oauth/authorize?${q}`, state, verifier, redirectUri };
+}
+
+async function readBody(resp) {
+  const text = await resp.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * POSTs `params` as a form to `{issuer}/oauth/token`, with client_secret_basic when `basic`
+ * (`{ id, secret }`) is given. Resolves to `{ status, body, headers }` (body parsed when JSON).
+ */
+export async function tokenRequest(issuer, params, basic) {
+  const headers = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (basic) {
+    const pair = `${encodeURIComponent(basic.id)}:${encodeURIComponent(basic.secret)}`;
+    headers.authorization = `Basic ${Buffer.from(pair).toString('base64')}`;
+  }
+  const resp = await fetch(`${issuer}/oauth/token`, { method: 'POST', headers, body: new URLSearchParams(params) });
+  return { status: resp.status, body: await readBody(resp), headers: resp.headers };
+}
+
+/** One JSON-RPC request to the tenant's demo MCP endpoint `{issuer}/mcp` with a bearer token. */
+export async function mcpCall(issuer, accessToken, method, params = {}) {
+  const resp = await fetch(`${issuer}/mcp`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      authorization: `Bearer ${accessToken}`,
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
+  return { status: resp.status, body: await readBody(resp), headers: resp.headers };
+}
+
+/**
+ * Clicks a form's submit button and waits for the next document to load. Resolves to
+ * `{ posted, final, url }`: the response to the submission itself (e.g. a 303), the response of
+ * the document the browser ended on (the same one when there was no redirect), and its URL.
+ */
+export async function submitAndLoad(page, button) {
+  const [final] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), button.click()]);
+  assert.ok(final, 'the form submission did not load a document');
+  let first = final.request();
+  while (first.redirectedFrom()) first = first.redirectedFrom();
+  return { posted: await first.response(), final, url: page.url() };
+}
+
+/**
+ * Signs in on the admin console's own page `{issuer}/admin/signin` (`form#signin`): opens it,
+ * fills in `who`'s email and password and submits. Resolves as submitAndLoad does.
+ */
+export async function consoleSignIn(page, issuer, who) {
+  const resp = await page.goto(`${issuer}/admin/signin`);
+  assert.equal(resp?.status(), 200, `GET ${issuer}/admin/signin answered ${resp?.status()}`);
+  const form = page.locator('form#signin');
+  await form.locator('input[name=email]').fill(who.email);
+  await form.locator('input[name=password]').fill(who.password);
+  return submitAndLoad(page, form.locator('button[type=submit]'));
+}

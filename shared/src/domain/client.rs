@@ -150,9 +150,40 @@ pub struct Client {
     pub approved_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub approved_at: Option<UnixTime>,
+    /// SHA-256 (hex) of the RFC 7592 registration access token; `None` for clients created by
+    /// an administrator (they are managed through the admin API instead).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub registration_token_hash: Option<String>,
     /// Bumped whenever the client's configuration changes in a way users must re-consent to.
     pub config_version: u32,
     pub metadata: ClientMetadata,
+}
+
+impl CreatedByType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dcr => "dcr",
+            Self::User => "user",
+            Self::Service => "service",
+        }
+    }
+}
+
+impl ConsentMethod {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "required" => Some(Self::Required),
+            "trusted" => Some(Self::Trusted),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::Trusted => "trusted",
+        }
+    }
 }
 
 impl Client {

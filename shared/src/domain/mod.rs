@@ -20,7 +20,7 @@ pub use ids::{ClientId, Email, TenantId};
 pub use redirect_uri::RedirectUri;
 pub use scope::{OFFLINE_ACCESS, ScopeSet, ScopeToken};
 pub use tenant::{DcrSettings, Tenant};
-pub use user::{Role, User};
+pub use user::{ApiToken, Role, User};
 
 /// Seconds since the Unix epoch. Every time-dependent decision takes `now` as an argument so
 /// that expiry is testable without sleeping.

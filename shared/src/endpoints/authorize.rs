@@ -19,24 +19,21 @@ use crate::defaults::{
 };
 use crate::domain::{
     AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent,
-    ConsentMethod, Email, GrantType, OFFLINE_ACCESS, Role, ScopeSet, Session, Tenant, UnixTime,
+    ConsentMethod, GrantType, OFFLINE_ACCESS, Role, ScopeSet, Session, Tenant, UnixTime,
 };
 use crate::endpoints::metadata;
 use crate::error::ErrorCode;
 use crate::html;
-use crate::http::{ClientIp, Request, Response};
+use crate::http::{Request, Response};
 use crate::params::{ParamError, Params};
 use crate::store::{Finish, FlowKeys, StoreError};
 use ::http::StatusCode;
 use ::http::header::{self, HeaderValue};
 use bytes::Bytes;
 use cookie::{Cookie, SameSite};
-use std::sync::OnceLock;
-use std::time::Instant;
 use url::Url;
 
-const BROWSER_COOKIE: &str = "gh_browser";
-const SESSION_COOKIE: &str = "gh_session";
+use crate::signin::{self, BROWSER_COOKIE, SESSION_COOKIE};
 
 // ------------------------------------------------------------------ context and errors
 
@@ -72,11 +69,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// Cookies are `Secure` unless the server itself is plain http (loopback development).
-    fn secure_cookies(&self) -> bool {
+    pub(crate) fn secure_cookies(&self) -> bool {
         self.base.starts_with("https://")
     }
 
-    fn cookie(&self, name: &'static str, value: String, max_age: i64) -> HeaderValue {
+    pub(crate) fn cookie(&self, name: &'static str, value: String, max_age: i64) -> HeaderValue {
         let c = Cookie::build((name, value))
             .path(format!("/t/{}", self.tenant.id))
             .http_only(true)
@@ -557,7 +554,7 @@ fn grant_scope(client: &Client, raw: Option<&str>) -> Result<ScopeSet, String> {
 
 // ------------------------------------------------------------------ the flow
 
-fn cookie_value(req: &Request, name: &str) -> Option<String> {
+pub(crate) fn cookie_value(req: &Request, name: &str) -> Option<String> {
     req.headers()
         .get_all(header::COOKIE)
         .iter()
@@ -1004,51 +1001,23 @@ async fn sign_in(
         signin_page(ctx, &form.client, &form.areq, email_raw, Some(msg), status)
     };
 
-    let now = Instant::now();
-    let ip_ok = req
-        .extensions()
-        .get::<ClientIp>()
-        .is_none_or(|ClientIp(ip)| ctx.app.signin_ip_limiter.allow(*ip, now));
-    let account_ok = ctx.app.signin_account_limiter.allow(
-        (ctx.tenant.id.clone(), email_raw.trim().to_ascii_lowercase()),
-        now,
-    );
-    if !(ip_ok && account_ok) {
-        return Ok(retry(
-            "Too many sign-in attempts. Wait a minute and try again.",
-            StatusCode::TOO_MANY_REQUESTS,
-        ));
-    }
-
-    let user = match Email::parse(email_raw) {
-        Some(email) => ctx.app.store.get_user(&ctx.tenant.id, &email).await?,
-        None => None,
+    let user = match signin::check_password(ctx.app, ctx.tenant, req, email_raw, password).await {
+        Ok(user) => user,
+        Err(signin::SignInError::Throttled) => {
+            return Ok(retry(
+                "Too many sign-in attempts. Wait a minute and try again.",
+                StatusCode::TOO_MANY_REQUESTS,
+            ));
+        }
+        Err(signin::SignInError::Invalid) => {
+            return Ok(retry(
+                "Incorrect email or password.",
+                StatusCode::UNAUTHORIZED,
+            ));
+        }
+        Err(signin::SignInError::Store(e)) => return Err(e.into()),
     };
-    let hash = user
-        .as_ref()
-        .filter(|u| !u.disabled)
-        .map_or_else(|| dummy_hash().as_str(), |u| u.password_hash.as_str());
-    let password_ok = crypto::verify_password(password, hash);
-    let Some(user) = user.filter(|u| password_ok && !u.disabled) else {
-        tracing::info!("sign-in failed");
-        return Ok(retry(
-            "Incorrect email or password.",
-            StatusCode::UNAUTHORIZED,
-        ));
-    };
-
-    let session_id = crypto::new_secret();
-    let session = Session {
-        id_hash: crypto::hash_secret(&session_id),
-        tenant: ctx.tenant.id.clone(),
-        user_id: user.id.clone(),
-        email: user.email.clone(),
-        role: user.role,
-        created_at: ctx.now,
-        expires_at: ctx.now + SESSION_TTL_SECS,
-    };
-    ctx.app.store.create_session(&session).await?;
-    tracing::info!(user_id = %user.id, "signed in");
+    let (session, session_id) = signin::start_session(ctx.app, &user, ctx.now).await?;
     let flow = Flow {
         session: Some(&session),
         ..form.flow()
@@ -1065,13 +1034,6 @@ async fn sign_in(
         ctx.cookie(SESSION_COOKIE, session_id, SESSION_TTL_SECS),
     );
     Ok(resp)
-}
-
-/// A valid argon2id hash of a random password, verified against when the account does not
-/// exist so that sign-in takes the same time either way.
-fn dummy_hash() -> &'static String {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| crypto::hash_password(&crypto::new_secret()))
 }
 
 /// A page for an error met before the context exists (e.g. a malformed `Host`).

@@ -76,15 +76,27 @@ async fn authenticate(
             .await
             .map_err(|_| OAuthError::unavailable())?;
     }
-    tokens::verify_access_token(token, &keys, &issuer, Some(&resource)).map_err(|_| {
+    let invalid = || {
         unauthorized(
             Some((
                 "invalid_token",
-                "the access token is invalid, expired, or not for this resource",
+                "the access token is invalid, expired, revoked, or not for this resource",
             )),
-            "the access token is invalid, expired, or not for this resource",
+            "the access token is invalid, expired, revoked, or not for this resource",
         )
-    })
+    };
+    let claims = tokens::verify_access_token(token, &keys, &issuer, Some(&resource))
+        .map_err(|_| invalid())?;
+    // The demo resource also asks whether the grant behind the token still stands (one
+    // consistent read), so revocation, refresh-token reuse and client deletion take effect
+    // at once instead of at the token's expiry. A resource server that only verifies the JWT
+    // accepts it until `exp` (at most GATEHOUSE_ACCESS_TOKEN_TTL).
+    let live = app
+        .store
+        .get_grant(&tenant.id, &claims.sid)
+        .await?
+        .is_some_and(|g| g.is_active(app.now()));
+    if live { Ok(claims) } else { Err(invalid()) }
 }
 
 fn rpc_result(id: &Value, result: Value) -> Response {

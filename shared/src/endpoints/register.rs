@@ -27,7 +27,7 @@ pub async fn handle(app: &App, tenant: &Tenant, req: &Request) -> Result<Respons
     let requested = client_metadata::validate(&doc)?;
     let metadata = apply_dcr_policy(requested, &tenant.dcr)?;
     let now = app.now();
-    let (client, secret) = new_pending_client(tenant, metadata, now);
+    let (client, issued) = new_pending_client(tenant, metadata, now);
     let quota = PendingQuota {
         cap: tenant.dcr.pending_client_cap,
         window_secs: tenant.dcr.pending_client_ttl_secs,
@@ -47,7 +47,13 @@ pub async fn handle(app: &App, tenant: &Tenant, req: &Request) -> Result<Respons
         auth_method = client.metadata.token_endpoint_auth_method.as_str(),
         "registered pending client"
     );
-    Ok(registration_response(&client, secret.as_deref()))
+    let issuer = crate::endpoints::metadata::issuer(&app.public_base(req)?, tenant);
+    Ok(registration_response(
+        &client,
+        &issuer,
+        Some(&issued),
+        StatusCode::CREATED,
+    ))
 }
 
 /// When a refused registration can surely be retried: registrations of the previous window stop
@@ -187,17 +193,25 @@ pub fn grant_scope(
     }
 }
 
-/// A fresh pending DCR client and, for confidential clients, its secret (shown once; only its
-/// SHA-256 is kept).
+/// The secrets a registration hands out once; only their SHA-256 hashes are stored.
+pub struct Issued {
+    /// The client secret, for confidential clients.
+    pub secret: Option<String>,
+    /// The RFC 7592 registration access token.
+    pub registration_token: String,
+}
+
+/// A fresh pending DCR client and its secrets.
 pub fn new_pending_client(
     tenant: &Tenant,
     metadata: ClientMetadata,
     now: UnixTime,
-) -> (Client, Option<String>) {
+) -> (Client, Issued) {
     let secret = metadata
         .token_endpoint_auth_method
         .is_confidential()
         .then(crypto::new_secret);
+    let registration_token = crypto::new_secret();
     let lifetime = i64::try_from(tenant.dcr.pending_client_ttl_secs).unwrap_or(i64::MAX);
     let client = Client {
         tenant: tenant.id.clone(),
@@ -210,24 +224,55 @@ pub fn new_pending_client(
         expires_at: Some(now.saturating_add(lifetime)),
         approved_by: None,
         approved_at: None,
+        registration_token_hash: Some(crypto::hash_secret(&registration_token)),
         config_version: 1,
         metadata,
     };
-    (client, secret)
+    (
+        client,
+        Issued {
+            secret,
+            registration_token,
+        },
+    )
 }
 
-/// RFC 7591 §3.2.1: `201` with every accepted field, never a `null`.
-pub fn registration_response(client: &Client, secret: Option<&str>) -> Response {
+/// Where a client manages its own registration (RFC 7592).
+pub fn registration_client_uri(issuer: &str, client: &Client) -> String {
+    format!("{issuer}/oauth/register/{}", client.client_id)
+}
+
+/// RFC 7591 §3.2.1 / RFC 7592 §3: every accepted field, never a `null`. Secrets appear only in
+/// the response that created them (`issued`); later reads cannot show them, as only their
+/// hashes are stored.
+pub fn registration_response(
+    client: &Client,
+    issuer: &str,
+    issued: Option<&Issued>,
+    status: StatusCode,
+) -> Response {
     let mut body = serde_json::to_value(&client.metadata).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut body {
         map.insert("client_id".into(), client.client_id.as_str().into());
         map.insert("client_id_issued_at".into(), client.created_at.into());
-        if let Some(secret) = secret {
-            map.insert("client_secret".into(), secret.into());
-            map.insert("client_secret_expires_at".into(), 0.into());
+        if client.registration_token_hash.is_some() {
+            map.insert(
+                "registration_client_uri".into(),
+                registration_client_uri(issuer, client).into(),
+            );
+        }
+        if let Some(issued) = issued {
+            if let Some(secret) = &issued.secret {
+                map.insert("client_secret".into(), secret.as_str().into());
+                map.insert("client_secret_expires_at".into(), 0.into());
+            }
+            map.insert(
+                "registration_access_token".into(),
+                issued.registration_token.as_str().into(),
+            );
         }
     }
-    http::json_response(StatusCode::CREATED, &body, Cache::NoStore)
+    http::json_response(status, &body, Cache::NoStore)
 }
 
 #[cfg(test)]

@@ -2,11 +2,13 @@
 //! `shared/storage-schema.md`. Each item keeps the domain record as a JSON document in `doc`
 //! and lifts into native attributes only what keys, conditions, the GSI and TTL need.
 
-use super::{Finish, FlowItems, FlowKeys, PendingQuota, Store, StoreError, approved};
+use super::{
+    Finish, FlowItems, FlowKeys, PendingQuota, Store, StoreError, approved, client_cursor,
+};
 use crate::defaults;
 use crate::domain::{
-    AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent, Email, Grant,
-    PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
+    ApiToken, AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent,
+    Email, Grant, PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
 };
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
@@ -39,6 +41,11 @@ pub struct DynamoStore {
 
 /// Bounded timeouts and retries: a stalled database becomes a `503` within seconds.
 pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
+    sdk_config_in(endpoint, None).await
+}
+
+/// [`sdk_config`] with an explicit region (the operator CLI's `--region`).
+pub async fn sdk_config_in(endpoint: Option<&str>, region: Option<&str>) -> aws_config::SdkConfig {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_millis(defaults::DYNAMODB_CONNECT_TIMEOUT_MS))
         .operation_attempt_timeout(Duration::from_millis(defaults::DYNAMODB_ATTEMPT_TIMEOUT_MS))
@@ -46,8 +53,11 @@ pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
             defaults::DYNAMODB_OPERATION_TIMEOUT_MS,
         ))
         .build();
-    let region = aws_config::meta::region::RegionProviderChain::default_provider()
-        .or_else(aws_config::Region::new("us-east-1"));
+    let region = aws_config::meta::region::RegionProviderChain::first_try(
+        region.map(|r| aws_config::Region::new(r.to_owned())),
+    )
+    .or_default_provider()
+    .or_else(aws_config::Region::new("us-east-1"));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
         .timeout_config(timeouts)
@@ -96,6 +106,21 @@ fn clients_gsi_pk(tenant: &TenantId) -> String {
 
 fn user_key(tenant: &TenantId, email: &Email) -> (String, String) {
     (format!("USER#{tenant}#{email}"), "USER".into())
+}
+
+fn users_gsi_pk(tenant: &TenantId) -> String {
+    format!("USERS#{tenant}")
+}
+
+/// Every tenant item is also in one GSI partition, for the operator's `tenant list`.
+const TENANTS_GSI_PK: &str = "TENANTS";
+
+fn grants_gsi_pk(tenant: &TenantId, client: &ClientId) -> String {
+    format!("GRANTS#{tenant}#{client}")
+}
+
+fn api_token_key(tenant: &TenantId, token_hash: &str) -> (String, String) {
+    (format!("APITOKEN#{tenant}#{token_hash}"), "APITOKEN".into())
 }
 
 fn pending_counter_key(tenant: &TenantId, bucket: i64) -> (String, String) {
@@ -263,14 +288,34 @@ fn client_item(client: &Client) -> Result<Item, StoreError> {
     )?;
     item.insert("status".into(), s(client.status.as_str()));
     item.insert("gsi1pk".into(), s(clients_gsi_pk(&client.tenant)));
-    item.insert(
-        "gsi1sk".into(),
-        s(format!("{:012}#{}", client.created_at, client.client_id)),
-    );
+    item.insert("gsi1sk".into(), s(client_cursor(client)));
     if let Some(exp) = client.expires_at {
         item.insert(TTL_ATTRIBUTE.into(), n(exp));
     }
     Ok(item)
+}
+
+/// Puts an item into a GSI partition, sorted by `sk`.
+fn indexed(mut item: Item, pk: String, sk: &str) -> Item {
+    item.insert("gsi1pk".into(), s(pk));
+    item.insert("gsi1sk".into(), s(sk));
+    item
+}
+
+fn tenant_item(tenant: &Tenant) -> Result<Item, StoreError> {
+    Ok(indexed(
+        doc_item(tenant_key(&tenant.id), "tenant", tenant)?,
+        TENANTS_GSI_PK.into(),
+        tenant.id.as_str(),
+    ))
+}
+
+fn user_item(user: &User) -> Result<Item, StoreError> {
+    Ok(indexed(
+        doc_item(user_key(&user.tenant, &user.email), "user", user)?,
+        users_gsi_pk(&user.tenant),
+        user.email.as_str(),
+    ))
 }
 
 fn live_client(
@@ -292,6 +337,25 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// Whether the table exists (the operator CLI checks before it writes).
+    pub async fn table_exists(&self) -> Result<bool, StoreError> {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(se))
+                if matches!(se.err(), DescribeTableError::ResourceNotFoundException(_)) =>
+            {
+                Ok(false)
+            }
+            Err(other) => Err(unavailable(other)),
+        }
     }
 
     /// Creates the table (keys, GSI, on-demand billing, TTL) when it does not exist. The SAM
@@ -461,6 +525,59 @@ impl DynamoStore {
         }
     }
 
+    /// One page of a GSI partition in sort-key order, after `after` (exclusive), at most
+    /// `limit` items read (`None`: DynamoDB's 1 MB page). Returns the items and whether more
+    /// may follow.
+    async fn query_gsi(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: Option<i32>,
+    ) -> Result<(Vec<Item>, bool), StoreError> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .expression_attribute_values(":pk", s(pk))
+            .set_limit(limit);
+        q = match after {
+            Some(after) => q
+                .key_condition_expression("gsi1pk = :pk AND gsi1sk > :after")
+                .expression_attribute_values(":after", s(after)),
+            None => q.key_condition_expression("gsi1pk = :pk"),
+        };
+        let page = q.send().await.map_err(unavailable)?;
+        let more = page
+            .last_evaluated_key
+            .as_ref()
+            .is_some_and(|k| !k.is_empty());
+        Ok((page.items.unwrap_or_default(), more))
+    }
+
+    /// A whole GSI partition, decoded.
+    async fn query_all<T>(
+        &self,
+        pk: &str,
+        decoder: impl Fn(&Item) -> Result<Option<T>, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (items, more) = self.query_gsi(pk, after.as_deref(), None).await?;
+            for item in &items {
+                if let Some(v) = decoder(item)? {
+                    out.push(v);
+                }
+            }
+            after = match items.last().and_then(|i| i.get("gsi1sk")) {
+                Some(AttributeValue::S(sk)) if more => Some(sk.clone()),
+                _ => break,
+            };
+        }
+        Ok(out)
+    }
+
     /// A strongly consistent read, decoded.
     async fn get_as<T>(
         &self,
@@ -520,12 +637,15 @@ impl DynamoStore {
 #[async_trait]
 impl Store for DynamoStore {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        self.put(doc_item(tenant_key(&tenant.id), "tenant", tenant)?, true)
-            .await
+        self.put(tenant_item(tenant)?, true).await
     }
 
     async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        self.put(doc_item(tenant_key(&tenant.id), "tenant", tenant)?, false)
+        self.put(tenant_item(tenant)?, false).await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.query_all(TENANTS_GSI_PK, |item| decode(item).map(Some))
             .await
     }
 
@@ -585,6 +705,10 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        self.put(client_item(client)?, true).await
+    }
+
     async fn get_client(
         &self,
         tenant: &TenantId,
@@ -602,31 +726,125 @@ impl Store for DynamoStore {
         tenant: &TenantId,
         now: UnixTime,
     ) -> Result<Vec<Client>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
+        self.query_all(&clients_gsi_pk(tenant), |item| {
+            live_client(item, tenant, now)
+        })
+        .await
+    }
+
+    async fn list_clients_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<(Vec<Client>, Option<String>), StoreError> {
+        // Read one more than asked, to know whether a next page exists; expired pending
+        // clients the sweeper has not removed yet are skipped, so keep reading until full.
+        let limit = limit.max(1);
+        let want = limit + 1;
+        let read = i32::try_from(want).unwrap_or(i32::MAX);
+        let mut out: Vec<Client> = Vec::new();
+        let mut after = after.map(str::to_owned);
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", s(clients_gsi_pk(tenant)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in page.items() {
+            let (items, more) = self
+                .query_gsi(&clients_gsi_pk(tenant), after.as_deref(), Some(read))
+                .await?;
+            for item in &items {
                 if let Some(client) = live_client(item, tenant, now)? {
                     out.push(client);
                 }
             }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
+            after = match items.last().and_then(|i| i.get("gsi1sk")) {
+                Some(AttributeValue::S(sk)) if more && out.len() < want => Some(sk.clone()),
                 _ => break,
-            }
+            };
         }
-        Ok(out)
+        out.truncate(want);
+        let next = (out.len() > limit).then(|| client_cursor(&out[limit - 1]));
+        out.truncate(limit);
+        Ok((out, next))
+    }
+
+    async fn update_client(&self, client: &Client, now: UnixTime) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(client_item(client)?))
+            .condition_expression(
+                "attribute_exists(pk) AND #status = :status AND (attribute_not_exists(#ttl) OR #ttl > :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":status", s(client.status.as_str()))
+            .expression_attribute_values(":now", n(now));
+        let result = send_transaction(
+            self.client.transact_write_items().transact_items(
+                TransactWriteItem::builder()
+                    .put(put.build().map_err(build_error)?)
+                    .build(),
+            ),
+        )
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if condition_failed(&codes, 0) => {
+                    match self
+                        .get_client(&client.tenant, &client.client_id, now)
+                        .await?
+                    {
+                        Some(_) => Err(StoreError::Conflict),
+                        None => Err(StoreError::NotFound),
+                    }
+                }
+                _ => Err(unavailable(err)),
+            },
+        }
+    }
+
+    async fn delete_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        // The client goes first: from then on every token request of it fails client
+        // authentication, and no new grant can be issued to it. Then its grants are revoked
+        // (found through the GSI), so access tokens stop working at introspection and at
+        // resource servers that check the grant.
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(client_key(tenant, id))))
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)",
+            )
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(SdkError::ServiceError(ref se))
+                if matches!(
+                    se.err(),
+                    DeleteItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                return Err(StoreError::NotFound);
+            }
+            Err(other) => return Err(unavailable(other)),
+        }
+        let grants = self
+            .query_all(&grants_gsi_pk(tenant, id), |item| {
+                decode_grant(item).map(Some)
+            })
+            .await?;
+        for grant in grants.iter().filter(|g| g.revoked_at.is_none()) {
+            self.revoke_grant(tenant, &grant.id, now).await?;
+        }
+        Ok(())
     }
 
     async fn approve_client(
@@ -797,23 +1015,56 @@ impl Store for DynamoStore {
     }
 
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
-        self.put(
-            doc_item(user_key(&user.tenant, &user.email), "user", user)?,
-            true,
-        )
-        .await
+        self.put(user_item(user)?, true).await
     }
 
     async fn put_user(&self, user: &User) -> Result<(), StoreError> {
-        self.put(
-            doc_item(user_key(&user.tenant, &user.email), "user", user)?,
-            false,
-        )
-        .await
+        self.put(user_item(user)?, false).await
     }
 
     async fn get_user(&self, tenant: &TenantId, email: &Email) -> Result<Option<User>, StoreError> {
         self.get_as(user_key(tenant, email), decode).await
+    }
+
+    async fn list_users(&self, tenant: &TenantId) -> Result<Vec<User>, StoreError> {
+        self.query_all(&users_gsi_pk(tenant), |item| decode(item).map(Some))
+            .await
+    }
+
+    async fn create_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+        let item = doc_item(
+            api_token_key(&token.tenant, &token.token_hash),
+            "apitoken",
+            token,
+        )?;
+        self.put(with_ttl(item, token.expires_at), true).await
+    }
+
+    async fn get_api_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<ApiToken>, StoreError> {
+        let token: Option<ApiToken> = self
+            .get_as(api_token_key(tenant, token_hash), decode)
+            .await?;
+        Ok(token.filter(|t| t.is_live(now) && t.tenant == *tenant))
+    }
+
+    async fn delete_api_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(api_token_key(tenant, token_hash))))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn put_authorization_request(
@@ -897,6 +1148,17 @@ impl Store for DynamoStore {
         Ok(found.filter(|s| s.is_live(now)))
     }
 
+    async fn delete_session(&self, tenant: &TenantId, id_hash: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(session_key(tenant, id_hash))))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
         let item = doc_item(
             consent_key(&consent.tenant, &consent.client_id, &consent.user_id),
@@ -953,7 +1215,11 @@ impl Store for DynamoStore {
             .build()
             .map_err(build_error)?;
         let grant_item = with_ttl(
-            doc_item(grant_key(&grant.tenant, &grant.id), "grant", grant)?,
+            indexed(
+                doc_item(grant_key(&grant.tenant, &grant.id), "grant", grant)?,
+                grants_gsi_pk(&grant.tenant, &grant.client_id),
+                &grant.id,
+            ),
             grant.expires_at,
         );
         let mut req = self

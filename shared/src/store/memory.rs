@@ -1,10 +1,12 @@
 //! The embedded store: in-process maps behind one mutex. Same contract as DynamoDB, including
 //! lazy expiry (reads check `expires_at`; a periodic sweep reclaims memory).
 
-use super::{Finish, FlowItems, FlowKeys, PendingQuota, Store, StoreError, approved};
+use super::{
+    Finish, FlowItems, FlowKeys, PendingQuota, Store, StoreError, approved, client_cursor,
+};
 use crate::domain::{
-    AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent, Email, Grant,
-    PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
+    ApiToken, AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent,
+    Email, Grant, PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -31,6 +33,7 @@ struct Inner {
     codes: HashMap<(TenantId, String), AuthorizationCode>,
     grants: HashMap<(TenantId, String), Grant>,
     refresh_tokens: HashMap<(TenantId, String), RefreshToken>,
+    api_tokens: HashMap<(TenantId, String), ApiToken>,
     public_keys: Vec<PublicSigningKey>,
     private_keys: HashMap<String, String>,
     writes_since_sweep: u32,
@@ -48,6 +51,7 @@ impl Inner {
             self.codes.retain(|_, r| r.is_live(now));
             self.grants.retain(|_, g| now < g.expires_at);
             self.refresh_tokens.retain(|_, t| t.is_live(now));
+            self.api_tokens.retain(|_, t| t.is_live(now));
         }
     }
 
@@ -93,6 +97,12 @@ impl Store for MemoryStore {
         Ok(self.lock().tenants.get(id).cloned())
     }
 
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let mut out: Vec<Tenant> = self.lock().tenants.values().cloned().collect();
+        out.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        Ok(out)
+    }
+
     async fn create_pending_client(
         &self,
         client: &Client,
@@ -119,6 +129,16 @@ impl Store for MemoryStore {
         }
         inner.clients.insert(key, client.clone());
         inner.note_write(now);
+        Ok(())
+    }
+
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = (client.tenant.clone(), client.client_id.clone());
+        if inner.clients.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        inner.clients.insert(key, client.clone());
         Ok(())
     }
 
@@ -150,6 +170,63 @@ impl Store for MemoryStore {
             .collect();
         out.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
         Ok(out)
+    }
+
+    async fn list_clients_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<(Vec<Client>, Option<String>), StoreError> {
+        let mut all: Vec<(String, Client)> = self
+            .list_clients(tenant, now)
+            .await?
+            .into_iter()
+            .map(|c| (client_cursor(&c), c))
+            .filter(|(cursor, _)| after.is_none_or(|a| cursor.as_str() > a))
+            .collect();
+        let limit = limit.max(1);
+        let next = (all.len() > limit).then(|| all[limit - 1].0.clone());
+        all.truncate(limit);
+        Ok((all.into_iter().map(|(_, c)| c).collect(), next))
+    }
+
+    async fn update_client(&self, client: &Client, now: UnixTime) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = (client.tenant.clone(), client.client_id.clone());
+        let current = inner
+            .clients
+            .get(&key)
+            .filter(|c| c.is_live(now))
+            .ok_or(StoreError::NotFound)?;
+        if current.status != client.status {
+            return Err(StoreError::Conflict);
+        }
+        inner.clients.insert(key, client.clone());
+        inner.note_write(now);
+        Ok(())
+    }
+
+    async fn delete_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = (tenant.clone(), id.clone());
+        if !inner.clients.get(&key).is_some_and(|c| c.is_live(now)) {
+            return Err(StoreError::NotFound);
+        }
+        inner.clients.remove(&key);
+        for ((t, _), g) in inner.grants.iter_mut() {
+            if t == tenant && &g.client_id == id {
+                g.revoked_at.get_or_insert(now);
+            }
+        }
+        inner.note_write(now);
+        Ok(())
     }
 
     async fn approve_client(
@@ -279,6 +356,54 @@ impl Store for MemoryStore {
             .cloned())
     }
 
+    async fn list_users(&self, tenant: &TenantId) -> Result<Vec<User>, StoreError> {
+        let mut out: Vec<User> = self
+            .lock()
+            .users
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, u)| u.clone())
+            .collect();
+        out.sort_by(|a, b| a.email.as_str().cmp(b.email.as_str()));
+        Ok(out)
+    }
+
+    async fn create_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = (token.tenant.clone(), token.token_hash.clone());
+        if inner.api_tokens.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        inner.api_tokens.insert(key, token.clone());
+        inner.note_write(token.created_at);
+        Ok(())
+    }
+
+    async fn get_api_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<ApiToken>, StoreError> {
+        Ok(self
+            .lock()
+            .api_tokens
+            .get(&(tenant.clone(), token_hash.to_owned()))
+            .filter(|t| t.is_live(now))
+            .cloned())
+    }
+
+    async fn delete_api_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .api_tokens
+            .remove(&(tenant.clone(), token_hash.to_owned()));
+        Ok(())
+    }
+
     async fn put_authorization_request(
         &self,
         req: &AuthorizationRequest,
@@ -346,6 +471,13 @@ impl Store for MemoryStore {
             .get(&(tenant.clone(), id_hash.to_owned()))
             .filter(|s| s.is_live(now))
             .cloned())
+    }
+
+    async fn delete_session(&self, tenant: &TenantId, id_hash: &str) -> Result<(), StoreError> {
+        self.lock()
+            .sessions
+            .remove(&(tenant.clone(), id_hash.to_owned()));
+        Ok(())
     }
 
     async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {

@@ -15,7 +15,7 @@ pub mod dynamo;
 pub mod memory;
 
 use crate::domain::{
-    AuthorizationCode, AuthorizationRequest, Client, ClientId, Consent, Email, Grant,
+    ApiToken, AuthorizationCode, AuthorizationRequest, Client, ClientId, Consent, Email, Grant,
     PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
 };
 use async_trait::async_trait;
@@ -72,6 +72,8 @@ pub trait Store: Send + Sync + 'static {
     /// Creates or replaces a tenant's record (settings changes).
     async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
+    /// Every tenant, by id.
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
 
     /// Stores a new pending client, counting it against the tenant's pending quota, in one
     /// atomic step: either the client is stored and counted, or nothing is written.
@@ -82,6 +84,10 @@ pub trait Store: Send + Sync + 'static {
         quota: PendingQuota,
         now: UnixTime,
     ) -> Result<(), StoreError>;
+
+    /// Stores a client an administrator created (approved, never expiring).
+    /// Errors: [`StoreError::AlreadyExists`] (id collision).
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
 
     /// A live client of `tenant` (strongly consistent), or `None` when it does not exist,
     /// belongs to another tenant, or is pending past its expiry.
@@ -98,6 +104,32 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         now: UnixTime,
     ) -> Result<Vec<Client>, StoreError>;
+
+    /// One page of a tenant's live clients, oldest first, starting after the cursor `after`
+    /// (a [`client_cursor`] of the last client of the previous page). Returns the page and the
+    /// cursor of the next one (`None` on the last page). `limit` is at least 1.
+    async fn list_clients_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<(Vec<Client>, Option<String>), StoreError>;
+
+    /// Replaces a client's record (an administrator's or the client's own edit), only while it
+    /// is live and still in the status it had when read: an edit can never undo a concurrent
+    /// approval or resurrect a deleted client. Errors: [`StoreError::NotFound`] (gone or
+    /// expired), [`StoreError::Conflict`] (its status changed meanwhile).
+    async fn update_client(&self, client: &Client, now: UnixTime) -> Result<(), StoreError>;
+
+    /// Deletes a live client and revokes every grant issued to it (so its refresh and access
+    /// tokens stop working). Errors: [`StoreError::NotFound`].
+    async fn delete_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
 
     /// Approves a pending client exactly once: succeeds only while the client is pending and
     /// not expired, clears its expiry (and the TTL attribute), and returns the approved client.
@@ -132,6 +164,21 @@ pub trait Store: Send + Sync + 'static {
     /// Creates or replaces a user.
     async fn put_user(&self, user: &User) -> Result<(), StoreError>;
     async fn get_user(&self, tenant: &TenantId, email: &Email) -> Result<Option<User>, StoreError>;
+    /// Every user of a tenant, by email.
+    async fn list_users(&self, tenant: &TenantId) -> Result<Vec<User>, StoreError>;
+
+    /// Stores a new admin API token (keyed by its hash) until its `expires_at`.
+    async fn create_api_token(&self, token: &ApiToken) -> Result<(), StoreError>;
+    /// A live admin API token by its hash, or `None` (strongly consistent).
+    async fn get_api_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<ApiToken>, StoreError>;
+    /// Removes an admin API token. Idempotent.
+    async fn delete_api_token(&self, tenant: &TenantId, token_hash: &str)
+    -> Result<(), StoreError>;
 
     /// Parks an authorization request until its `expires_at`.
     async fn put_authorization_request(&self, req: &AuthorizationRequest)
@@ -160,6 +207,9 @@ pub trait Store: Send + Sync + 'static {
         id_hash: &str,
         now: UnixTime,
     ) -> Result<Option<Session>, StoreError>;
+
+    /// Ends a session (sign-out). Idempotent.
+    async fn delete_session(&self, tenant: &TenantId, id_hash: &str) -> Result<(), StoreError>;
 
     /// Records (or replaces) a user's consent to a client.
     async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError>;
@@ -260,6 +310,11 @@ pub struct Finish<'a> {
     pub consent: Option<&'a Consent>,
     /// Approve this pending client (as loaded), recording this administrator's user id.
     pub approve: Option<(&'a Client, &'a str)>,
+}
+
+/// The listing order and pagination cursor of a client: creation time, then id.
+pub fn client_cursor(client: &Client) -> String {
+    format!("{:012}#{}", client.created_at.max(0), client.client_id)
 }
 
 /// Approval as a pure state change, shared by both adapters so they cannot drift apart.

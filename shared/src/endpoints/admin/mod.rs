@@ -1,0 +1,191 @@
+//! Administration, served by the admin function: the JSON admin API (`{issuer}/api/v1/…`), the
+//! console (`{issuer}/admin…`) and the approval decision (`approval.rs`). Both interfaces use
+//! one authentication step ([`authenticate`]) and one validation layer ([`manage`]).
+//!
+//! Credentials (see `docs/admin-api.md`): the hosted session cookie of an administrator (writes
+//! need the session's CSRF token), or an admin API token `gha_{tenant}_{secret}`. Every request
+//! re-reads the user, so a demoted or disabled administrator loses access at once.
+
+pub mod api;
+pub mod console;
+pub mod filter;
+pub mod manage;
+
+use crate::app::App;
+use crate::crypto;
+use crate::domain::{ApiToken, Role, Tenant, TenantId, UnixTime, User};
+use crate::endpoints::authorize::cookie_value;
+use crate::http::Request;
+use crate::signin::{SESSION_COOKIE, session_csrf};
+use crate::store::StoreError;
+use ::http::header::AUTHORIZATION;
+
+/// Prefix of admin API tokens: `gha_{tenant}_{secret}`.
+pub const API_TOKEN_PREFIX: &str = "gha_";
+
+/// An authenticated administrator.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub user: User,
+    pub via: Via,
+}
+
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// The session cookie; writes must present this CSRF token.
+    Session { csrf: String },
+    /// An admin API token, by its hash.
+    Token { hash: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No usable credential. `presented`: a credential was sent but is not valid.
+    #[error("authentication required")]
+    Unauthenticated { presented: bool },
+    /// A valid admin API token of another tenant: answered like an unknown resource.
+    #[error("credential of another tenant")]
+    ForeignTenant,
+    /// A signed-in user who is not an administrator.
+    #[error("administrator role required")]
+    NotAdmin,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Issues a new admin API token for an administrator; returns the record and the token (shown
+/// once, stored only as its SHA-256).
+pub fn new_api_token(
+    tenant: &TenantId,
+    user: &User,
+    name: &str,
+    lifetime_secs: i64,
+    now: UnixTime,
+) -> (ApiToken, String) {
+    let token = format!("{API_TOKEN_PREFIX}{tenant}_{}", crypto::new_secret());
+    let record = ApiToken {
+        token_hash: crypto::hash_secret(&token),
+        tenant: tenant.clone(),
+        email: user.email.clone(),
+        name: name.to_owned(),
+        created_at: now,
+        expires_at: now.saturating_add(lifetime_secs),
+    };
+    (record, token)
+}
+
+/// The tenant an admin API token names (`gha_{tenant}_…`), if it has that shape.
+fn token_tenant(token: &str) -> Option<TenantId> {
+    let rest = token.strip_prefix(API_TOKEN_PREFIX)?;
+    let (tenant, secret) = rest.split_once('_')?;
+    (!secret.is_empty()).then_some(())?;
+    TenantId::parse(tenant)
+}
+
+fn bearer(req: &Request) -> Option<Option<&str>> {
+    let value = req.headers().get(AUTHORIZATION)?;
+    Some(
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .filter(|t| !t.is_empty() && t.len() <= 256),
+    )
+}
+
+/// Who is calling: an enabled administrator of `tenant`, or why not.
+pub async fn authenticate(
+    app: &App,
+    tenant: &Tenant,
+    req: &Request,
+    now: UnixTime,
+) -> Result<Admin, AuthError> {
+    if let Some(presented) = bearer(req) {
+        let token = presented.ok_or(AuthError::Unauthenticated { presented: true })?;
+        return by_token(app, tenant, token, now).await;
+    }
+    authenticate_session(app, tenant, req, now).await
+}
+
+/// The session cookie only (the console: a bearer token is not a browser credential).
+pub async fn authenticate_session(
+    app: &App,
+    tenant: &Tenant,
+    req: &Request,
+    now: UnixTime,
+) -> Result<Admin, AuthError> {
+    let Some(session_id) = cookie_value(req, SESSION_COOKIE) else {
+        return Err(AuthError::Unauthenticated { presented: false });
+    };
+    let session = app
+        .store
+        .get_session(&tenant.id, &crypto::hash_secret(&session_id), now)
+        .await?
+        .ok_or(AuthError::Unauthenticated { presented: true })?;
+    let user = app
+        .store
+        .get_user(&tenant.id, &session.email)
+        .await?
+        .filter(|u| !u.disabled && u.id == session.user_id)
+        .ok_or(AuthError::Unauthenticated { presented: true })?;
+    if user.role != Role::Admin {
+        return Err(AuthError::NotAdmin);
+    }
+    Ok(Admin {
+        user,
+        via: Via::Session {
+            csrf: session_csrf(&session_id),
+        },
+    })
+}
+
+async fn by_token(
+    app: &App,
+    tenant: &Tenant,
+    token: &str,
+    now: UnixTime,
+) -> Result<Admin, AuthError> {
+    let invalid = AuthError::Unauthenticated { presented: true };
+    let Some(named) = token_tenant(token) else {
+        return Err(invalid);
+    };
+    let hash = crypto::hash_secret(token);
+    if named != tenant.id {
+        // Tell a real token of another tenant (404: the resource "does not exist" for it)
+        // from garbage (401).
+        let real = app.store.get_api_token(&named, &hash, now).await?.is_some();
+        return Err(if real {
+            AuthError::ForeignTenant
+        } else {
+            invalid
+        });
+    }
+    let record = app
+        .store
+        .get_api_token(&tenant.id, &hash, now)
+        .await?
+        .ok_or(AuthError::Unauthenticated { presented: true })?;
+    let user = app
+        .store
+        .get_user(&tenant.id, &record.email)
+        .await?
+        .filter(|u| !u.disabled && u.role == Role::Admin)
+        .ok_or(invalid)?;
+    Ok(Admin {
+        user,
+        via: Via::Token { hash },
+    })
+}
+
+impl Admin {
+    /// Whether a state-changing request carries what it must: nothing for a bearer token (not
+    /// an ambient credential), the session's CSRF token for the cookie.
+    pub fn csrf_ok(&self, presented: Option<&str>) -> bool {
+        match &self.via {
+            Via::Token { .. } => true,
+            Via::Session { csrf } => presented.is_some_and(|p| crypto::constant_time_eq(p, csrf)),
+        }
+    }
+}

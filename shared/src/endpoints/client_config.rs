@@ -1,0 +1,181 @@
+//! RFC 7592 client configuration: `GET|PUT|DELETE {issuer}/oauth/register/{client_id}` with the
+//! registration access token handed out at registration. Served by the register function.
+//!
+//! Pipeline: [`authorize_rat`] (token ↔ client, constant-time; every failure the same `401`,
+//! RFC 7592 §2) → read / [`replace`] (the registration pipeline again: general validation and
+//! the tenant's DCR policy) / delete.
+
+use crate::app::App;
+use crate::client_metadata;
+use crate::crypto;
+use crate::domain::{Client, ClientId, ClientStatus, Tenant, UnixTime};
+use crate::endpoints::register::{self, apply_dcr_policy, check_body, registration_response};
+use crate::error::{ErrorCode, OAuthError};
+use crate::http::{Request, Response};
+use crate::store::StoreError;
+use ::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use ::http::{Method, StatusCode};
+use serde_json::Value;
+
+fn invalid_token() -> OAuthError {
+    OAuthError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidToken,
+        "a valid registration access token for this client is required",
+    )
+    .with_header(
+        WWW_AUTHENTICATE,
+        "Bearer error=\"invalid_token\", error_description=\"the registration access token is invalid\"",
+    )
+}
+
+pub async fn handle(
+    app: &App,
+    tenant: &Tenant,
+    raw_id: &str,
+    req: &Request,
+) -> Result<Response, OAuthError> {
+    let now = app.now();
+    let client = authorize_rat(app, tenant, raw_id, req, now).await?;
+    let issuer = crate::endpoints::metadata::issuer(&app.public_base(req)?, tenant);
+    match *req.method() {
+        Method::GET => Ok(registration_response(
+            &client,
+            &issuer,
+            None,
+            StatusCode::OK,
+        )),
+        Method::PUT => {
+            let updated = replace(tenant, &client, req)?;
+            match app.store.update_client(&updated, now).await {
+                Ok(()) => {}
+                Err(StoreError::NotFound) => return Err(invalid_token()),
+                Err(StoreError::Conflict) => {
+                    return Err(OAuthError::new(
+                        StatusCode::CONFLICT,
+                        ErrorCode::InvalidRequest,
+                        "the client was approved while this update was in flight; read it and retry",
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            tracing::info!(client_id = %updated.client_id, config_version = updated.config_version, "client updated its registration");
+            Ok(registration_response(
+                &updated,
+                &issuer,
+                None,
+                StatusCode::OK,
+            ))
+        }
+        Method::DELETE => {
+            match app
+                .store
+                .delete_client(&tenant.id, &client.client_id, now)
+                .await
+            {
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+            tracing::info!(client_id = %client.client_id, "client deleted its registration");
+            let mut resp = Response::new(bytes::Bytes::new());
+            *resp.status_mut() = StatusCode::NO_CONTENT;
+            resp.headers_mut().insert(
+                ::http::header::CACHE_CONTROL,
+                ::http::HeaderValue::from_static("no-store"),
+            );
+            Ok(resp)
+        }
+        _ => Err(OAuthError::method_not_allowed("GET, PUT, DELETE")),
+    }
+}
+
+/// The client the bearer token belongs to. Unknown client, expired pending client, missing or
+/// wrong token: one answer, so the endpoint reveals nothing about which client ids exist.
+async fn authorize_rat(
+    app: &App,
+    tenant: &Tenant,
+    raw_id: &str,
+    req: &Request,
+    now: UnixTime,
+) -> Result<Client, OAuthError> {
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty() && t.len() <= 256)
+        .ok_or_else(invalid_token)?;
+    let id = ClientId::parse(raw_id).ok_or_else(invalid_token)?;
+    let client = app
+        .store
+        .get_client(&tenant.id, &id, now)
+        .await?
+        .ok_or_else(invalid_token)?;
+    let ok = client
+        .registration_token_hash
+        .as_deref()
+        .is_some_and(|h| crypto::verify_secret(token, h));
+    if ok { Ok(client) } else { Err(invalid_token()) }
+}
+
+/// RFC 7592 §2.2: the body replaces the client's metadata and is validated exactly like a
+/// registration. What cannot change: the id, the auth method (a public client cannot become
+/// confidential without a secret, nor the reverse), the secret. A pending client stays pending
+/// with its expiry; a change users consented to (redirect URIs, scope, name) bumps the
+/// configuration version, so every user sees the consent page again.
+fn replace(tenant: &Tenant, client: &Client, req: &Request) -> Result<Client, OAuthError> {
+    check_body(req)?;
+    let mut doc = client_metadata::parse_json_object(req.body())?;
+    match doc.remove("client_id") {
+        Some(Value::String(id)) if id == client.client_id.as_str() => {}
+        Some(_) => {
+            return Err(OAuthError::invalid_request(
+                "client_id in the body must equal the client's id",
+            ));
+        }
+        None => {
+            return Err(OAuthError::invalid_request(
+                "client_id is required in the body (RFC 7592 §2.2)",
+            ));
+        }
+    }
+    if let Some(secret) = doc.remove("client_secret") {
+        let matches = match (secret.as_str(), client.secret_hash.as_deref()) {
+            (Some(s), Some(hash)) => crypto::verify_secret(s, hash),
+            _ => false,
+        };
+        if !matches {
+            return Err(OAuthError::invalid_request(
+                "client_secret in the body must be the client's current secret",
+            ));
+        }
+    }
+    for server_owned in [
+        "registration_access_token",
+        "registration_client_uri",
+        "client_id_issued_at",
+        "client_secret_expires_at",
+    ] {
+        doc.remove(server_owned);
+    }
+    let requested = client_metadata::validate(&doc)?;
+    if requested.token_endpoint_auth_method != client.metadata.token_endpoint_auth_method {
+        return Err(OAuthError::invalid_client_metadata(format!(
+            "token_endpoint_auth_method cannot change (it is {:?}); register a new client instead",
+            client.metadata.token_endpoint_auth_method.as_str()
+        )));
+    }
+    register::check_dcr_enabled(&tenant.dcr)?;
+    let metadata = apply_dcr_policy(requested, &tenant.dcr)?;
+    let mut updated = client.clone();
+    let consented_changed = metadata.redirect_uris != client.metadata.redirect_uris
+        || metadata.scope != client.metadata.scope
+        || metadata.client_name != client.metadata.client_name;
+    if consented_changed && client.status == ClientStatus::Approved {
+        updated.config_version = client.config_version.saturating_add(1);
+    }
+    updated.metadata = metadata;
+    Ok(updated)
+}
