@@ -374,3 +374,172 @@ async fn token_function_reads_base64_form_bodies_and_refuses_unapproved_clients(
     );
     assert_eq!(resp.headers()["cache-control"], "no-store");
 }
+
+/// The cookie pair (`name=value`) a response sets.
+fn set_cookie_pair(resp: &lambda_http::Response<Body>, name: &str) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").to_owned())
+        .find(|pair| pair.starts_with(&format!("{name}=")))
+        .expect("the cookie is set")
+}
+
+#[tokio::test]
+async fn admin_function_serves_console_sign_in_and_the_api_from_proxy_routes() {
+    let app = app().await;
+    let signin = handle_event(
+        &app,
+        Function::Admin,
+        raw_event(
+            "GET",
+            "GET /t/{tenant}/admin/{proxy+}",
+            "/t/demo/admin/signin",
+            "",
+            None,
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(signin.status(), 200);
+    assert!(
+        signin.headers()["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .contains("frame-ancestors 'none'")
+    );
+    let browser = set_cookie_pair(&signin, "gh_browser");
+    let form = format!(
+        "csrf={}&email=admin%40demo.test&password=admin-pass",
+        hidden(&text_body(&signin), "csrf")
+    );
+    let post = |cookies: Vec<String>| {
+        handle_event(
+            &app,
+            Function::Admin,
+            raw_event(
+                "POST",
+                "POST /t/{tenant}/admin/{proxy+}",
+                "/t/demo/admin/signin",
+                "",
+                Some((form.clone(), "application/x-www-form-urlencoded")),
+                &cookies,
+            ),
+        )
+    };
+    assert_eq!(
+        post(vec![]).await.status(),
+        403,
+        "no browser cookie, no sign-in"
+    );
+    let signed_in = post(vec![browser.clone()]).await;
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(
+        signed_in.headers()["location"],
+        format!("https://{HOST}/t/demo/admin")
+    );
+    let session = set_cookie_pair(&signed_in, "gh_session");
+
+    let api = |method: &str,
+               path: &str,
+               body: Option<Value>,
+               cookies: Vec<String>,
+               csrf: Option<&str>| {
+        let mut ev = base_event(method, "ANY /t/{tenant}/api/v1/{proxy+}", path);
+        ev["cookies"] = json!(cookies);
+        ev["pathParameters"]["proxy"] = path.trim_start_matches("/t/demo/api/v1/").into();
+        if let Some(csrf) = csrf {
+            ev["headers"]["x-csrf-token"] = csrf.into();
+        }
+        if let Some(body) = body {
+            ev["body"] = STANDARD.encode(body.to_string()).into();
+            ev["isBase64Encoded"] = true.into();
+        }
+        let req = lambda_http::request::from_str(&ev.to_string()).expect("event");
+        handle_event(&app, Function::Admin, req)
+    };
+    let anonymous = api("GET", "/t/demo/api/v1/oauth-clients", None, vec![], None).await;
+    assert_eq!(anonymous.status(), 401);
+    let who = api(
+        "GET",
+        "/t/demo/api/v1/session",
+        None,
+        vec![session.clone()],
+        None,
+    )
+    .await;
+    assert_eq!(who.status(), 200);
+    let csrf = json_body(&who)["csrf_token"]
+        .as_str()
+        .expect("csrf")
+        .to_owned();
+    let patch = json!({"require_client_uri": true});
+    let forged = api(
+        "PATCH",
+        "/t/demo/api/v1/settings",
+        Some(patch.clone()),
+        vec![session.clone()],
+        None,
+    )
+    .await;
+    assert_eq!(forged.status(), 403, "a cookie write needs the CSRF header");
+    let changed = api(
+        "PATCH",
+        "/t/demo/api/v1/settings",
+        Some(patch),
+        vec![session],
+        Some(&csrf),
+    )
+    .await;
+    assert_eq!(changed.status(), 200);
+    assert_eq!(json_body(&changed)["require_client_uri"], true);
+}
+
+#[tokio::test]
+async fn register_function_serves_rfc7592_client_configuration() {
+    let app = app().await;
+    let client = register(&app, "none").await;
+    let uri = client["registration_client_uri"].as_str().expect("uri");
+    let path = uri.trim_start_matches(&format!("https://{HOST}"));
+    let token = client["registration_access_token"].as_str().expect("token");
+    let id = client["client_id"].as_str().expect("id");
+    let call = |method: &str, bearer: Option<&str>, body: Option<Value>| {
+        let mut ev = base_event(
+            method,
+            &format!("{method} /t/{{tenant}}/oauth/register/{{client_id}}"),
+            path,
+        );
+        ev["pathParameters"]["client_id"] = id.into();
+        if let Some(b) = bearer {
+            ev["headers"]["authorization"] = format!("Bearer {b}").into();
+        }
+        if let Some(body) = body {
+            ev["body"] = STANDARD.encode(body.to_string()).into();
+            ev["isBase64Encoded"] = true.into();
+        }
+        let req = lambda_http::request::from_str(&ev.to_string()).expect("event");
+        handle_event(&app, Function::Register, req)
+    };
+    assert_eq!(call("GET", None, None).await.status(), 401);
+    assert_eq!(call("GET", Some("wrong"), None).await.status(), 401);
+    let read = call("GET", Some(token), None).await;
+    assert_eq!(read.status(), 200);
+    assert_eq!(json_body(&read)["client_id"], id);
+    let updated = call(
+        "PUT",
+        Some(token),
+        Some(json!({
+            "client_id": id, "client_name": "Renamed",
+            "redirect_uris": ["http://localhost/other"], "token_endpoint_auth_method": "none",
+        })),
+    )
+    .await;
+    assert_eq!(updated.status(), 200);
+    assert_eq!(
+        json_body(&updated)["redirect_uris"][0],
+        "http://localhost/other"
+    );
+    assert_eq!(call("DELETE", Some(token), None).await.status(), 204);
+    assert_eq!(call("GET", Some(token), None).await.status(), 401);
+}
