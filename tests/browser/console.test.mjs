@@ -705,6 +705,8 @@ describe('admin console in a real browser', { timeout: SUITE_TIMEOUT_MS }, () =>
   });
 
   test('10. every console page response carries a CSP with frame-ancestors \'none\'', async () => {
+    // spec: "every console page response" = every document under {issuer}/admin that is a page;
+    // 3xx redirects (to the next page) carry no page and are not checked.
     const consoleDocs = allDocuments
       .flat()
       .filter((d) => d.url.startsWith(`${issuer}/admin`) && !(d.status >= 300 && d.status < 400));
