@@ -6,7 +6,7 @@
 use crate::TableArgs;
 use gatehouse_core::domain::{ClientId, ClientStatus, Email, Role, Tenant, TenantId, unix_now};
 use gatehouse_core::endpoints::admin::{manage, new_api_token};
-use gatehouse_core::store::dynamo::{DynamoStore, SdkClient, sdk_config_in};
+use gatehouse_core::store::dynamo::{DynamoStore, sdk_client, sdk_config_in};
 use gatehouse_core::store::{Store, StoreError};
 use gatehouse_core::{defaults, tokens};
 use serde_json::{Map, Value};
@@ -45,7 +45,7 @@ async fn store(args: &TableArgs) -> Result<DynamoStore, CliError> {
         .or_else(|| env("AWS_ENDPOINT_URL_DYNAMODB"));
     let sdk = sdk_config_in(endpoint.as_deref(), args.region.as_deref()).await;
     let region = sdk.region().map(ToString::to_string).unwrap_or_default();
-    let store = DynamoStore::new(SdkClient::new(&sdk), table.clone());
+    let store = DynamoStore::new(sdk_client(&sdk), table.clone());
     match store.table_exists().await {
         Ok(true) => Ok(store),
         Ok(false) => Err(format!(

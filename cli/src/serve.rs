@@ -7,7 +7,7 @@ use gatehouse_core::defaults::{LOCAL_ADDR, MAX_BODY_BYTES};
 use gatehouse_core::error::OAuthError;
 use gatehouse_core::http::{BodyTooLarge, ClientIp, RequestId, error_response};
 use gatehouse_core::store::Store;
-use gatehouse_core::store::dynamo::{DynamoStore, SdkClient, sdk_config};
+use gatehouse_core::store::dynamo::{DynamoStore, sdk_client, sdk_config};
 use gatehouse_core::store::memory::MemoryStore;
 use gatehouse_core::{crypto, seed, telemetry};
 use http_body_util::{BodyExt, Full, Limited};
@@ -36,7 +36,7 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
         (table, endpoint) => {
             let table = table.clone().unwrap_or_else(|| "gatehouse".to_owned());
             let sdk = sdk_config(endpoint.as_deref()).await;
-            let store = DynamoStore::new(SdkClient::new(&sdk), table);
+            let store = DynamoStore::new(sdk_client(&sdk), table);
             store
                 .ensure_table()
                 .await

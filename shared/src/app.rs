@@ -64,8 +64,8 @@ impl App {
             route = route.as_ref().map_or("none", Route::name),
             tenant = route.as_ref().map_or("", Route::tenant),
         );
-        async {
-            let resp = match route {
+        let work = async {
+            match route {
                 Some(route) => {
                     let resp = self
                         .dispatch(&route, &req)
@@ -80,10 +80,14 @@ impl App {
                 None => http::error_response(&OAuthError::not_found(
                     "no such endpoint; tenant endpoints live under /t/{tenant}/",
                 )),
-            };
+            }
+        };
+        async {
+            let (resp, dynamodb_calls) = crate::telemetry::counting_db_calls(work).await;
             tracing::info!(
                 status = resp.status().as_u16(),
                 micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                dynamodb_calls,
                 "handled"
             );
             resp

@@ -6,7 +6,8 @@ use crate::app::App;
 use crate::config::Config;
 use crate::http::{ClientIp, Request, RequestId, Response};
 use crate::router::Function;
-use crate::store::dynamo::{DynamoStore, sdk_config};
+use crate::store::Store;
+use crate::store::dynamo::{DynamoStore, sdk_client, sdk_config};
 use bytes::Bytes;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt, service_fn};
@@ -19,8 +20,27 @@ pub async fn init_app() -> Result<App, lambda_http::Error> {
         crate::config::ConfigError("GATEHOUSE_TABLE must name the DynamoDB table".into())
     })?;
     let sdk = sdk_config(config.dynamodb_endpoint.as_deref()).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let store = DynamoStore::new(sdk_client(&sdk), table);
+    warm_up(&store).await;
     Ok(App::new(Arc::new(store), config))
+}
+
+/// One cheap read in the init phase (a `GetItem` every function's role may make), so that
+/// credentials, DNS and the TLS handshake are done before the first request instead of
+/// costing it hundreds of milliseconds. A failure only logs: the first request will retry.
+async fn warm_up(store: &DynamoStore) {
+    let started = std::time::Instant::now();
+    let probe = crate::domain::TenantId::parse("warm-up")
+        .map(|id| async move { store.get_tenant(&id).await });
+    if let Some(probe) = probe {
+        match probe.await {
+            Ok(_) => tracing::info!(
+                micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                "DynamoDB connection warmed up"
+            ),
+            Err(e) => tracing::warn!(error = %e, "DynamoDB warm-up failed"),
+        }
+    }
 }
 
 pub async fn run(function: Function) -> Result<(), lambda_http::Error> {

@@ -3,7 +3,31 @@
 //! Filter with `GATEHOUSE_LOG` (e.g. `info`, `gatehouse_core=debug`). Nothing logs a secret:
 //! request bodies, query strings and headers are never logged.
 
+use std::cell::Cell;
+use std::future::Future;
 use tracing_subscriber::EnvFilter;
+
+tokio::task_local! {
+    /// DynamoDB API calls made while serving the current request.
+    static DB_CALLS: Cell<u32>;
+}
+
+/// Counts one DynamoDB API call against the request being served (called by the SDK
+/// interceptor in `store::dynamo`; a no-op outside a request, e.g. in the CLI).
+pub fn count_db_call() {
+    let _ = DB_CALLS.try_with(|c| c.set(c.get().saturating_add(1)));
+}
+
+/// Runs `f`, returning its output and the number of DynamoDB calls it made.
+pub async fn counting_db_calls<F: Future>(f: F) -> (F::Output, u32) {
+    DB_CALLS
+        .scope(Cell::new(0), async {
+            let out = f.await;
+            let calls = DB_CALLS.try_with(Cell::get).unwrap_or(0);
+            (out, calls)
+        })
+        .await
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -28,6 +52,9 @@ pub fn init(default: LogFormat) {
             .with_span_list(false)
             .with_ansi(false)
             .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Pretty => builder
+            .compact()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .try_init(),
     };
 }

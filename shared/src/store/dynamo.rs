@@ -68,6 +68,36 @@ pub async fn sdk_config_in(endpoint: Option<&str>, region: Option<&str>) -> aws_
     loader.load().await
 }
 
+/// Counts every DynamoDB operation (once per operation, retries included in the one count)
+/// against the request being served, for the per-request `dynamodb_calls` log field.
+#[derive(Debug)]
+struct CountCalls;
+
+impl aws_sdk_dynamodb::config::Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "gatehouse-count-calls"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<
+            '_,
+        >,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        crate::telemetry::count_db_call();
+        Ok(())
+    }
+}
+
+/// The DynamoDB client every process uses: the shared SDK configuration plus the call counter.
+pub fn sdk_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .interceptor(CountCalls)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
 fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
