@@ -1,6 +1,9 @@
 //! Token endpoint hot paths on the embedded store, through the full `App::handle` pipeline:
 //! client authentication (SHA-256 + constant-time compare), code lookup, PKCE, the redemption
-//! write, ES256 signing; and refresh-token rotation.
+//! write, ES256 signing; refresh-token rotation; JWT verification (what a resource server
+//! does per call); RFC 7662 introspection; and authorization request validation (the `GET`
+//! that validates client, redirect URI, PKCE, scope and resource, parks the request and renders
+//! the sign-in page).
 //!
 //!     cargo bench -p gatehouse-core --bench tokens
 
@@ -130,6 +133,59 @@ fn bench(c: &mut Criterion) {
             refresh = doc["refresh_token"].as_str().unwrap_or_default().to_owned();
         })
     });
+
+    let access = first["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let keys = rt
+        .block_on(app.keys.key_set(store.as_ref(), false))
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.bench_function("jwt: verify an ES256 access token", |b| {
+        b.iter(|| {
+            let claims = gatehouse_core::tokens::verify_access_token(
+                black_box(&access),
+                &keys,
+                "http://127.0.0.1:8787/t/demo",
+                Some("http://127.0.0.1:8787/t/demo/mcp"),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            black_box(claims)
+        })
+    });
+
+    c.bench_function("introspect: an access token (embedded store)", |b| {
+        b.iter(|| {
+            let resp = rt.block_on(app.handle(
+                None,
+                form(
+                    "/t/demo/oauth/introspect",
+                    format!("token={access}&client_id={client_id}&client_secret={secret}"),
+                ),
+            ));
+            assert_eq!(resp.status(), 200);
+            black_box(resp)
+        })
+    });
+
+    let authorize = format!(
+        "/t/demo/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri=http%3A%2F%2Flocalhost%2Fcb&code_challenge={challenge}&code_challenge_method=S256&state=s&scope=mcp%3Aexecute"
+    );
+    c.bench_function(
+        "authorize: validate a request and render sign-in (embedded store)",
+        |b| {
+            b.iter(|| {
+                let req = http::Request::builder()
+                    .method("GET")
+                    .uri(authorize.as_str())
+                    .body(Bytes::new())
+                    .unwrap_or_default();
+                let resp = rt.block_on(app.handle(None, req));
+                assert_eq!(resp.status(), 200);
+                black_box(resp)
+            })
+        },
+    );
 }
 
 criterion_group!(benches, bench);

@@ -11,10 +11,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import time
 import urllib.parse
 from dataclasses import dataclass
 
@@ -403,17 +401,3 @@ def mcp(server, token: str):
                "params": {"protocolVersion": "2025-06-18", "capabilities": {},
                           "clientInfo": {"name": "admin-bb", "version": "1"}}}
     return request("POST", f"{server.issuer}/mcp", message, headers)
-
-
-def wait_until(predicate, timeout: float = 5.0, step: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
-
-
-def dumps(value) -> str:
-    return json.dumps(value, sort_keys=True)
-

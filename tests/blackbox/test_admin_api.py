@@ -42,7 +42,6 @@ from admin_support import (  # noqa: E402
     USER_FIELDS,
     Admin,
     api,
-    approve_as_admin,
     approved_dcr_client,
     assert_api_error,
     assert_consent_page,

@@ -34,7 +34,15 @@ SEED_001 = {
     "client_uri": "https://claude.example.com",
 }
 
-SERVER_ISSUED = {"client_id", "client_id_issued_at", "client_secret", "client_secret_expires_at"}
+SERVER_ISSUED = {
+    "client_id",
+    "client_id_issued_at",
+    "client_secret",
+    "client_secret_expires_at",
+    # RFC 7592 §3: the client configuration endpoint and its credential.
+    "registration_access_token",
+    "registration_client_uri",
+}
 SERVER_DEFAULTED = {"token_endpoint_auth_method", "scope", "application_type"}
 
 
@@ -150,7 +158,10 @@ def test_unknown_fields_are_ignored_and_credentials_are_server_issued(server):
     )
     body = assert_created(register(server, doc))
     assert "foo" not in body, body
-    assert "registration_access_token" not in body, body
+    # RFC 7592: the registration access token is issued by the server, never taken from the
+    # request.
+    assert body["registration_access_token"] != "mine-too", body
+    assert CLIENT_SECRET.fullmatch(body["registration_access_token"]), body
     assert body["client_id"] != "mine"
     assert CLIENT_ID.fullmatch(body["client_id"]), body
     assert body["client_secret"] != "my-own-secret-of-my-choosing"

@@ -369,6 +369,24 @@ pub async fn delete_client(
     Ok(())
 }
 
+/// What an administrator may send to create a client (plus `consentMethod`).
+const MANUAL_CLIENT_FIELDS: &[&str] = &[
+    "client_name",
+    "redirect_uris",
+    "grant_types",
+    "response_types",
+    "token_endpoint_auth_method",
+    "scope",
+    "application_type",
+    "client_uri",
+    "logo_uri",
+    "tos_uri",
+    "policy_uri",
+    "software_id",
+    "software_version",
+    "contacts",
+];
+
 /// A client created by an administrator ("bring your own client", seed 003): approved at once,
 /// `createdByType: user`. General RFC 7591 validation applies; the DCR switches (on/off,
 /// allowed methods, `client_uri` rule) do not — they limit anonymous registrants.
@@ -391,10 +409,13 @@ async fn create_client(
             ));
         }
     };
-    for forbidden in ["client_id", "client_secret", "createdByType", "status"] {
-        if doc.contains_key(forbidden) {
+    // Unlike anonymous registration (RFC 7591 ignores unknown metadata), an administrator's
+    // typo should not pass silently.
+    for key in doc.keys() {
+        if !MANUAL_CLIENT_FIELDS.contains(&key.as_str()) {
             return Err(OAuthError::invalid_request(format!(
-                "{forbidden} is assigned by the server"
+                "{key} cannot be set on a new client (server-assigned or unknown); fields are {}",
+                MANUAL_CLIENT_FIELDS.join(", ")
             )));
         }
     }
