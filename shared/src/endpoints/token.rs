@@ -395,27 +395,42 @@ fn token_error(e: tokens::TokenError) -> OAuthError {
     }
 }
 
-/// What a presented token is, if it is ours and live.
+/// What a presented token is, if it is ours, unexpired and (for a refresh token) not rotated
+/// past its grace window. Its grant is not read yet.
+enum Presented {
+    Access(AccessClaims),
+    Refresh(RefreshToken),
+}
+
+impl Presented {
+    fn grant_id(&self) -> &str {
+        match self {
+            Self::Access(c) => &c.sid,
+            Self::Refresh(t) => &t.grant_id,
+        }
+    }
+
+    fn client_id(&self) -> &str {
+        match self {
+            Self::Access(c) => &c.client_id,
+            Self::Refresh(t) => t.client_id.as_str(),
+        }
+    }
+}
+
+/// A presented token whose grant is live (with the grant, where the answer needs it).
 enum Found {
-    Access(AccessClaims, Grant),
+    Access(AccessClaims),
     Refresh(RefreshToken, Grant),
 }
 
-async fn find_token(
+async fn recognise(
     app: &App,
     tenant: &Tenant,
     issuer: &str,
     token: &str,
     now: UnixTime,
-) -> Result<Option<Found>, OAuthError> {
-    let grant_of = |id: String| async move {
-        Ok::<_, OAuthError>(
-            app.store
-                .get_grant(&tenant.id, &id)
-                .await?
-                .filter(|g| g.is_active(now)),
-        )
-    };
+) -> Result<Option<Presented>, OAuthError> {
     if tokens::token_kid(token).is_some() {
         let mut keys = app
             .keys
@@ -433,12 +448,7 @@ async fn find_token(
             return Ok(None);
         };
         // We issued it: no clock-skew leeway applies to our own expiry.
-        if claims.exp <= now {
-            return Ok(None);
-        }
-        return Ok(grant_of(claims.sid.clone())
-            .await?
-            .map(|g| Found::Access(claims, g)));
+        return Ok((claims.exp > now).then_some(Presented::Access(claims)));
     }
     let Some(refresh) = app
         .store
@@ -450,12 +460,31 @@ async fn find_token(
     let usable = refresh
         .rotated_at
         .is_none_or(|at| now - at < app.config.refresh_grace_secs);
-    if !usable {
+    Ok(usable.then_some(Presented::Refresh(refresh)))
+}
+
+async fn find_token(
+    app: &App,
+    tenant: &Tenant,
+    issuer: &str,
+    token: &str,
+    now: UnixTime,
+) -> Result<Option<Found>, OAuthError> {
+    let Some(presented) = recognise(app, tenant, issuer, token, now).await? else {
         return Ok(None);
-    }
-    Ok(grant_of(refresh.grant_id.clone())
+    };
+    let Some(grant) = app
+        .store
+        .get_grant(&tenant.id, presented.grant_id())
         .await?
-        .map(|g| Found::Refresh(refresh, g)))
+        .filter(|g| g.is_active(now))
+    else {
+        return Ok(None);
+    };
+    Ok(Some(match presented {
+        Presented::Access(c) => Found::Access(c),
+        Presented::Refresh(t) => Found::Refresh(t, grant),
+    }))
 }
 
 /// RFC 7009: revoking either kind of token revokes its grant. Unknown tokens, and tokens of
@@ -468,13 +497,14 @@ pub async fn revoke(app: &App, tenant: &Tenant, req: &Request) -> Result<Respons
         client,
     } = authenticated(app, tenant, req).await?;
     let token = required(&form, "token")?;
-    let grant = match find_token(app, tenant, &issuer, token, now).await? {
-        Some(Found::Access(_, g) | Found::Refresh(_, g)) => Some(g),
-        None => None,
-    };
-    if let Some(g) = grant.filter(|g| g.client_id == client.client_id) {
-        app.store.revoke_grant(&tenant.id, &g.id, now).await?;
-        tracing::info!(client_id = %client.client_id, grant_id = %g.id, "grant revoked");
+    // Revocation needs no grant read: the token names its grant and client, and revoking an
+    // already revoked grant is a no-op.
+    let presented = recognise(app, tenant, &issuer, token, now).await?;
+    if let Some(p) = presented.filter(|p| p.client_id() == client.client_id.as_str()) {
+        app.store
+            .revoke_grant(&tenant.id, p.grant_id(), now)
+            .await?;
+        tracing::info!(client_id = %client.client_id, grant_id = %p.grant_id(), "grant revoked");
     }
     Ok(http::json_response(
         StatusCode::OK,
@@ -502,7 +532,7 @@ pub async fn introspect(app: &App, tenant: &Tenant, req: &Request) -> Result<Res
     }
     let token = required(&form, "token")?;
     let body = match find_token(app, tenant, &issuer, token, now).await? {
-        Some(Found::Access(c, _)) => json!({
+        Some(Found::Access(c)) => json!({
             "active": true,
             "token_type": "Bearer",
             "scope": c.scope,
