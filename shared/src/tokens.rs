@@ -12,8 +12,8 @@ use crate::crypto;
 use crate::defaults::{KEY_ACTIVATION_DELAY_SECS, SIGNING_KEY_CACHE_SECS};
 use crate::domain::{PublicSigningKey, UnixTime};
 use crate::store::{Store, StoreError};
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -89,7 +89,7 @@ pub fn generate_key(now: UnixTime) -> Result<(PublicSigningKey, String), TokenEr
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
         .map_err(|_| TokenError::Invalid("key generation failed".into()))?;
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
         .map_err(|_| TokenError::Invalid("generated key unreadable".into()))?;
     let point = pair.public_key().as_ref();
     // Uncompressed SEC1 point: 0x04 || X (32 bytes) || Y (32 bytes).

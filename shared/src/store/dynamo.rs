@@ -58,7 +58,13 @@ pub async fn sdk_config_in(endpoint: Option<&str>, region: Option<&str>) -> aws_
     )
     .or_default_provider()
     .or_else(aws_config::Region::new("us-east-1"));
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
         .region(region)
         .timeout_config(timeouts)
         .retry_config(RetryConfig::standard().with_max_attempts(defaults::DYNAMODB_MAX_ATTEMPTS));
