@@ -5,7 +5,9 @@
 
 use std::cell::Cell;
 use std::future::Future;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 tokio::task_local! {
     /// DynamoDB API calls made while serving the current request.
@@ -41,20 +43,31 @@ pub fn init(default: LogFormat) {
         Ok("pretty") => LogFormat::Pretty,
         _ => default,
     };
-    let filter = EnvFilter::try_from_env("GATEHOUSE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,aws_smithy_runtime=warn,aws_config=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // `target=level` directives (no regular expressions: `Targets` keeps the regex engine out
+    // of the Lambda binaries). An unparsable GATEHOUSE_LOG falls back to the default.
+    const DEFAULT: &str = "info,aws_smithy_runtime=warn,aws_config=warn";
+    let filter: Targets = std::env::var("GATEHOUSE_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| DEFAULT.parse().unwrap_or_default());
+    let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_ansi(false)
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_ansi(false),
+            )
             .try_init(),
-        LogFormat::Pretty => builder
-            .compact()
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        LogFormat::Pretty => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .compact()
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
+            )
             .try_init(),
     };
 }

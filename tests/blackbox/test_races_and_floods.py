@@ -472,21 +472,21 @@ def test_approval_racing_expiry_wins_durably_or_fails_cleanly(start_server, mode
     srv = start_server({"GATEHOUSE_PENDING_CLIENT_TTL": "2",
                         "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode=mode)
     admin = Admin(srv)  # signed in before the clock starts: argon2 is slow in debug builds
-    started = time.monotonic()
-    clients = [register(srv, client_name=unique("expiring"), grant_types=REFRESHING)
-               for _ in range(5)]
-    attempts = []
-    for client in clients:
+    clients, attempts, registered = [], [], []
+    for _ in range(5):
+        registered.append(time.monotonic())
+        client = register(srv, client_name=unique("expiring"), grant_types=REFRESHING)
         attempt = authorize(srv, admin.browser, client)
         assert attempt.resp.status == 200 and is_approval_page(attempt.resp), (
             f"approval page while the client is pending: {attempt.resp!r}")
+        clients.append(client)
         attempts.append(attempt)
-    # Submit at 1.0, 1.5, 2.0, 2.5 s after registering, and the last one at 3.5 s (surely past
-    # the lifetime, whatever the rounding).
+    # Each Approve pressed 1.0, 1.5, 2.0, 2.5 s after its client registered, and the last one
+    # at 3.5 s (surely past the lifetime, whatever the rounding).
     offsets = [1.0, 1.5, 2.0, 2.5, 3.5]
     outcomes = []
-    for attempt, offset in zip(attempts, offsets):
-        delay = started + offset - time.monotonic()
+    for attempt, since, offset in zip(attempts, registered, offsets):
+        delay = since + offset - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         outcomes.append(admin.browser.submit(page_form(attempt.resp, "decide"), "approve"))
@@ -494,7 +494,7 @@ def test_approval_racing_expiry_wins_durably_or_fails_cleanly(start_server, mode
     last = outcomes[-1]
     assert last.status in (400, 410), f"approval after the expiry: {last!r}"
     # Well past every original expiry now.
-    delay = started + 4.5 - time.monotonic()
+    delay = registered[-1] + 4.5 - time.monotonic()
     if delay > 0:
         time.sleep(delay)
     for client, attempt, resp in zip(clients, attempts, outcomes):
