@@ -8,14 +8,14 @@
 #   FUZZ_SECONDS=600 tests/fuzz.sh registration     one target, longer
 #
 # cargo-fuzz needs nightly features (sanitizers); on the stable toolchain RUSTC_BOOTSTRAP=1
-# enables them. cargo-fuzz itself is installed under $GATEHOUSE_TOOLS (default: the target
-# directory's parent, so CI reuses it) when missing.
+# enables them. cargo-fuzz itself is installed under $GATEHOUSE_TOOLS (default: tools/ in the target
+# directory, so CI reuses it) when missing.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo/fuzz"
 seconds="${FUZZ_SECONDS:-20}"
-tools="${GATEHOUSE_TOOLS:-$(dirname "${CARGO_TARGET_DIR:-$repo/target}")/tools}"
+tools="${GATEHOUSE_TOOLS:-${CARGO_TARGET_DIR:-$repo/target}/tools}"
 export PATH="$tools/bin:$PATH" RUSTC_BOOTSTRAP=1
 if ! command -v cargo-fuzz >/dev/null; then
     echo "installing cargo-fuzz into $tools" >&2

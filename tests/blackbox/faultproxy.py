@@ -7,7 +7,7 @@ and a moto server, and does what the test tells it, thread-safely:
 - stall: accept a request and never answer it (the next N requests, optionally only those of
   one operation, or every request until `release()`); a stalled request is never forwarded, so
   it writes nothing, and on release its connection is closed without an answer;
-- fail: answer the next N requests of one operation (`None`: every one until `clear()`) with
+- fail: answer the next N requests of one operation, or of any (`ANY`) (`None`: every one until `clear()`) with
   a DynamoDB throttling error (`400 ProvisionedThroughputExceededException`) or an internal
   error (`500 InternalServerError`), without forwarding them;
 - count requests per operation (`X-Amz-Target` without its `DynamoDB_20120810.` prefix), and
@@ -35,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 TARGET_PREFIX = "DynamoDB_20120810."
 THROTTLE = "throttle"
 INTERNAL_ERROR = "internal_error"
+ANY = "*"  # an operation name matching every operation
 
 _FAULTS = {
     THROTTLE: (400, {
@@ -139,7 +140,7 @@ class FaultProxy:
 
     def fail(self, op: str, kind: str = THROTTLE, count: int | None = 1) -> None:
         """Answer the next `count` requests of operation `op` (`GetItem` or
-        `DynamoDB_20120810.GetItem`) with the `kind` fault; `count=None`: every one until
+        `DynamoDB_20120810.GetItem`; `ANY` for every operation) with the `kind` fault; `count=None`: every one until
         `clear()`. Rules for one operation apply in the order they were added."""
         if kind not in _FAULTS:
             raise ValueError(f"unknown fault {kind!r}")
@@ -210,7 +211,7 @@ class FaultProxy:
                 self._stalled_now += 1
                 return "stall", None
             for fail in self._fail_rules:
-                if fail.op != op:
+                if fail.op not in (op, ANY):
                     continue
                 if fail.remaining is not None:
                     fail.remaining -= 1

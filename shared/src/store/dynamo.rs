@@ -53,10 +53,14 @@ pub async fn sdk_config_in(endpoint: Option<&str>, region: Option<&str>) -> aws_
             defaults::DYNAMODB_OPERATION_TIMEOUT_MS,
         ))
         .build();
+    // Explicit region, then AWS_REGION / AWS_DEFAULT_REGION, then the shared config profile,
+    // then us-east-1. No instance-metadata lookup: Lambda always sets AWS_REGION, and locally a
+    // metadata probe would only add start-up time (pass --region on EC2 without a profile).
     let region = aws_config::meta::region::RegionProviderChain::first_try(
         region.map(|r| aws_config::Region::new(r.to_owned())),
     )
-    .or_default_provider()
+    .or_else(aws_config::environment::EnvironmentVariableRegionProvider::new())
+    .or_else(aws_config::profile::ProfileFileRegionProvider::new())
     .or_else(aws_config::Region::new("us-east-1"));
     let https = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(

@@ -529,8 +529,9 @@ async fn create_token(
     };
     let name = match body.get("name") {
         None | Some(Value::Null) => "api".to_owned(),
-        Some(Value::String(s)) if (1..=100).contains(&s.chars().count()) => s.clone(),
-        Some(_) => return Err(OAuthError::invalid_request("name must be 1-100 characters")),
+        Some(Value::String(s)) => manage::display_text(s, 100)
+            .map_err(|e| OAuthError::invalid_request(format!("name {e}")))?,
+        Some(_) => return Err(OAuthError::invalid_request("name must be a string")),
     };
     let lifetime = match body.get("expires_in") {
         None | Some(Value::Null) => ADMIN_TOKEN_DEFAULT_TTL_SECS,

@@ -246,15 +246,21 @@ pub async fn handle(app: &App, tenant: &Tenant, rest: &str, req: &Request) -> Re
         (Method::GET, ["users"], _) => users_page(&ctx, &f, StatusCode::OK).await,
         (Method::POST, ["users"], Some(form)) => users_post(&ctx, &f, &admin, &form).await,
         (Method::POST, ["signout"], Some(_)) => Ok(sign_out(&ctx, req).await),
-        (_, [""] | ["clients", _] | ["settings"] | ["users"], _) => {
+        (_, [""], _) => Err(OAuthError::method_not_allowed("GET")),
+        (_, ["clients", _] | ["settings"] | ["users"], _) => {
             Err(OAuthError::method_not_allowed("GET, POST"))
         }
         (_, ["signout"], _) => Err(OAuthError::method_not_allowed("POST")),
         _ => Err(OAuthError::not_found("no such console page")),
     };
     result.unwrap_or_else(|e| {
-        let status = e.status;
-        message(&f, status, "Something is not right", &e.description)
+        let mut resp = message(&f, e.status, "Something is not right", &e.description);
+        for (name, value) in &e.headers {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                resp.headers_mut().append(name.clone(), v);
+            }
+        }
+        resp
     })
 }
 

@@ -204,14 +204,8 @@ pub fn apply_settings(tenant: &Tenant, patch: &Map<String, Value>) -> Result<Ten
         let bad = |what: &str| OAuthError::invalid_request(format!("{key}: {what}"));
         match key.as_str() {
             "display_name" => {
-                let name = value
-                    .as_str()
-                    .ok_or_else(|| bad("must be a string"))?
-                    .trim();
-                if name.is_empty() || name.chars().count() > 100 {
-                    return Err(bad("must be 1-100 characters"));
-                }
-                out.display_name = name.to_owned();
+                let name = value.as_str().ok_or_else(|| bad("must be a string"))?;
+                out.display_name = display_text(name, 100).map_err(|e| bad(&e))?;
             }
             "dcr_enabled" => {
                 out.dcr.enabled = value
@@ -293,6 +287,24 @@ pub fn apply_settings(tenant: &Tenant, patch: &Map<String, Value>) -> Result<Ten
         }
     }
     Ok(out)
+}
+
+/// A human-readable name shown on pages (tenant display name, token name): 1 to `max`
+/// characters after trimming, no control characters and no invisible bidirectional formatting
+/// characters (which can make a name read differently from what it is).
+pub fn display_text(raw: &str, max: usize) -> Result<String, String> {
+    let text = raw.trim();
+    if text.is_empty() || text.chars().count() > max {
+        return Err(format!("must be 1-{max} characters"));
+    }
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if text.chars().any(invisible) {
+        return Err("must not contain control or bidirectional formatting characters".into());
+    }
+    Ok(text.to_owned())
 }
 
 /// A resource indicator (RFC 8707 §2): an absolute URL without a fragment; `https`, or `http`
@@ -458,5 +470,30 @@ impl UserEdit {
             ));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_text_refuses_control_and_bidi_characters() {
+        assert_eq!(
+            display_text("  Acme Corp ", 100).as_deref(),
+            Ok("Acme Corp")
+        );
+        assert_eq!(display_text("Ünïcödé ✓", 100).as_deref(), Ok("Ünïcödé ✓"));
+        for bad in [
+            "",
+            "   ",
+            "a\u{0}b",
+            "a\u{7}\u{1b}[31m",
+            "x\r\ny",
+            "evil\u{202e}gnp.exe",
+        ] {
+            assert!(display_text(bad, 100).is_err(), "{bad:?}");
+        }
+        assert!(display_text(&"a".repeat(101), 100).is_err());
     }
 }
