@@ -14,8 +14,10 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo/fuzz"
+# Its own target directory (sanitizer builds), under the shared one so CI caches it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}/fuzz-build"
 seconds="${FUZZ_SECONDS:-20}"
-tools="${GATEHOUSE_TOOLS:-${CARGO_TARGET_DIR:-$repo/target}/tools}"
+tools="${GATEHOUSE_TOOLS:-$(dirname "$CARGO_TARGET_DIR")/tools}"
 export PATH="$tools/bin:$PATH" RUSTC_BOOTSTRAP=1
 if ! command -v cargo-fuzz >/dev/null; then
     echo "installing cargo-fuzz into $tools" >&2

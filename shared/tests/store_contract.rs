@@ -597,6 +597,16 @@ fn code_for(tenant: &str, now: UnixTime) -> AuthorizationCode {
     }
 }
 
+/// Stores an approved client for a code's `client_id` (a code is redeemable only while its
+/// client exists).
+async fn client_of(store: &Arc<dyn Store>, code: &AuthorizationCode) {
+    let mut client = pending_client(code.tenant.as_str(), NOW);
+    client.client_id = code.client_id.clone();
+    client.status = ClientStatus::Approved;
+    client.expires_at = None;
+    store.create_client(&client).await.expect("client");
+}
+
 fn grant_for(code: &AuthorizationCode, now: UnixTime) -> Grant {
     Grant {
         id: crypto::new_id(),
@@ -628,6 +638,7 @@ fn refresh_for(grant: &Grant, now: UnixTime) -> RefreshToken {
 
 async fn codes_are_redeemed_exactly_once_with_their_grant(store: Arc<dyn Store>) {
     let code = code_for("acme", NOW);
+    client_of(&store, &code).await;
     store.create_code(&code).await.expect("create");
     let mut tasks = Vec::new();
     for _ in 0..8 {
@@ -685,6 +696,7 @@ async fn codes_are_redeemed_exactly_once_with_their_grant(store: Arc<dyn Store>)
 
 async fn refresh_rotation_honours_the_grace_window_and_revocation(store: Arc<dyn Store>) {
     let code = code_for("acme", NOW);
+    client_of(&store, &code).await;
     store.create_code(&code).await.expect("create");
     let grant = grant_for(&code, NOW);
     let first = refresh_for(&grant, NOW);
@@ -1186,6 +1198,7 @@ async fn deleting_a_client_revokes_its_grants(store: Arc<dyn Store>) {
         .await
         .expect("redeem");
     let bystander_code = code_for("acme", NOW);
+    client_of(&store, &bystander_code).await;
     store.create_code(&bystander_code).await.expect("code");
     let bystander = grant_for(&bystander_code, NOW);
     store
@@ -1222,6 +1235,29 @@ async fn deleting_a_client_revokes_its_grants(store: Arc<dyn Store>) {
             .await,
         Err(StoreError::NotFound)
     ));
+}
+
+async fn a_code_of_a_deleted_client_cannot_be_redeemed(store: Arc<dyn Store>) {
+    let code = code_for("acme", NOW);
+    client_of(&store, &code).await;
+    store.create_code(&code).await.expect("code");
+    store
+        .delete_client(&code.tenant, &code.client_id, NOW + 1)
+        .await
+        .expect("delete");
+    let grant = grant_for(&code, NOW + 2);
+    assert!(matches!(
+        store.redeem_code(&code, &grant, None, NOW + 2).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .get_grant(&grant.tenant, &grant.id)
+            .await
+            .expect("get"),
+        None,
+        "no grant escapes the deletion"
+    );
 }
 
 async fn api_tokens_and_sessions_end(store: Arc<dyn Store>) {
@@ -1326,4 +1362,5 @@ contract!(
     edits_keep_status_and_never_resurrect,
     deleting_a_client_revokes_its_grants,
     api_tokens_and_sessions_end,
+    a_code_of_a_deleted_client_cannot_be_redeemed,
 );

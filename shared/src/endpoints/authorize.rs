@@ -715,7 +715,11 @@ pub(crate) async fn issue_code(
         .finish_authorization(finish(approving), ctx.now)
         .await
     {
-        Ok(()) => {}
+        Ok(()) => {
+            if approving {
+                tracing::info!(client_id = %client.client_id, approved_by = %session.user_id, "approved client");
+            }
+        }
         // Another administrator approved it a moment ago: carry on as consent.
         Err(StoreError::Conflict) if approving => {
             match ctx
@@ -734,9 +738,6 @@ pub(crate) async fn issue_code(
         }
         Err(StoreError::NotFound) => return Err(PageError::start_again().into()),
         Err(other) => return Err(other.into()),
-    }
-    if approving {
-        tracing::info!(client_id = %client.client_id, approved_by = %session.user_id, "approved client");
     }
     tracing::info!(client_id = %client.client_id, user_id = %session.user_id, "issued authorization code");
     Ok(flow.redirect.send(status, &[("code", &code)]))

@@ -618,6 +618,24 @@ impl DynamoStore {
         Ok(out)
     }
 
+    /// Revokes every live grant of a client (found through the GSI).
+    async fn revoke_client_grants(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let grants = self
+            .query_all(&grants_gsi_pk(tenant, id), |item| {
+                decode_grant(item).map(Some)
+            })
+            .await?;
+        for grant in grants.iter().filter(|g| g.revoked_at.is_none()) {
+            self.revoke_grant(tenant, &grant.id, now).await?;
+        }
+        Ok(())
+    }
+
     /// A strongly consistent read, decoded.
     async fn get_as<T>(
         &self,
@@ -848,10 +866,13 @@ impl Store for DynamoStore {
         id: &ClientId,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        // The client goes first: from then on every token request of it fails client
-        // authentication, and no new grant can be issued to it. Then its grants are revoked
-        // (found through the GSI), so access tokens stop working at introspection and at
-        // resource servers that check the grant.
+        // Grants are revoked before and after the client's deletion. Before: if a revocation
+        // fails, the delete answers 503 with the client still there, and a retry does it all
+        // again. After: a grant redeemed between the first pass and the deletion is caught (no
+        // grant can be redeemed after it: redemption checks that the client exists). A repeated
+        // delete of a gone client still runs the passes, so a retry after a partial failure
+        // finishes the revocation even though it answers "not found".
+        self.revoke_client_grants(tenant, id, now).await?;
         let result = self
             .client
             .delete_item()
@@ -864,27 +885,24 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match result {
-            Ok(_) => {}
+        let existed = match result {
+            Ok(_) => true,
             Err(SdkError::ServiceError(ref se))
                 if matches!(
                     se.err(),
                     DeleteItemError::ConditionalCheckFailedException(_)
                 ) =>
             {
-                return Err(StoreError::NotFound);
+                false
             }
             Err(other) => return Err(unavailable(other)),
+        };
+        self.revoke_client_grants(tenant, id, now).await?;
+        if existed {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
         }
-        let grants = self
-            .query_all(&grants_gsi_pk(tenant, id), |item| {
-                decode_grant(item).map(Some)
-            })
-            .await?;
-        for grant in grants.iter().filter(|g| g.revoked_at.is_none()) {
-            self.revoke_grant(tenant, &grant.id, now).await?;
-        }
-        Ok(())
     }
 
     async fn approve_client(
@@ -1267,16 +1285,36 @@ impl Store for DynamoStore {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(mark).build())
             .transact_items(self.put_item(grant_item, true)?);
+        let mut items = 2;
         if let Some(t) = refresh {
             let item = with_ttl(
                 doc_item(refresh_key(&t.tenant, &t.token_hash), "refresh", t)?,
                 t.expires_at,
             );
             req = req.transact_items(self.put_item(item, true)?);
+            items += 1;
         }
+        // The client must still exist: a grant issued after the client's deletion would escape
+        // the revocation that deletion performs.
+        let client_exists = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(client_key(&code.tenant, &code.client_id))))
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)",
+            )
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_error)?;
+        req = req.transact_items(
+            TransactWriteItem::builder()
+                .condition_check(client_exists)
+                .build(),
+        );
         match send_transaction(req).await {
             Ok(_) => Ok(()),
             Err(err) => match cancellation_codes(&err) {
+                Some(codes) if condition_failed(&codes, items) => Err(StoreError::NotFound),
                 Some(codes) if condition_failed(&codes, 0) => {
                     // Tell a replay (redeemed) from a missing or expired code.
                     match self.get_code(&code.tenant, &code.code_hash, now).await? {
@@ -1288,6 +1326,7 @@ impl Store for DynamoStore {
                     if codes
                         .iter()
                         .skip(1)
+                        .take(items - 1)
                         .any(|c| c.as_deref() == Some("ConditionalCheckFailed")) =>
                 {
                     Err(StoreError::AlreadyExists)

@@ -547,6 +547,13 @@ impl Store for MemoryStore {
         if stored.redeemed_grant.is_some() {
             return Err(StoreError::Conflict);
         }
+        let client_live = inner
+            .clients
+            .get(&(code.tenant.clone(), code.client_id.clone()))
+            .is_some_and(|c| c.is_live(now));
+        if !client_live {
+            return Err(StoreError::NotFound);
+        }
         let mut redeemed = stored.clone();
         redeemed.redeemed_grant = Some(grant.id.clone());
         inner.codes.insert(key, redeemed);

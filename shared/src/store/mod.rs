@@ -232,9 +232,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<AuthorizationCode>, StoreError>;
 
     /// Redeems a live code exactly once: marks it redeemed by `grant` and stores the grant and
-    /// its first refresh token, all in one transaction.
+    /// its first refresh token, all in one transaction, only while the code's client exists
+    /// (so no grant can appear after the client's deletion revoked its grants).
     /// Errors: [`StoreError::Conflict`] (already redeemed), [`StoreError::NotFound`] (missing
-    /// or expired).
+    /// or expired, or the client is gone).
     async fn redeem_code(
         &self,
         code: &AuthorizationCode,
