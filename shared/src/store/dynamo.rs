@@ -670,6 +670,14 @@ impl DynamoStore {
         }
     }
 
+    /// Whether an item exists (consistent read). The code-issuing, redeeming and rotating
+    /// transactions use it when they fail, to tell a retry of their own committed attempt (its
+    /// answer lost to an attempt timeout) from a real conflict: each writes one item with a
+    /// fresh random key that nothing else writes (the code, the grant, the new refresh token).
+    async fn exists(&self, key: (String, String)) -> Result<bool, StoreError> {
+        Ok(self.get(key, true).await?.is_some())
+    }
+
     async fn counter(
         &self,
         tenant: &TenantId,
@@ -1051,6 +1059,15 @@ impl Store for DynamoStore {
         }
         match send_transaction(req).await {
             Ok(_) => Ok(()),
+            // Our own attempt committed (the code is ours alone); its answer was lost.
+            Err(err)
+                if cancellation_codes(&err).is_some()
+                    && self
+                        .exists(code_key(&finish.code.tenant, &finish.code.code_hash))
+                        .await? =>
+            {
+                Ok(())
+            }
             Err(err) => match cancellation_codes(&err) {
                 Some(codes) if request_index.is_some_and(|i| condition_failed(&codes, i)) => {
                     Err(StoreError::NotFound)
@@ -1313,6 +1330,14 @@ impl Store for DynamoStore {
         );
         match send_transaction(req).await {
             Ok(_) => Ok(()),
+            // Our own attempt committed (the grant id is ours alone) and its answer was lost:
+            // without this, the SDK's retry would look like a replay and revoke the grant.
+            Err(err)
+                if cancellation_codes(&err).is_some()
+                    && self.exists(grant_key(&grant.tenant, &grant.id)).await? =>
+            {
+                Ok(())
+            }
             Err(err) => match cancellation_codes(&err) {
                 Some(codes) if condition_failed(&codes, items) => Err(StoreError::NotFound),
                 Some(codes) if condition_failed(&codes, 0) => {
@@ -1430,6 +1455,15 @@ impl Store for DynamoStore {
         .await;
         match result {
             Ok(_) => Ok(()),
+            // Our own attempt committed (the new token is ours alone); its answer was lost.
+            Err(err)
+                if cancellation_codes(&err).is_some()
+                    && self
+                        .exists(refresh_key(&new.tenant, &new.token_hash))
+                        .await? =>
+            {
+                Ok(())
+            }
             Err(err) => match cancellation_codes(&err) {
                 Some(codes) if condition_failed(&codes, 0) => Err(StoreError::NotFound),
                 Some(codes) if condition_failed(&codes, 1) => {
