@@ -164,6 +164,19 @@ def main() -> None:
                                  env={**env, "GATEHOUSE_ADDR": f"127.0.0.1:{serve_port}"},
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(serve_port)
+        # The port opens before the table is created and seeded: wait for the demo tenant.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{serve_port}/.well-known/"
+                                            "oauth-authorization-server/t/demo", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the local runner did not seed the table")
+            time.sleep(0.2)
         serve.terminate()
         serve.wait()
 
