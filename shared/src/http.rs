@@ -46,6 +46,15 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value, cache: Cache)
     resp
 }
 
+/// `204 No Content` for a completed write (deletions), with the headers every answer carries.
+pub fn no_content() -> Response {
+    let mut resp = Response::new(Bytes::new());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    base_headers(resp.headers_mut());
+    Cache::NoStore.apply(resp.headers_mut());
+    resp
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Cache {
     /// Credentials and per-request answers (RFC 6749 §5.1): `no-store`.

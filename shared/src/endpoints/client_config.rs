@@ -77,13 +77,7 @@ pub async fn handle(
                 Err(e) => return Err(e.into()),
             }
             tracing::info!(client_id = %client.client_id, "client deleted its registration");
-            let mut resp = Response::new(bytes::Bytes::new());
-            *resp.status_mut() = StatusCode::NO_CONTENT;
-            resp.headers_mut().insert(
-                ::http::header::CACHE_CONTROL,
-                ::http::HeaderValue::from_static("no-store"),
-            );
-            Ok(resp)
+            Ok(crate::http::no_content())
         }
         _ => Err(OAuthError::method_not_allowed("GET, PUT, DELETE")),
     }

@@ -70,10 +70,7 @@ fn ok(status: StatusCode, body: &Value) -> Result<Response, OAuthError> {
 }
 
 fn no_content() -> Result<Response, OAuthError> {
-    let mut resp = http::json_response(StatusCode::NO_CONTENT, &Value::Null, Cache::NoStore);
-    *resp.body_mut() = bytes::Bytes::new();
-    resp.headers_mut().remove(::http::header::CONTENT_TYPE);
-    Ok(resp)
+    Ok(http::no_content())
 }
 
 fn json_body(req: &Request) -> Result<Map<String, Value>, OAuthError> {
