@@ -20,6 +20,8 @@ pub struct App {
     pub config: Config,
     /// Signing keys, cached per process (per warm container).
     pub keys: crate::tokens::KeyCache,
+    /// Client ID Metadata Document fetches (TLS set up on first use).
+    pub cimd: crate::cimd::fetch::Fetcher,
     tenants: TenantCache,
     registration_limiter: RateLimiter<std::net::IpAddr>,
     pub(crate) signin_ip_limiter: RateLimiter<std::net::IpAddr>,
@@ -32,6 +34,11 @@ impl App {
         Self {
             store,
             keys: crate::tokens::KeyCache::default(),
+            cimd: crate::cimd::fetch::Fetcher::new(
+                crate::cimd::fetch::Limits::default(),
+                config.dev_cimd_allow_loopback,
+                config.dev_cimd_extra_roots.clone(),
+            ),
             tenants: TenantCache::new(config.tenant_cache_ttl),
             registration_limiter: limiter,
             signin_ip_limiter: RateLimiter::new(crate::defaults::SIGNINS_PER_IP_PER_MINUTE),
@@ -237,13 +244,18 @@ impl App {
             .map_err(|_| OAuthError::invalid_request("malformed Host header"))
     }
 
+    /// Whether this source may register (or introduce a new metadata-document client) now.
+    pub fn registration_rate_ok(&self, req: &Request) -> bool {
+        match req.extensions().get::<ClientIp>().copied() {
+            Some(ClientIp(ip)) => self.registration_limiter.allow(ip, Instant::now()),
+            None => true,
+        }
+    }
+
     /// The in-process per-IP registration limit (hazard 11: the tenant's pending cap is the
     /// real quota; this slows one noisy source on one warm container).
     pub fn check_registration_rate(&self, req: &Request) -> Result<(), OAuthError> {
-        let Some(ClientIp(ip)) = req.extensions().get::<ClientIp>().copied() else {
-            return Ok(());
-        };
-        if self.registration_limiter.allow(ip, Instant::now()) {
+        if self.registration_rate_ok(req) {
             Ok(())
         } else {
             Err(OAuthError::too_many_requests(

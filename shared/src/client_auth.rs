@@ -116,11 +116,29 @@ pub async fn authenticate(
 ) -> Result<Client, OAuthError> {
     let fail = |d: &str| invalid_client(p.via_basic, issuer, d);
     let id = ClientId::parse(&p.client_id).ok_or_else(|| fail("unknown client"))?;
-    let client = app
+    if id.is_url() && !tenant.cimd_enabled {
+        return Err(fail(
+            "this tenant does not accept metadata-document client identifiers",
+        ));
+    }
+    let mut client = app
         .store
         .get_client(&tenant.id, &id, now)
         .await?
         .ok_or_else(|| fail("unknown client, or its registration expired before approval"))?;
+    // A metadata-document client whose cached document went stale: fetch it again. A document
+    // that is gone, changed into something invalid or unreachable means the client cannot
+    // authenticate (nothing is fetched for an unknown URL: no code can exist for it).
+    if client.document.as_ref().is_some_and(|d| !d.is_fresh(now)) {
+        client = match crate::cimd::refresh(app, tenant, client, now).await {
+            Ok(client) => client,
+            Err(crate::cimd::ResolveError::Store(crate::store::StoreError::NotFound)) => {
+                return Err(fail("unknown client"));
+            }
+            Err(crate::cimd::ResolveError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(fail(&e.to_string())),
+        };
+    }
     if client.status != ClientStatus::Approved {
         return Err(fail(
             "this client has not been approved by an administrator of the tenant yet",

@@ -36,6 +36,25 @@ pub struct Config {
     /// Overrides applied to the seeded `demo` tenant by `gatehouse serve`.
     pub pending_client_ttl_override: Option<u64>,
     pub pending_client_cap_override: Option<u32>,
+    /// Development only, never set in the SAM template: a PEM file of extra CA certificates
+    /// trusted for Client ID Metadata Document fetches (`GATEHOUSE_DEV_CIMD_EXTRA_CA_FILE`), so
+    /// tests can serve documents over HTTPS with a test CA.
+    pub dev_cimd_extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// Development only, never set in the SAM template: allow metadata documents on loopback
+    /// addresses (`GATEHOUSE_DEV_CIMD_ALLOW_LOOPBACK=true`). Private, link-local, multicast and
+    /// cloud metadata addresses stay refused.
+    pub dev_cimd_allow_loopback: bool,
+}
+
+fn flag(name: &str) -> Result<bool, ConfigError> {
+    match var(name).as_deref().map(str::trim) {
+        None => Ok(false),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some("0" | "false" | "no") => Ok(false),
+        Some(other) => Err(ConfigError(format!(
+            "{name}={other:?} must be true or false"
+        ))),
+    }
 }
 
 fn var(name: &str) -> Option<String> {
@@ -106,6 +125,12 @@ impl Config {
             demo_user_password: var("GATEHOUSE_DEMO_USER_PASSWORD"),
             pending_client_ttl_override: ttl_override,
             pending_client_cap_override: cap_override,
+            dev_cimd_extra_roots: match var("GATEHOUSE_DEV_CIMD_EXTRA_CA_FILE") {
+                None => Vec::new(),
+                Some(path) => crate::cimd::fetch::read_pem_certs(std::path::Path::new(&path))
+                    .map_err(|e| ConfigError(format!("GATEHOUSE_DEV_CIMD_EXTRA_CA_FILE: {e}")))?,
+            },
+            dev_cimd_allow_loopback: flag("GATEHOUSE_DEV_CIMD_ALLOW_LOOPBACK")?,
         })
     }
 
@@ -123,6 +148,8 @@ impl Config {
             demo_user_password: Some("user-pass".into()),
             pending_client_ttl_override: None,
             pending_client_cap_override: None,
+            dev_cimd_extra_roots: Vec::new(),
+            dev_cimd_allow_loopback: false,
         }
     }
 }

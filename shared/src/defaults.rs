@@ -77,3 +77,16 @@ pub const KEY_ACTIVATION_DELAY_SECS: u64 = 2 * SIGNING_KEY_CACHE_SECS + 300;
 /// Admin API tokens: default and longest lifetime.
 pub const ADMIN_TOKEN_DEFAULT_TTL_SECS: i64 = 30 * 24 * 3600;
 pub const ADMIN_TOKEN_MAX_TTL_SECS: i64 = 90 * 24 * 3600;
+
+/// Client ID Metadata Document fetches (`cimd::fetch`): connect timeout per address, one
+/// deadline for the whole exchange, and the body cap (the draft recommends 5 KB; real
+/// documents are a few hundred bytes, 8 KiB leaves room for long URI lists).
+pub const CIMD_CONNECT_TIMEOUT_MS: u64 = 2000;
+pub const CIMD_FETCH_TIMEOUT_MS: u64 = 5000;
+pub const CIMD_MAX_DOCUMENT_BYTES: usize = 8 * 1024;
+
+/// How long a fetched metadata document is used before it is fetched again: its
+/// `Cache-Control` within these bounds, or the default when it says nothing.
+pub const CIMD_CACHE_MIN_SECS: u64 = 300;
+pub const CIMD_CACHE_MAX_SECS: u64 = 24 * 3600;
+pub const CIMD_CACHE_DEFAULT_SECS: u64 = 3600;

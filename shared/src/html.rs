@@ -31,7 +31,11 @@ pub struct ConsentPage<'a> {
     pub client_name: &'a str,
     pub client_uri: Option<&'a str>,
     pub logo_uri: Option<&'a str>,
+    /// The client's metadata document URL (its client_id), for metadata-document clients.
+    pub document_url: Option<&'a str>,
     pub redirect_uri: &'a str,
+    /// Every registered redirect URI, shown when approving a new client.
+    pub all_redirect_uris: Vec<&'a str>,
     pub scopes: Vec<&'a str>,
     pub pending: bool,
     pub registered_ago: String,

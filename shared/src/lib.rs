@@ -3,6 +3,7 @@
 //! wrappers around [`app::App`].
 
 pub mod app;
+pub mod cimd;
 pub mod client_auth;
 pub mod client_metadata;
 pub mod config;

@@ -78,6 +78,7 @@ fn pending_client(tenant: &str, now: UnixTime) -> Client {
             software_version: None,
             contacts: vec![],
         },
+        document: None,
     }
 }
 

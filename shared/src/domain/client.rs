@@ -25,6 +25,9 @@ pub enum CreatedByType {
     Dcr,
     User,
     Service,
+    /// Identified by a Client ID Metadata Document URL, recorded on its first authorization
+    /// request.
+    Cimd,
 }
 
 /// Seed 002's consent method: `Required` asks each user once per client configuration;
@@ -156,7 +159,31 @@ pub struct Client {
     pub registration_token_hash: Option<String>,
     /// Bumped whenever the client's configuration changes in a way users must re-consent to.
     pub config_version: u32,
+    /// For the approved client: the metadata in force (for a CIMD client, as approved).
     pub metadata: ClientMetadata,
+    /// Client ID Metadata Document clients: the fetched document's cache state and any change
+    /// awaiting re-approval. `None` for every other client.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub document: Option<DocumentState>,
+}
+
+/// What Gatehouse knows of a CIMD client's metadata document (the storage-layer cache).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentState {
+    /// When the document was last fetched and validated.
+    pub fetched_at: UnixTime,
+    /// Until when that copy may be used without fetching again (HTTP caching, bounded).
+    pub fresh_until: UnixTime,
+    /// Metadata of a changed document that differs from the approved metadata (new redirect
+    /// URIs, a new name...): an administrator must approve it before it is used.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub proposed: Option<ClientMetadata>,
+}
+
+impl DocumentState {
+    pub fn is_fresh(&self, now: UnixTime) -> bool {
+        now < self.fresh_until
+    }
 }
 
 impl CreatedByType {
@@ -165,6 +192,7 @@ impl CreatedByType {
             Self::Dcr => "dcr",
             Self::User => "user",
             Self::Service => "service",
+            Self::Cimd => "cimd",
         }
     }
 }

@@ -43,20 +43,35 @@ impl fmt::Display for TenantId {
     }
 }
 
-/// A client identifier: 1–128 characters from the RFC 3986 unreserved set. Issued identifiers
-/// are 128-bit random hex; the wider alphabet admits identifiers an operator imports.
+/// A client identifier. Two forms, which cannot be confused:
+/// - opaque: 1–128 characters from the RFC 3986 unreserved set. Issued identifiers are 128-bit
+///   random hex; the wider alphabet admits identifiers an operator imports.
+/// - a Client ID Metadata Document URL (`https://…`, at most [`MAX_URL_CLIENT_ID`] bytes of
+///   visible ASCII, no fragment). Only its shape is checked here; the full rules live in
+///   `cimd::document_url`, applied before anything is fetched.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ClientId(String);
 
+/// Longest URL accepted as a client identifier (DynamoDB keys hold it with room to spare).
+pub const MAX_URL_CLIENT_ID: usize = 1024;
+
 impl ClientId {
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok = !raw.is_empty()
+        let opaque = !raw.is_empty()
             && raw.len() <= 128
             && raw
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-        ok.then(|| Self(raw.to_owned()))
+        let url = raw.len() <= MAX_URL_CLIENT_ID
+            && raw.starts_with("https://")
+            && raw.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
+        (opaque || url).then(|| Self(raw.to_owned()))
+    }
+
+    /// Whether this identifier is a Client ID Metadata Document URL.
+    pub fn is_url(&self) -> bool {
+        self.0.starts_with("https://")
     }
 
     pub fn generate() -> Self {
@@ -147,7 +162,20 @@ mod tests {
     #[test]
     fn client_ids() {
         assert!(ClientId::parse("019f04b29f39e79c87e828eca7084462").is_some());
-        for bad in ["", "a b", "a/b", "é", &"a".repeat(129)] {
+        assert!(ClientId::parse("https://app.example/client.json").is_some_and(|c| c.is_url()));
+        assert!(!ClientId::generate().is_url());
+        let long_url = format!("https://a.example/{}", "a".repeat(1100));
+        for bad in [
+            "",
+            "a b",
+            "a/b",
+            "é",
+            &"a".repeat(129),
+            "http://a.example/c",
+            "https://a.example/c#f",
+            "https://a.example/ c",
+            &long_url,
+        ] {
             assert!(ClientId::parse(bad).is_none(), "{bad}");
         }
         assert_eq!(ClientId::generate().as_str().len(), 32);

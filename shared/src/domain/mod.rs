@@ -13,10 +13,10 @@ mod user;
 pub use authz::{AuthorizationCode, AuthorizationRequest, Consent, Session};
 pub use client::{
     ApplicationType, AuthMethod, Client, ClientMetadata, ClientStatus, ConsentMethod,
-    CreatedByType, GrantType, ResponseType,
+    CreatedByType, DocumentState, GrantType, ResponseType,
 };
 pub use grant::{Grant, PublicSigningKey, RefreshToken};
-pub use ids::{ClientId, Email, TenantId};
+pub use ids::{ClientId, Email, MAX_URL_CLIENT_ID, TenantId};
 pub use redirect_uri::RedirectUri;
 pub use scope::{OFFLINE_ACCESS, ScopeSet, ScopeToken};
 pub use tenant::{DcrSettings, Tenant};

@@ -12,6 +12,15 @@ pub struct Tenant {
     /// (seed 003's client never does). `None`: the demo MCP endpoint `{issuer}/mcp`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub default_resource: Option<String>,
+    /// Whether clients may identify themselves with a Client ID Metadata Document URL
+    /// (published as `client_id_metadata_document_supported`). On unless turned off; the
+    /// approval gate applies to these clients exactly as to registered ones.
+    #[serde(default = "enabled")]
+    pub cimd_enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 /// Seed 002's per-tenant DCR settings. Every field has a default in [`crate::defaults`].
@@ -55,6 +64,7 @@ impl Tenant {
             display_name: display_name.into(),
             dcr: DcrSettings::default(),
             default_resource: None,
+            cimd_enabled: true,
         }
     }
 }

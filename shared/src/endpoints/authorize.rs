@@ -13,6 +13,7 @@
 //! approval/consent page, or a code).
 
 use crate::app::App;
+use crate::cimd::{self, ResolveError};
 use crate::crypto;
 use crate::defaults::{
     AUTHORIZATION_CODE_TTL_SECS, AUTHORIZATION_REQUEST_TTL_SECS, SESSION_TTL_SECS,
@@ -301,7 +302,11 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
             ctx.now,
         )
         .await?;
-    let client = flow.client.ok_or_else(unknown_client)?;
+    let client = if client_id.is_url() {
+        document_client(ctx, req, &client_id, flow.client).await?
+    } else {
+        flow.client.ok_or_else(unknown_client)?
+    };
     let state = params.single("state");
     let redirect = validate_redirect(
         ctx,
@@ -366,6 +371,52 @@ fn unknown_client() -> PageError {
     .with_hint("Return to the application and connect again; it will register anew.")
 }
 
+/// A client identified by a Client ID Metadata Document URL: the stored client while its
+/// document is fresh, else the document fetched and validated now (an unknown URL becomes a
+/// pending client). Every failure is a page: nothing about an unverified document may decide
+/// where the browser goes.
+async fn document_client(
+    ctx: &Ctx<'_>,
+    req: &Request,
+    id: &ClientId,
+    stored: Option<Client>,
+) -> Result<Client, PageError> {
+    if !ctx.tenant.cimd_enabled {
+        return Err(unknown_client());
+    }
+    let resolved = cimd::resolve(ctx.app, ctx.tenant, id, stored, ctx.now, || {
+        ctx.app.registration_rate_ok(req)
+    })
+    .await;
+    resolved.map_err(|e| match e {
+        ResolveError::Document(doc) => {
+            let status = if doc.is_upstream() {
+                StatusCode::BAD_GATEWAY
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            tracing::info!(client_id = %id, error = %doc, "metadata document refused");
+            PageError::new(
+                status,
+                "This application cannot be used",
+                format!("{doc}."),
+            )
+            .with_hint("The application identifies itself with a metadata document at its client_id URL; its developer must make that document available and valid.")
+        }
+        ResolveError::CapReached { .. } => PageError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many new applications",
+            "This organisation has too many applications waiting for an administrator's approval; new ones are accepted once those are approved or expire.",
+        ),
+        ResolveError::RateLimited => PageError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many new applications",
+            "Too many new applications were introduced from this address; wait a minute and try again.",
+        ),
+        ResolveError::Store(e) => e.into(),
+    })
+}
+
 /// Step 1: the request must name a client; it must exist in this tenant and be live (an
 /// expired pending client is absent even if DynamoDB still holds it).
 fn parse_client_id(raw: Option<&str>) -> Result<ClientId, PageError> {
@@ -396,6 +447,25 @@ fn validate_redirect(
         None if uris.len() == 1 => uris.first().map(|u| u.as_str().to_owned()),
         None => None,
     };
+    // A metadata-document client whose new document added this URI: not before an
+    // administrator approves the change.
+    let awaiting_approval = raw.is_some_and(|presented| {
+        client
+            .document
+            .as_ref()
+            .and_then(|d| d.proposed.as_ref())
+            .is_some_and(|p| p.redirect_uris.iter().any(|u| u.matches(presented)))
+    });
+    if chosen.is_none() && awaiting_approval {
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Administrator approval required",
+            format!(
+                "{} changed its registration (a new return address) since an administrator of {} approved it. An administrator must approve the change in the admin console before it can be used.",
+                client.metadata.client_name, ctx.tenant.display_name
+            ),
+        ));
+    }
     let uri = chosen.ok_or_else(|| {
         PageError::new(
             StatusCode::BAD_REQUEST,
@@ -816,7 +886,22 @@ fn consent_page(
             client_name: &client.metadata.client_name,
             client_uri: client.metadata.client_uri.as_deref(),
             logo_uri: client.metadata.logo_uri.as_deref(),
+            document_url: client
+                .client_id
+                .is_url()
+                .then_some(client.client_id.as_str()),
             redirect_uri: &areq.redirect_uri,
+            // Approving a client approves every return address it has, so show them all.
+            all_redirect_uris: if pending {
+                client
+                    .metadata
+                    .redirect_uris
+                    .iter()
+                    .map(|u| u.as_str())
+                    .collect()
+            } else {
+                Vec::new()
+            },
             scopes: areq.scope.iter().map(|s| s.as_str()).collect(),
             pending,
             registered_ago: match minutes {

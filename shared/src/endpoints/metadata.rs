@@ -73,13 +73,17 @@ pub fn document(base: &str, tenant: &Tenant) -> Value {
         "revocation_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
     });
-    if settings.enabled
-        && let Value::Object(map) = &mut doc
-    {
-        map.insert(
-            "registration_endpoint".into(),
-            format!("{issuer}/oauth/register").into(),
-        );
+    if let Value::Object(map) = &mut doc {
+        if settings.enabled {
+            map.insert(
+                "registration_endpoint".into(),
+                format!("{issuer}/oauth/register").into(),
+            );
+        }
+        // Client ID Metadata Documents (MCP's preferred client identification).
+        if tenant.cimd_enabled {
+            map.insert("client_id_metadata_document_supported".into(), true.into());
+        }
     }
     doc
 }

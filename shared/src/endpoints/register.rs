@@ -58,7 +58,7 @@ pub async fn handle(app: &App, tenant: &Tenant, req: &Request) -> Result<Respons
 
 /// When a refused registration can surely be retried: registrations of the previous window stop
 /// counting at the next window boundary, those of the current one a window later.
-fn retry_after(quota: PendingQuota, now: UnixTime) -> u64 {
+pub(crate) fn retry_after(quota: PendingQuota, now: UnixTime) -> u64 {
     let window = quota.window_secs.max(1);
     let into = u64::try_from(now).unwrap_or(0) % window;
     (window - into + window).min(7200)
@@ -227,6 +227,7 @@ pub fn new_pending_client(
         registration_token_hash: Some(crypto::hash_secret(&registration_token)),
         config_version: 1,
         metadata,
+        document: None,
     };
     (
         client,

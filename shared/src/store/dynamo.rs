@@ -730,9 +730,39 @@ impl Store for DynamoStore {
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let item = client_item(client)?;
+        // New, or replacing a pending record that expired but that the TTL sweeper has not
+        // removed yet (a Client ID Metadata Document URL comes back under the same id).
+        const NEW_OR_EXPIRED: &str = "attribute_not_exists(pk) OR #ttl <= :now";
         if quota.cap == 0 {
-            return self.put(item, true).await;
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(NEW_OR_EXPIRED)
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(SdkError::ServiceError(ref se))
+                    if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+                {
+                    Err(StoreError::AlreadyExists)
+                }
+                Err(other) => Err(unavailable(other)),
+            };
         }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(NEW_OR_EXPIRED)
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_error)?;
+        let put = TransactWriteItem::builder().put(put).build();
         // The previous window is closed (only the current one is incremented), so reading it
         // first and conditioning the increment of the current one on the remainder is exact.
         let bucket = quota.bucket(now);
@@ -758,7 +788,7 @@ impl Store for DynamoStore {
             self.client
                 .transact_write_items()
                 .transact_items(TransactWriteItem::builder().update(increment).build())
-                .transact_items(self.put_item(item, true)?),
+                .transact_items(put),
         )
         .await;
         match result {

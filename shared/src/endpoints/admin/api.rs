@@ -151,6 +151,14 @@ pub async fn handle(
             delete_client(app, tenant, id, now).await?;
             no_content()
         }
+        (Method::POST, ["oauth-clients", id, "approve"]) => {
+            let client = approve_client(app, tenant, &admin, id, now).await?;
+            ok(StatusCode::OK, &manage::client_view(&client))
+        }
+        (Method::POST, ["oauth-clients", id, "refresh-metadata"]) => {
+            let client = refresh_metadata(app, tenant, id, now).await?;
+            ok(StatusCode::OK, &manage::client_view(&client))
+        }
         (Method::GET, ["settings"]) => ok(StatusCode::OK, &manage::settings_view(tenant)),
         (Method::PATCH, ["settings"]) => {
             let updated = manage::apply_settings(tenant, &json_body(req)?)?;
@@ -220,6 +228,7 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
     Some(match segments {
         ["oauth-clients"] | ["users"] => "GET, POST",
         ["oauth-clients", _] => "GET, PATCH, DELETE",
+        ["oauth-clients", _, "approve" | "refresh-metadata"] => "POST",
         ["settings"] | ["users", _] => "GET, PATCH",
         ["session"] => "GET",
         ["tokens"] => "POST",
@@ -320,11 +329,99 @@ pub async fn load_client(
     raw_id: &str,
     now: UnixTime,
 ) -> Result<Client, OAuthError> {
-    let id = ClientId::parse(raw_id).ok_or_else(not_found_client)?;
+    let id = client_id(raw_id)?;
     app.store
         .get_client(&tenant.id, &id, now)
         .await?
         .ok_or_else(not_found_client)
+}
+
+/// A client id from a path segment: percent-decoded, since a metadata-document client's id is
+/// a URL (`/oauth-clients/https%3A%2F%2Fapp.example%2Fclient.json`).
+fn client_id(raw_id: &str) -> Result<ClientId, OAuthError> {
+    let decoded = percent_encoding::percent_decode_str(raw_id)
+        .decode_utf8()
+        .map_err(|_| not_found_client())?;
+    ClientId::parse(&decoded).ok_or_else(not_found_client)
+}
+
+/// Approves a pending client (any kind: the API counterpart of the consent page's approval
+/// and of `gatehouse clients approve`), or the changed metadata document of an approved
+/// metadata-document client. `409` when there is nothing to approve.
+pub async fn approve_client(
+    app: &App,
+    tenant: &Tenant,
+    admin: &Admin,
+    raw_id: &str,
+    now: UnixTime,
+) -> Result<Client, OAuthError> {
+    let client = load_client(app, tenant, raw_id, now).await?;
+    let nothing = || {
+        OAuthError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidRequest,
+            "the client is approved and has no metadata changes awaiting approval",
+        )
+    };
+    if client.status == ClientStatus::Pending {
+        let approved = app
+            .store
+            .approve_client(&tenant.id, &client.client_id, &admin.user.id, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => nothing(),
+                other => store_write(other),
+            })?;
+        tracing::info!(client_id = %approved.client_id, approved_by = %admin.user.id, "approved client");
+        return Ok(approved);
+    }
+    let updated = crate::cimd::approve_changes(client).ok_or_else(nothing)?;
+    app.store
+        .update_client(&updated, now)
+        .await
+        .map_err(store_write)?;
+    tracing::info!(
+        client_id = %updated.client_id,
+        approved_by = %admin.user.id,
+        config_version = updated.config_version,
+        "approved metadata document changes"
+    );
+    Ok(updated)
+}
+
+/// Fetches a metadata-document client's document now (the administrator's "check again"),
+/// whatever its cache says. Changes to an approved client become `pending_changes`.
+pub async fn refresh_metadata(
+    app: &App,
+    tenant: &Tenant,
+    raw_id: &str,
+    now: UnixTime,
+) -> Result<Client, OAuthError> {
+    let client = load_client(app, tenant, raw_id, now).await?;
+    if client.document.is_none() {
+        return Err(OAuthError::invalid_request(
+            "only clients identified by a metadata document (createdByType cimd) have a document to fetch",
+        ));
+    }
+    crate::cimd::refresh(app, tenant, client, now)
+        .await
+        .map_err(|e| match e {
+            crate::cimd::ResolveError::Store(e) => store_write(e),
+            crate::cimd::ResolveError::Document(doc) => OAuthError::new(
+                if doc.is_upstream() {
+                    StatusCode::BAD_GATEWAY
+                } else {
+                    StatusCode::BAD_REQUEST
+                },
+                ErrorCode::InvalidClientMetadata,
+                doc.to_string(),
+            ),
+            other => OAuthError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::InvalidRequest,
+                other.to_string(),
+            ),
+        })
 }
 
 pub async fn edit_client(
@@ -357,7 +454,7 @@ pub async fn delete_client(
     raw_id: &str,
     now: UnixTime,
 ) -> Result<(), OAuthError> {
-    let id = ClientId::parse(raw_id).ok_or_else(not_found_client)?;
+    let id = client_id(raw_id)?;
     app.store
         .delete_client(&tenant.id, &id, now)
         .await
@@ -437,6 +534,7 @@ async fn create_client(
         registration_token_hash: None,
         config_version: 1,
         metadata,
+        document: None,
     };
     app.store.create_client(&client).await?;
     tracing::info!(client_id = %client.client_id, "client created by an administrator");

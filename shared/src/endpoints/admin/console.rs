@@ -46,6 +46,8 @@ struct SignInPage<'a> {
 
 struct ClientRow {
     id: String,
+    /// `id` percent-encoded for a path segment (metadata-document ids are URLs).
+    href_id: String,
     name: String,
     created_by: &'static str,
     consent: &'static str,
@@ -77,9 +79,13 @@ struct ClientPage<'a> {
     csrf: &'a str,
     error: Option<&'a str>,
     id: &'a str,
+    href_id: String,
     name: &'a str,
     status: &'a str,
     pending: bool,
+    /// Metadata-document clients: the document URL and cache times, and changes awaiting
+    /// approval (name and redirect URIs).
+    document: Option<DocumentView>,
     time_left: String,
     created_by: &'a str,
     consent: &'a str,
@@ -92,6 +98,47 @@ struct ClientPage<'a> {
     created: String,
 }
 
+struct DocumentView {
+    url: String,
+    fetched: String,
+    fresh_for: String,
+    changed_name: Option<String>,
+    changed_redirect_uris: Option<Vec<String>>,
+    has_changes: bool,
+}
+
+/// A client id as one path segment.
+fn href_id(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn document_view(now: UnixTime, c: &Client) -> Option<DocumentView> {
+    let doc = c.document.as_ref()?;
+    let proposed = doc.proposed.as_ref();
+    let uris = |m: &crate::domain::ClientMetadata| -> Vec<String> {
+        m.redirect_uris
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect()
+    };
+    Some(DocumentView {
+        url: c.client_id.to_string(),
+        fetched: ago(now, doc.fetched_at),
+        fresh_for: if doc.fresh_until > now {
+            format!("{} more minutes", (doc.fresh_until - now + 59) / 60)
+        } else {
+            "stale: fetched again on next use".to_owned()
+        },
+        changed_name: proposed
+            .filter(|p| p.client_name != c.metadata.client_name)
+            .map(|p| p.client_name.clone()),
+        changed_redirect_uris: proposed
+            .filter(|p| p.redirect_uris != c.metadata.redirect_uris)
+            .map(uris),
+        has_changes: proposed.is_some(),
+    })
+}
+
 #[derive(Template)]
 #[template(path = "admin_settings.html")]
 struct SettingsPage<'a> {
@@ -102,6 +149,7 @@ struct SettingsPage<'a> {
     error: Option<&'a str>,
     display_name: &'a str,
     dcr_enabled: bool,
+    cimd_enabled: bool,
     methods: Vec<(&'static str, bool)>,
     require_client_uri: bool,
     allowed_scopes: String,
@@ -240,7 +288,9 @@ pub async fn handle(app: &App, tenant: &Tenant, rest: &str, req: &Request) -> Re
     let result = match (req.method().clone(), segments.as_slice(), form) {
         (Method::GET, [""], _) => clients_page(&ctx, &f, req).await,
         (Method::GET, ["clients", id], _) => client_page(&ctx, &f, id, None).await,
-        (Method::POST, ["clients", id], Some(form)) => client_post(&ctx, &f, id, &form).await,
+        (Method::POST, ["clients", id], Some(form)) => {
+            client_post(&ctx, &f, &admin, id, &form).await
+        }
         (Method::GET, ["settings"], _) => Ok(settings_page(&ctx, &f, ctx.tenant, StatusCode::OK)),
         (Method::POST, ["settings"], Some(form)) => settings_post(&ctx, &f, &form).await,
         (Method::GET, ["users"], _) => users_page(&ctx, &f, StatusCode::OK).await,
@@ -455,6 +505,7 @@ async fn clients_page(ctx: &Ctx<'_>, f: &Frame<'_>, req: &Request) -> Result<Res
         .iter()
         .map(|c| ClientRow {
             id: c.client_id.to_string(),
+            href_id: href_id(c.client_id.as_str()),
             name: c.metadata.client_name.clone(),
             created_by: c.created_by.as_str(),
             consent: consent_label(c),
@@ -508,9 +559,11 @@ async fn client_page(
             csrf: f.csrf,
             error: error.map(|(e, _)| e),
             id: c.client_id.as_str(),
+            href_id: href_id(c.client_id.as_str()),
             name: &c.metadata.client_name,
             status: c.status.as_str(),
             pending: c.status == ClientStatus::Pending,
+            document: document_view(ctx.now, &c),
             time_left: time_left(ctx.now, &c),
             created_by: c.created_by.as_str(),
             consent: c.consent_method.as_str(),
@@ -533,6 +586,7 @@ async fn client_page(
 async fn client_post(
     ctx: &Ctx<'_>,
     f: &Frame<'_>,
+    admin: &Admin,
     id: &str,
     form: &Params,
 ) -> Result<Response, OAuthError> {
@@ -555,8 +609,19 @@ async fn client_post(
             api::delete_client(ctx.app, ctx.tenant, id, ctx.now).await?;
             Ok(see_other(&format!("{}/admin", ctx.issuer)))
         }
+        Some("approve") => {
+            api::approve_client(ctx.app, ctx.tenant, admin, id, ctx.now).await?;
+            Ok(see_other(&format!("{}/admin/clients/{id}", ctx.issuer)))
+        }
+        Some("refresh") => match api::refresh_metadata(ctx.app, ctx.tenant, id, ctx.now).await {
+            Ok(_) => Ok(see_other(&format!("{}/admin/clients/{id}", ctx.issuer))),
+            Err(e) if e.status.is_client_error() || e.status == StatusCode::BAD_GATEWAY => {
+                client_page(ctx, f, id, Some((&e.description, e.status))).await
+            }
+            Err(e) => Err(e),
+        },
         _ => Err(OAuthError::invalid_request(
-            "the form did not say whether to update or delete",
+            "the form did not say whether to update, approve, refresh or delete",
         )),
     }
 }
@@ -581,6 +646,7 @@ fn settings_page(ctx: &Ctx<'_>, f: &Frame<'_>, t: &Tenant, status: StatusCode) -
                 .map(|m| (m.as_str(), t.dcr.allowed_auth_methods.contains(m)))
                 .collect(),
             require_client_uri: t.dcr.require_client_uri,
+            cimd_enabled: t.cimd_enabled,
             allowed_scopes: t.dcr.allowed_scopes.to_string(),
             pending_ttl: t.dcr.pending_client_ttl_secs,
             pending_cap: t.dcr.pending_client_cap,
@@ -608,6 +674,10 @@ async fn settings_post(
     patch.insert(
         "require_client_uri".into(),
         Value::Bool(field(form, "require_client_uri")?.is_some()),
+    );
+    patch.insert(
+        "cimd_enabled".into(),
+        Value::Bool(field(form, "cimd_enabled")?.is_some()),
     );
     patch.insert(
         "allowed_auth_methods".into(),

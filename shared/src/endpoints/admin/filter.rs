@@ -205,7 +205,8 @@ impl Parser {
                 "dcr" => CreatedByType::Dcr,
                 "user" => CreatedByType::User,
                 "service" => CreatedByType::Service,
-                _ => return Err(unknown("\"dcr\", \"user\" or \"service\"")),
+                "cimd" => CreatedByType::Cimd,
+                _ => return Err(unknown("\"dcr\", \"cimd\", \"user\" or \"service\"")),
             }),
             "status" => Condition::Status(match value.as_str() {
                 "pending" => ClientStatus::Pending,

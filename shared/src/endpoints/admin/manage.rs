@@ -36,6 +36,22 @@ pub fn client_view(client: &Client) -> Value {
         if let Some(by) = &client.approved_by {
             map.insert("approved_by".into(), by.as_str().into());
         }
+        if let Some(doc) = &client.document {
+            map.insert(
+                "metadata_document".into(),
+                json!({
+                    "url": client.client_id.as_str(),
+                    "fetched_at": doc.fetched_at,
+                    "fresh_until": doc.fresh_until,
+                }),
+            );
+            if let Some(proposed) = &doc.proposed {
+                map.insert(
+                    "pending_changes".into(),
+                    serde_json::to_value(proposed).unwrap_or_else(|_| json!({})),
+                );
+            }
+        }
     }
     v
 }
@@ -102,6 +118,11 @@ impl ClientEdit {
     pub fn apply(&self, client: &Client, tenant: &Tenant) -> Result<Client, OAuthError> {
         let mut out = client.clone();
         if let Some(name) = &self.client_name {
+            if client.document.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "client_name of a metadata-document client comes from its document; changes to it are approved with POST .../approve",
+                ));
+            }
             out.metadata.client_name = valid_client_name(name)?;
         }
         if let Some(method) = &self.consent_method {
@@ -179,6 +200,7 @@ pub fn settings_view(tenant: &Tenant) -> Value {
         "pending_client_ttl_secs": tenant.dcr.pending_client_ttl_secs,
         "pending_client_cap": tenant.dcr.pending_client_cap,
         "default_resource": tenant.default_resource,
+        "cimd_enabled": tenant.cimd_enabled,
     })
 }
 
@@ -191,6 +213,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "pending_client_ttl_secs",
     "pending_client_cap",
     "default_resource",
+    "cimd_enabled",
 ];
 
 const PENDING_TTL_RANGE: (u64, u64) = (60, 86_400);
@@ -211,6 +234,11 @@ pub fn apply_settings(tenant: &Tenant, patch: &Map<String, Value>) -> Result<Ten
                 out.dcr.enabled = value
                     .as_bool()
                     .ok_or_else(|| bad("must be true or false"))?
+            }
+            "cimd_enabled" => {
+                out.cimd_enabled = value
+                    .as_bool()
+                    .ok_or_else(|| bad("must be true or false"))?;
             }
             "require_client_uri" => {
                 out.dcr.require_client_uri = value
@@ -329,7 +357,7 @@ fn valid_resource(raw: &str) -> Result<String, String> {
 pub fn settings_value(key: &str, raw: &str) -> Result<Value, OAuthError> {
     let bad = |what: &str| OAuthError::invalid_request(format!("{key}: {what}"));
     Ok(match key {
-        "dcr_enabled" | "require_client_uri" => match raw {
+        "dcr_enabled" | "require_client_uri" | "cimd_enabled" => match raw {
             "true" | "on" | "yes" | "1" => Value::Bool(true),
             "false" | "off" | "no" | "0" => Value::Bool(false),
             _ => return Err(bad("must be true or false")),
