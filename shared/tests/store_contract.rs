@@ -5,7 +5,8 @@
 use gatehouse_core::crypto;
 use gatehouse_core::domain::{
     ApiToken, ApplicationType, AuthMethod, AuthorizationCode, AuthorizationRequest, Client,
-    ClientId, ClientMetadata, ClientStatus, Consent, ConsentMethod, CreatedByType, Email, Grant,
+    ClientId, ClientMetadata, ClientStatus, Consent, ConsentMethod, CreatedByType, DocumentState,
+    Email, Grant,
     GrantType, PublicSigningKey, RedirectUri, RefreshToken, ResponseType, Role, ScopeSet, Session,
     Tenant, TenantId, UnixTime, User,
 };
@@ -1317,6 +1318,82 @@ async fn api_tokens_and_sessions_end(store: Arc<dyn Store>) {
     );
 }
 
+/// A Client ID Metadata Document client: its URL id, document cache state and proposed
+/// changes round-trip; the same URL can be recorded again once its pending record expired (the
+/// TTL sweeper may not have removed it yet), while a live one is never overwritten; and the
+/// cache write-back is an ordinary conditional edit.
+async fn a_metadata_document_client_round_trips_and_comes_back_after_expiry(
+    store: Arc<dyn Store>,
+) {
+    let mut c = pending_client("acme", NOW);
+    let url = format!("https://agent.example/clients/{}.json", c.client_id);
+    c.client_id = ClientId::parse(&url).expect("url id");
+    c.created_by = CreatedByType::Cimd;
+    c.secret_hash = None;
+    c.registration_token_hash = None;
+    c.document = Some(DocumentState {
+        fetched_at: NOW,
+        fresh_until: NOW + 300,
+        proposed: None,
+    });
+    store
+        .create_pending_client(&c, quota(10), NOW)
+        .await
+        .expect("create");
+    let read = store
+        .get_client(&c.tenant, &c.client_id, NOW + 1)
+        .await
+        .expect("get")
+        .expect("live");
+    assert_eq!(read, c);
+    // Live: a second record for the same URL is refused.
+    let mut again = c.clone();
+    again.created_at = NOW + 10;
+    assert!(matches!(
+        store.create_pending_client(&again, quota(10), NOW + 10).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    // Expired but not swept: the URL is recorded anew.
+    let later = NOW + TTL + 5;
+    let mut fresh = c.clone();
+    fresh.created_at = later;
+    fresh.expires_at = Some(later + TTL);
+    store
+        .create_pending_client(&fresh, quota(10), later)
+        .await
+        .expect("re-create after expiry");
+    let read = store
+        .get_client(&c.tenant, &c.client_id, later)
+        .await
+        .expect("get")
+        .expect("live again");
+    assert_eq!(read.created_at, later);
+    // Approve, then write back a refreshed document with a proposed change.
+    let approved = store
+        .approve_client(&c.tenant, &c.client_id, "admin-1", later + 1)
+        .await
+        .expect("approve");
+    let mut proposed = approved.metadata.clone();
+    proposed.client_name = "Agent v2".into();
+    let mut refreshed = approved.clone();
+    refreshed.document = Some(DocumentState {
+        fetched_at: later + 600,
+        fresh_until: later + 900,
+        proposed: Some(proposed),
+    });
+    store
+        .update_client(&refreshed, later + 600)
+        .await
+        .expect("write back");
+    let read = store
+        .get_client(&c.tenant, &c.client_id, later + 601)
+        .await
+        .expect("get")
+        .expect("live");
+    assert_eq!(read, refreshed);
+    assert_eq!(read.metadata.client_name, "Agent");
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -1364,4 +1441,5 @@ contract!(
     deleting_a_client_revokes_its_grants,
     api_tokens_and_sessions_end,
     a_code_of_a_deleted_client_cannot_be_redeemed,
+    a_metadata_document_client_round_trips_and_comes_back_after_expiry,
 );

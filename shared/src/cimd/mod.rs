@@ -174,7 +174,15 @@ pub fn validate_document(
             url.host_str().unwrap_or("unnamed application").into(),
         );
     }
-    let requested = client_metadata::validate(&doc).map_err(|e| invalid(e.description))?;
+    let requested = client_metadata::validate(&doc).map_err(|e| {
+        if e.code == crate::error::ErrorCode::InvalidRedirectUri
+            && !e.description.contains("redirect_uris")
+        {
+            invalid(format!("redirect_uris: {}", e.description))
+        } else {
+            invalid(e.description)
+        }
+    })?;
     if requested.token_endpoint_auth_method != AuthMethod::None {
         return Err(invalid(
             "token_endpoint_auth_method must be \"none\"".to_owned(),

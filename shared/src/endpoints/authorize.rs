@@ -396,11 +396,13 @@ async fn document_client(
                 StatusCode::BAD_REQUEST
             };
             tracing::info!(client_id = %id, error = %doc, "metadata document refused");
-            PageError::new(
-                status,
-                "This application cannot be used",
-                format!("{doc}."),
-            )
+            let text = doc.to_string();
+            let mut chars = text.chars();
+            let sentence = chars
+                .next()
+                .map(|first| format!("{}{}.", first.to_uppercase(), chars.as_str()))
+                .unwrap_or_default();
+            PageError::new(status, "This application cannot be used", sentence)
             .with_hint("The application identifies itself with a metadata document at its client_id URL; its developer must make that document available and valid.")
         }
         ResolveError::CapReached { .. } => PageError::new(
