@@ -29,6 +29,15 @@ fn world() -> &'static World {
         let store = Arc::new(MemoryStore::new());
         rt.block_on(seed::seed_demo(store.as_ref(), &config))
             .expect("seed");
+        // No network from the fuzzer: URL client ids would make it fetch metadata documents.
+        // The document validator is fuzzed on its own (the `registration` target).
+        rt.block_on(async {
+            use gatehouse_core::store::Store;
+            let id = gatehouse_core::domain::TenantId::parse("demo").expect("id");
+            let mut tenant = store.get_tenant(&id).await.expect("read").expect("demo");
+            tenant.cimd_enabled = false;
+            store.put_tenant(&tenant).await.expect("write");
+        });
         let app = App::new(store, config);
         World { rt, app }
     })

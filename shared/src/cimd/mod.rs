@@ -244,6 +244,16 @@ async fn fetch_document(
 }
 
 /// A new pending client for a document, seen for the first time.
+pub fn new_pending_client(
+    tenant: &Tenant,
+    id: &ClientId,
+    metadata: ClientMetadata,
+    state: DocumentState,
+    now: UnixTime,
+) -> Client {
+    new_pending(tenant, id, Document { metadata, state }, now)
+}
+
 fn new_pending(tenant: &Tenant, id: &ClientId, doc: Document, now: UnixTime) -> Client {
     let lifetime = i64::try_from(tenant.dcr.pending_client_ttl_secs).unwrap_or(i64::MAX);
     Client {
