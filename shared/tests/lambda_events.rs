@@ -586,9 +586,8 @@ async fn metadata_document_clients_through_the_authorize_token_and_admin_functio
             "client_name": "Lambda CIMD agent",
             "redirect_uris": ["http://127.0.0.1:4444/cb"],
         });
-        let metadata =
-            cimd::validate_document(doc.to_string().as_bytes(), &id, &parsed, &tenant)
-                .expect("valid document");
+        let metadata = cimd::validate_document(doc.to_string().as_bytes(), &id, &parsed, &tenant)
+            .expect("valid document");
         let state = DocumentState {
             fetched_at: now,
             fresh_until,
@@ -601,7 +600,11 @@ async fn metadata_document_clients_through_the_authorize_token_and_admin_functio
     let refused = authorize("https://10.0.0.1/clients/agent.json").await;
     assert_eq!(refused.status(), 400);
     assert!(refused.headers().get("location").is_none());
-    assert!(text_body(&refused).contains("not allowed"), "{}", text_body(&refused));
+    assert!(
+        text_body(&refused).contains("not allowed"),
+        "{}",
+        text_body(&refused)
+    );
 
     // A recorded client with a fresh document: no fetch, the sign-in page.
     let url = "https://agent.invalid/clients/agent.json";

@@ -6,9 +6,8 @@ use gatehouse_core::crypto;
 use gatehouse_core::domain::{
     ApiToken, ApplicationType, AuthMethod, AuthorizationCode, AuthorizationRequest, Client,
     ClientId, ClientMetadata, ClientStatus, Consent, ConsentMethod, CreatedByType, DocumentState,
-    Email, Grant,
-    GrantType, PublicSigningKey, RedirectUri, RefreshToken, ResponseType, Role, ScopeSet, Session,
-    Tenant, TenantId, UnixTime, User,
+    Email, Grant, GrantType, PublicSigningKey, RedirectUri, RefreshToken, ResponseType, Role,
+    ScopeSet, Session, Tenant, TenantId, UnixTime, User,
 };
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_config};
 use gatehouse_core::store::memory::MemoryStore;
@@ -1322,9 +1321,7 @@ async fn api_tokens_and_sessions_end(store: Arc<dyn Store>) {
 /// changes round-trip; the same URL can be recorded again once its pending record expired (the
 /// TTL sweeper may not have removed it yet), while a live one is never overwritten; and the
 /// cache write-back is an ordinary conditional edit.
-async fn a_metadata_document_client_round_trips_and_comes_back_after_expiry(
-    store: Arc<dyn Store>,
-) {
+async fn a_metadata_document_client_round_trips_and_comes_back_after_expiry(store: Arc<dyn Store>) {
     let mut c = pending_client("acme", NOW);
     let url = format!("https://agent.example/clients/{}.json", c.client_id);
     c.client_id = ClientId::parse(&url).expect("url id");
@@ -1350,7 +1347,9 @@ async fn a_metadata_document_client_round_trips_and_comes_back_after_expiry(
     let mut again = c.clone();
     again.created_at = NOW + 10;
     assert!(matches!(
-        store.create_pending_client(&again, quota(10), NOW + 10).await,
+        store
+            .create_pending_client(&again, quota(10), NOW + 10)
+            .await,
         Err(StoreError::AlreadyExists)
     ));
     // Expired but not swept: the URL is recorded anew.
