@@ -34,6 +34,8 @@ CLIENT_FIELDS = {
     "client_uri", "logo_uri", "tos_uri", "policy_uri", "contacts", "software_id",
     "software_version", "created_at", "expires_at", "approved_at", "approved_by",
     "config_version",
+    # Client ID Metadata Document clients only
+    "metadata_document", "pending_changes",
 }
 CLIENT_REQUIRED_FIELDS = {
     "client_id", "client_name", "createdByType", "status", "consentMethod", "redirect_uris",
@@ -43,6 +45,7 @@ CLIENT_REQUIRED_FIELDS = {
 SETTINGS_FIELDS = {
     "display_name", "dcr_enabled", "allowed_auth_methods", "require_client_uri",
     "allowed_scopes", "pending_client_ttl_secs", "pending_client_cap", "default_resource",
+    "cimd_enabled",
 }
 USER_FIELDS = {"id", "email", "role", "disabled", "created_at"}
 
