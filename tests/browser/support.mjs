@@ -50,7 +50,8 @@ export function freePort() {
  * Starts `gatehouse serve` (embedded store, demo tenant, the demo passwords above, no per-IP
  * registration limit) and resolves once it prints "Gatehouse listening on".
  */
-export async function startGatehouse() {
+/** `gatehouse serve` on a free port; `extraEnv` adds settings (e.g. the development-only CIMD ones). */
+export async function startGatehouse(extraEnv = {}) {
   const port = await freePort();
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
@@ -61,7 +62,7 @@ export async function startGatehouse() {
     GATEHOUSE_DEMO_ADMIN_PASSWORD: ADMIN.password,
     GATEHOUSE_DEMO_USER_PASSWORD: USER.password,
     GATEHOUSE_REGISTRATION_RATE_LIMIT: '0',
-  });
+  }, extraEnv);
   const child = spawn(GATEHOUSE_BIN, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -227,7 +228,7 @@ export function launchChromium() {
  * resolves to the testbed, so that `stop()` (in `after`) stops whatever did start when a later
  * step fails.
  */
-export function browserTestbed(extraRoutes) {
+export function browserTestbed(extraRoutes, extraEnv = {}) {
   const bed = {
     cb: undefined,
     gh: undefined,
@@ -236,7 +237,7 @@ export function browserTestbed(extraRoutes) {
     contexts: [],
     async start() {
       bed.cb = await startCallbackServer(extraRoutes);
-      bed.gh = await startGatehouse();
+      bed.gh = await startGatehouse(extraEnv);
       bed.browser = await launchChromium();
       return bed;
     },
