@@ -14,8 +14,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -74,6 +76,29 @@ pub struct Fetched {
     pub max_age: Option<u64>,
 }
 
+/// Name resolution, behind a trait so that tests can play a hostile DNS server (mixed or
+/// changing answers). The fetcher asks it exactly once per fetch.
+pub trait Resolve: Send + Sync {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>>;
+}
+
+/// The system resolver (`getaddrinfo` on tokio's blocking pool).
+struct SystemResolver;
+
+impl Resolve for SystemResolver {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+        Box::pin(async move { Ok(tokio::net::lookup_host((host, port)).await?.collect()) })
+    }
+}
+
 /// Fetches metadata documents. Built once per process; the TLS configuration (root store) is
 /// built on first use, so start-up does not pay for reading the system's CA bundle.
 pub struct Fetcher {
@@ -81,6 +106,7 @@ pub struct Fetcher {
     allow_loopback: bool,
     extra_roots: Vec<CertificateDer<'static>>,
     tls: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+    resolver: Arc<dyn Resolve>,
 }
 
 impl Fetcher {
@@ -95,7 +121,14 @@ impl Fetcher {
             allow_loopback,
             extra_roots,
             tls: OnceLock::new(),
+            resolver: Arc::new(SystemResolver),
         }
+    }
+
+    /// The same fetcher with another resolver (tests).
+    pub fn with_resolver(mut self, resolver: Arc<dyn Resolve>) -> Self {
+        self.resolver = resolver;
+        self
     }
 
     fn tls(&self) -> Result<Arc<rustls::ClientConfig>, FetchError> {
@@ -140,10 +173,11 @@ impl Fetcher {
         let addrs: Vec<SocketAddr> = match url.host() {
             Some(Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
             Some(Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
-            Some(Host::Domain(name)) => tokio::net::lookup_host((name, port))
+            Some(Host::Domain(name)) => self
+                .resolver
+                .resolve(name, port)
                 .await
-                .map_err(|_| FetchError::Unresolvable(name.to_owned()))?
-                .collect(),
+                .map_err(|_| FetchError::Unresolvable(name.to_owned()))?,
             None => return Err(FetchError::Unresolvable(String::new())),
         };
         if addrs.is_empty() {
@@ -192,8 +226,8 @@ impl Fetcher {
             return Err(FetchError::Http("only https documents are fetched".into()));
         }
         let addrs = self.resolve(url).await?;
-        let tls = self.tls()?;
         let tcp = self.connect(&addrs).await?;
+        let tls = self.tls()?;
         let server_name = match url.host() {
             Some(Host::Ipv4(ip)) => ServerName::IpAddress(IpAddr::V4(ip).into()),
             Some(Host::Ipv6(ip)) => ServerName::IpAddress(IpAddr::V6(ip).into()),
@@ -389,6 +423,80 @@ mod tests {
                 other => panic!("{raw}: {other:?}"),
             }
         }
+    }
+
+    /// A DNS server under an attacker's control: each lookup gives the next answer.
+    struct Hostile {
+        answers: std::sync::Mutex<Vec<Vec<SocketAddr>>>,
+        lookups: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Hostile {
+        fn new(answers: Vec<Vec<&str>>) -> Arc<Self> {
+            Arc::new(Self {
+                answers: std::sync::Mutex::new(
+                    answers
+                        .into_iter()
+                        .rev()
+                        .map(|a| a.iter().map(|s| s.parse().expect("addr")).collect())
+                        .collect(),
+                ),
+                lookups: std::sync::atomic::AtomicUsize::new(0),
+            })
+        }
+    }
+
+    impl Resolve for Hostile {
+        fn resolve<'a>(
+            &'a self,
+            _host: &'a str,
+            _port: u16,
+        ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+            self.lookups
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let next = self
+                .answers
+                .lock()
+                .map(|mut a| a.pop().unwrap_or_default())
+                .unwrap_or_default();
+            Box::pin(async move { Ok(next) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_with_any_internal_address_is_refused_whatever_else_it_resolves_to() {
+        let dns = Hostile::new(vec![vec!["93.184.216.34:443", "10.0.0.7:443"]]);
+        let f = fetcher(false).with_resolver(dns.clone());
+        let url = Url::parse("https://rebind.example/c.json").expect("url");
+        match f.fetch(&url).await {
+            Err(FetchError::Forbidden { ip, why }) => {
+                assert_eq!(ip, "10.0.0.7".parse::<IpAddr>().expect("ip"));
+                assert_eq!(why, Refusal::Private);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_connection_goes_to_the_checked_address_after_a_single_lookup() {
+        // First answer: a (development-allowed) loopback listener; any later answer would be
+        // the cloud metadata service. The fetch must never ask twice.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listener");
+        let checked = listener.local_addr().expect("addr").to_string();
+        let accepted = tokio::spawn(async move { listener.accept().await.map(|(_, peer)| peer) });
+        let dns = Hostile::new(vec![vec![&checked], vec!["169.254.169.254:443"]]);
+        let f = fetcher(true).with_resolver(dns.clone());
+        let url = Url::parse("https://rebind.example/c.json").expect("url");
+        // The listener speaks no TLS: the fetch fails after connecting, which is all we need.
+        assert!(f.fetch(&url).await.is_err());
+        let peer = tokio::time::timeout(Duration::from_secs(5), accepted)
+            .await
+            .expect("a connection arrived")
+            .expect("join");
+        assert!(peer.is_ok(), "connected to the checked address");
+        assert_eq!(dns.lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -136,6 +136,9 @@ fn tenant_key(id: &TenantId) -> (String, String) {
     (format!("TENANT#{id}"), "TENANT".into())
 }
 
+/// The random id of the create that wrote a client item (see `own_client`).
+const WRITE_ID_ATTRIBUTE: &str = "wid";
+
 fn client_key(tenant: &TenantId, id: &ClientId) -> (String, String) {
     (format!("CLIENT#{tenant}#{id}"), "CLIENT".into())
 }
@@ -678,6 +681,21 @@ impl DynamoStore {
         Ok(self.get(key, true).await?.is_some())
     }
 
+    /// After a refused client create: `Ok` when the stored client is exactly the one this call
+    /// wrote (a retried attempt whose first try committed but whose answer was lost to an
+    /// attempt timeout), else [`StoreError::AlreadyExists`].
+    /// Each create carries a random write id (`wid`), so a previous identical create is not
+    /// mistaken for this one.
+    async fn own_client(&self, client: &Client, write_id: &str) -> Result<(), StoreError> {
+        let item = self
+            .get(client_key(&client.tenant, &client.client_id), true)
+            .await?;
+        match item.as_ref().and_then(|i| i.get(WRITE_ID_ATTRIBUTE)) {
+            Some(AttributeValue::S(w)) if w == write_id => Ok(()),
+            _ => Err(StoreError::AlreadyExists),
+        }
+    }
+
     async fn counter(
         &self,
         tenant: &TenantId,
@@ -729,7 +747,9 @@ impl Store for DynamoStore {
         quota: PendingQuota,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        let item = client_item(client)?;
+        let mut item = client_item(client)?;
+        let write_id = crate::crypto::new_id();
+        item.insert(WRITE_ID_ATTRIBUTE.into(), s(&write_id));
         // New, or replacing a pending record that expired but that the TTL sweeper has not
         // removed yet (a Client ID Metadata Document URL comes back under the same id).
         const NEW_OR_EXPIRED: &str = "attribute_not_exists(pk) OR #ttl <= :now";
@@ -749,7 +769,7 @@ impl Store for DynamoStore {
                 Err(SdkError::ServiceError(ref se))
                     if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
                 {
-                    Err(StoreError::AlreadyExists)
+                    self.own_client(client, &write_id).await
                 }
                 Err(other) => Err(unavailable(other)),
             };
@@ -795,7 +815,9 @@ impl Store for DynamoStore {
             Ok(_) => Ok(()),
             Err(err) => match cancellation_codes(&err) {
                 Some(codes) if condition_failed(&codes, 0) => Err(StoreError::PendingCapReached),
-                Some(codes) if condition_failed(&codes, 1) => Err(StoreError::AlreadyExists),
+                Some(codes) if condition_failed(&codes, 1) => {
+                    self.own_client(client, &write_id).await
+                }
                 _ => Err(unavailable(err)),
             },
         }
