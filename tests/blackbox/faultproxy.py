@@ -10,6 +10,9 @@ and a moto server, and does what the test tells it, thread-safely:
 - fail: answer the next N requests of one operation, or of any (`ANY`) (`None`: every one until `clear()`) with
   a DynamoDB throttling error (`400 ProvisionedThroughputExceededException`) or an internal
   error (`500 InternalServerError`), without forwarding them;
+- lose the answer: forward the next N requests of one operation to moto (so they take effect)
+  and then drop the connection without answering, as a network fault after the commit would
+  (`fail(op, LOSE_ANSWER)`);
 - count requests per operation (`X-Amz-Target` without its `DynamoDB_20120810.` prefix), and
   separately the ones it faulted or stalled.
 
@@ -36,6 +39,7 @@ TARGET_PREFIX = "DynamoDB_20120810."
 THROTTLE = "throttle"
 INTERNAL_ERROR = "internal_error"
 ANY = "*"  # an operation name matching every operation
+LOSE_ANSWER = "lose_answer"  # forwarded, then the connection dropped without an answer
 
 _FAULTS = {
     THROTTLE: (400, {
@@ -142,7 +146,7 @@ class FaultProxy:
         """Answer the next `count` requests of operation `op` (`GetItem` or
         `DynamoDB_20120810.GetItem`; `ANY` for every operation) with the `kind` fault; `count=None`: every one until
         `clear()`. Rules for one operation apply in the order they were added."""
-        if kind not in _FAULTS:
+        if kind not in _FAULTS and kind != LOSE_ANSWER:
             raise ValueError(f"unknown fault {kind!r}")
         if count is not None and count < 1:
             raise ValueError("count must be positive or None")
@@ -266,6 +270,9 @@ class FaultProxy:
                     except OSError:
                         pass
                     return
+                if action == "fail" and kind == LOSE_ANSWER:
+                    self._forward(body, answer=False)
+                    return
                 if action == "fail":
                     status, doc = _FAULTS[kind]
                     payload = json.dumps(doc).encode("utf-8")
@@ -277,7 +284,7 @@ class FaultProxy:
                     return
                 self._forward(body)
 
-            def _forward(self, body: bytes):
+            def _forward(self, body: bytes, answer: bool = True):
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length"}
                 headers["Connection"] = "close"
@@ -299,6 +306,14 @@ class FaultProxy:
                     return
                 finally:
                     conn.close()
+                if not answer:
+                    # Committed upstream, lost on the way back.
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
                 self._answer(status, payload, out)
 
             def do_POST(self):  # noqa: N802

@@ -65,6 +65,7 @@ from admin_support import (  # noqa: E402
     page_form,
 )
 from conftest import (  # noqa: E402
+    DEMO_ADMIN_PASSWORD,
     REPO_ROOT,
     _free_port,
     _port_open,
@@ -72,7 +73,7 @@ from conftest import (  # noqa: E402
     json_body,
     request,
 )
-from faultproxy import ANY, INTERNAL_ERROR, THROTTLE, FaultProxy  # noqa: E402
+from faultproxy import ANY, INTERNAL_ERROR, LOSE_ANSWER, THROTTLE, FaultProxy  # noqa: E402
 from test_tokens import Flow, exchange, introspect, refresh, revoke  # noqa: E402
 
 HANG_GUARD_S = 10.0  # a hang guard, not a performance bound (the operation timeout is 4 s)
@@ -686,3 +687,45 @@ def test_client_deletion_whose_grant_revocation_fails_still_ends_its_tokens(rig)
     assert (mcp[0], active, live) == (401, False, []), (
         f"client deleted (first DELETE {resp[0]}, retry {retry[0]}) but its grant was never "
         f"revoked: MCP call {mcp[0]}, introspection active={active}, unrevoked grants {live}")
+
+
+# --------------------------------------------------------------------------------------------
+# 8. A write that committed but whose answer was lost: the SDK retries it; the retry must be
+#    recognised as the same write, not as a duplicate (registration) or a replay.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cap, operation", [("5", TWI), ("0", "PutItem")],
+                         ids=["capped-transaction", "uncapped-putitem"])
+def test_a_registration_whose_answer_is_lost_still_succeeds_once(rig, cap, operation):
+    r = rig({"GATEHOUSE_PENDING_CLIENT_CAP": cap})
+    srv, proxy = r.server, r.proxy
+    admin = Admin(srv)
+    clients_before = len(r.items("CLIENT#demo#"))
+    proxy.fail(operation, LOSE_ANSWER, count=1)
+    resp, elapsed = timed(register, srv)
+    assert elapsed < HANG_GUARD_S, elapsed
+    assert proxy.faulted().get(operation, 0) == 1, proxy.faulted()
+    assert resp[0] == 201, f"registration with a lost answer: {resp[0]} {resp[2][:800]!r}"
+    client = json_body(resp)
+    assert len(r.items("CLIENT#demo#")) == clients_before + 1
+    assert client["client_id"] in pending_ids(admin)
+    if cap != "0":
+        counters = r.items("PENDING#demo")
+        assert sum(int(i.get("n", {}).get("N", "0")) for i in counters) == 1, counters
+
+
+def test_a_parked_request_and_a_session_whose_answers_are_lost_still_work(rig):
+    r = rig({})
+    srv, proxy = r.server, r.proxy
+    client = registered(srv)
+    browser = Browser(srv)
+    proxy.fail("PutItem", LOSE_ANSWER, count=1)  # parking the authorization request
+    attempt, elapsed = timed(authorize, srv, browser, client)
+    assert elapsed < HANG_GUARD_S, elapsed
+    assert proxy.faulted().get("PutItem", 0) == 1, proxy.faulted()
+    assert attempt.resp.status == 200, f"authorization with a lost answer: {attempt.resp!r}"
+    proxy.fail("PutItem", LOSE_ANSWER, count=1)  # the session of the sign-in
+    page = browser.sign_in(attempt.resp, "admin@demo.test", DEMO_ADMIN_PASSWORD)
+    assert proxy.faulted().get("PutItem", 0) == 2, proxy.faulted()
+    assert page.status == 200 and is_approval_page(page), f"sign-in with a lost answer: {page!r}"

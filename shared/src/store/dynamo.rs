@@ -136,7 +136,7 @@ fn tenant_key(id: &TenantId) -> (String, String) {
     (format!("TENANT#{id}"), "TENANT".into())
 }
 
-/// The random id of the create that wrote a client item (see `own_client`).
+/// The random id of the create that wrote an item (see `put` and `own_write`).
 const WRITE_ID_ATTRIBUTE: &str = "wid";
 
 fn client_key(tenant: &TenantId, id: &ClientId) -> (String, String) {
@@ -651,7 +651,20 @@ impl DynamoStore {
             .transpose()
     }
 
-    async fn put(&self, item: Item, only_if_new: bool) -> Result<(), StoreError> {
+    /// Puts an item; `only_if_new` makes it a create. A create carries a random write id, so
+    /// that when the SDK retries an attempt that committed but whose answer was lost, the
+    /// refused retry is recognised as this very write rather than reported as a duplicate.
+    async fn put(&self, mut item: Item, only_if_new: bool) -> Result<(), StoreError> {
+        let write_id = crate::crypto::new_id();
+        let key = match (item.get("pk"), item.get("sk")) {
+            (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => {
+                Some((pk.clone(), sk.clone()))
+            }
+            _ => None,
+        };
+        if only_if_new {
+            item.insert(WRITE_ID_ATTRIBUTE.into(), s(&write_id));
+        }
         let mut req = self
             .client
             .put_item()
@@ -666,7 +679,10 @@ impl DynamoStore {
                 SdkError::ServiceError(ref se)
                     if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
                 {
-                    Err(StoreError::AlreadyExists)
+                    match key {
+                        Some(key) => self.own_write(key, &write_id).await,
+                        None => Err(StoreError::AlreadyExists),
+                    }
                 }
                 other => Err(unavailable(other)),
             },
@@ -687,9 +703,13 @@ impl DynamoStore {
     /// Each create carries a random write id (`wid`), so a previous identical create is not
     /// mistaken for this one.
     async fn own_client(&self, client: &Client, write_id: &str) -> Result<(), StoreError> {
-        let item = self
-            .get(client_key(&client.tenant, &client.client_id), true)
-            .await?;
+        self.own_write(client_key(&client.tenant, &client.client_id), write_id)
+            .await
+    }
+
+    /// `Ok` when the item at `key` carries this create's write id.
+    async fn own_write(&self, key: (String, String), write_id: &str) -> Result<(), StoreError> {
+        let item = self.get(key, true).await?;
         match item.as_ref().and_then(|i| i.get(WRITE_ID_ATTRIBUTE)) {
             Some(AttributeValue::S(w)) if w == write_id => Ok(()),
             _ => Err(StoreError::AlreadyExists),
