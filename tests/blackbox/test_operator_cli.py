@@ -378,8 +378,16 @@ def test_tenant_set_changes_settings_the_server_applies(start_server):
     assert status == 403, body
     assert json.loads(body)["error"] == "access_denied"
 
+    # Client ID Metadata Documents: on by default, off through the CLI, published accordingly.
+    meta_url = f"{server.base}/.well-known/oauth-authorization-server/t/acme"
+    assert json.loads(request("GET", meta_url)[2]).get("client_id_metadata_document_supported") is True
+    ok(cli(server, "tenant", "set", "acme", "cimd_enabled=false"))
+    settings = show(server, "acme")
+    assert settings["cimd_enabled"] is False
+    assert "client_id_metadata_document_supported" not in json.loads(request("GET", meta_url)[2])
+
     # Bad values: exit 1 naming the key, nothing changed (not even the good pairs beside them).
-    for pair in ("pending_client_ttl_secs=5", "foo=1", "dcr_enabled=maybe",
+    for pair in ("pending_client_ttl_secs=5", "foo=1", "dcr_enabled=maybe", "cimd_enabled=perhaps",
                  "allowed_auth_methods=bogus", "pending_client_cap=-1",
                  "default_resource=ftp://mcp.acme.test/"):
         key = pair.split("=")[0]
