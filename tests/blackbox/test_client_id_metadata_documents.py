@@ -16,6 +16,7 @@ for re-approval; the pending cap; deletion and re-recording.
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 import time
@@ -580,3 +581,34 @@ def test_a_deleted_client_comes_back_pending_and_users_consent_again(srv, docs, 
     approve_first_connection(srv, admin, url)
     # An earlier consent does not carry over to the new record.
     assert_consent_page(first_request(srv, url, browser).resp)
+
+
+# --------------------------------------------------------------------------------------------
+# DynamoDB round trips (counted by the server's SDK interceptor, as in test_dynamodb_calls.py)
+# --------------------------------------------------------------------------------------------
+
+HANDLED = re.compile(r"handled\b.*?\bstatus=(\d+).*?\bdynamodb_calls=(\d+).*?\broute=\"?([a-z_]+)")
+
+
+def test_dynamodb_round_trips_of_metadata_document_requests(start_server, ca_dir, docs):
+    server = start_server(dev_env(ca_dir, GATEHOUSE_PENDING_CLIENT_CAP="50"), mode="dynamodb")
+    url, _ = publish(docs)
+
+    def calls(step) -> int:
+        offset = len(server.log())
+        step()
+        time.sleep(0.05)
+        rows = [r for r in HANDLED.findall(server.log()[offset:]) if r[2] == "authorize"]
+        assert len(rows) == 1, rows
+        return int(rows[0][1])
+
+    # Warm the tenant cache first (metadata needs no other read).
+    request("GET", f"{server.base}/.well-known/oauth-authorization-server/t/demo")
+    # New document: the flow read, the cap's previous-window counter, one transaction that
+    # records the client and counts it, and the parked request.
+    first = calls(lambda: assert_page(first_request(server, url).resp, 200, "Sign in"))
+    # Cached: exactly what a registered client costs (the flow read and the parked request).
+    cached = calls(lambda: assert_page(first_request(server, url).resp, 200, "Sign in"))
+    print(f"\nDynamoDB calls: authorize GET with a new document {first}, cached {cached}")
+    assert first <= 4, first
+    assert cached <= 2, cached
