@@ -95,6 +95,23 @@ fn base_event(method: &str, route_key: &str, path: &str) -> Value {
     })
 }
 
+/// A form `POST` to the token function, as API Gateway routes it.
+async fn token_request(app: &App, form: String) -> lambda_http::Response<Body> {
+    handle_event(
+        app,
+        Function::Token,
+        raw_event(
+            "POST",
+            "POST /t/{tenant}/oauth/token",
+            "/t/demo/oauth/token",
+            "",
+            Some((form, "application/x-www-form-urlencoded")),
+            &[],
+        ),
+    )
+    .await
+}
+
 fn text_body(resp: &lambda_http::Response<Body>) -> String {
     match resp.body() {
         Body::Text(t) => t.clone(),
@@ -350,19 +367,7 @@ async fn token_function_reads_base64_form_bodies_and_refuses_unapproved_clients(
         client["client_id"].as_str().expect("id"),
         client["client_secret"].as_str().expect("secret"),
     );
-    let resp = handle_event(
-        &app,
-        Function::Token,
-        raw_event(
-            "POST",
-            "POST /t/{tenant}/oauth/token",
-            "/t/demo/oauth/token",
-            "",
-            Some((form, "application/x-www-form-urlencoded")),
-            &[],
-        ),
-    )
-    .await;
+    let resp = token_request(&app, form).await;
     assert_eq!(resp.status(), 401);
     let doc = json_body(&resp);
     assert_eq!(doc["error"], "invalid_client");
@@ -636,19 +641,7 @@ async fn metadata_document_clients_through_the_authorize_token_and_admin_functio
         "a".repeat(43),
         encoded(stale_url)
     );
-    let token = handle_event(
-        &app,
-        Function::Token,
-        raw_event(
-            "POST",
-            "POST /t/{tenant}/oauth/token",
-            "/t/demo/oauth/token",
-            "",
-            Some((form, "application/x-www-form-urlencoded")),
-            &[],
-        ),
-    )
-    .await;
+    let token = token_request(&app, form).await;
     assert_eq!(token.status(), 401);
     let body = json_body(&token);
     assert_eq!(body["error"], "invalid_client");

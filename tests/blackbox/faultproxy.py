@@ -253,6 +253,14 @@ class FaultProxy:
                 self.wfile.write(body)
                 self.wfile.flush()
 
+            def _drop(self):
+                """Close the connection without an answer, as a dead network would."""
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
             def _handle(self):
                 body = self._body()
                 op = operation_name(self.headers.get("X-Amz-Target"))
@@ -263,12 +271,7 @@ class FaultProxy:
                             pass
                     finally:
                         proxy._unstalled()
-                    # Never answered: drop the connection.
-                    self.close_connection = True
-                    try:
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+                    self._drop()  # never answered
                     return
                 if action == "fail" and kind == LOSE_ANSWER:
                     self._forward(body, answer=False)
@@ -307,12 +310,7 @@ class FaultProxy:
                 finally:
                     conn.close()
                 if not answer:
-                    # Committed upstream, lost on the way back.
-                    self.close_connection = True
-                    try:
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+                    self._drop()  # committed upstream, lost on the way back
                     return
                 self._answer(status, payload, out)
 
