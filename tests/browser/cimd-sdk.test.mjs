@@ -24,7 +24,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { ADMIN, REPO, SUITE_TIMEOUT_MS, USER, browserTestbed, decideAndLand, jwtClaims, signIn } from './support.mjs';
+import { ADMIN, REPO, SUITE_TIMEOUT_MS, USER, browserTestbed, decideAndLand, describeError, jwtClaims, recordingFetch, sdk, signIn } from './support.mjs';
 
 const CLIENT_INFO = { name: 'gatehouse-cimd-tests', version: '0.0.0' };
 
@@ -76,42 +76,6 @@ async function startDocServer(caDir) {
 }
 
 // ------------------------------------------------------------------ the SDK's side
-
-/** Every request the SDK makes: method, URL, client_id and grant type of forms, status. */
-function recordingFetch() {
-  const log = [];
-  const fetchFn = async (input, init = {}) => {
-    const url = input instanceof Request ? input.url : String(input);
-    const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
-    const entry = { method: (init.method ?? 'GET').toUpperCase(), url };
-    const authz = headers.get('authorization');
-    if (authz) entry.auth = authz.split(' ')[0];
-    if (init.body instanceof URLSearchParams) {
-      entry.grantType = init.body.get('grant_type') ?? undefined;
-      entry.clientId = init.body.get('client_id') ?? undefined;
-    } else if (typeof init.body === 'string' && init.body.startsWith('{')) {
-      try {
-        entry.rpc = JSON.parse(init.body).method;
-      } catch {
-        // not JSON-RPC
-      }
-    }
-    log.push(entry);
-    const resp = await fetch(input, init);
-    entry.status = resp.status;
-    if (resp.status >= 400) entry.body = await resp.clone().text().catch(() => '');
-    return resp;
-  };
-  return { log, fetchFn };
-}
-
-async function sdk(step, log, fn) {
-  try {
-    return await fn();
-  } catch (e) {
-    assert.fail(`the MCP SDK failed at ${step}: ${e?.constructor?.name}: ${e?.message}\n${log.slice(-8).map((x) => JSON.stringify(x)).join('\n')}`);
-  }
-}
 
 /**
  * An OAuthClientProvider with a client metadata URL and nothing stored. `redirectToAuthorization`
@@ -264,7 +228,7 @@ describe('the MCP TypeScript SDK with a client metadata URL (Client ID Metadata 
     const provider = new MetadataUrlProvider({ bed, issuer, documentUrl, who });
     const first = connectWith(provider, rec.fetchFn);
     await assert.rejects(first.client.connect(first.transport), (e) => {
-      assert.ok(e instanceof UnauthorizedError, `expected UnauthorizedError after the redirect, got ${e?.constructor?.name}: ${e?.message}\n${JSON.stringify(rec.log)}`);
+      assert.ok(e instanceof UnauthorizedError, `expected UnauthorizedError after the redirect, got:\n${describeError(e, rec.log)}`);
       return true;
     });
     await first.client.close();

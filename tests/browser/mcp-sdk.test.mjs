@@ -20,71 +20,12 @@ import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.js';
-import { SUITE_TIMEOUT_MS, browserTestbed, jwtClaims } from './support.mjs';
+import { SUITE_TIMEOUT_MS, browserTestbed, describeError, jwtClaims, recordingFetch, sdk } from './support.mjs';
 
 const CLIENT_INFO = { name: 'gatehouse-browser-tests', version: '0.0.0' };
 const MCP_SCOPE = 'user_default mcp:execute';
 
 // ------------------------------------------------------------------ helpers
-
-/**
- * A fetch that records every request the SDK makes (method, URL, JSON-RPC method or grant type,
- * client authentication, status, WWW-Authenticate, and the body of error responses), so that a
- * failure can show the exchange and the tests can check the order of the flow.
- */
-function recordingFetch() {
-  const log = [];
-  const fetchFn = async (input, init = {}) => {
-    const url = input instanceof Request ? input.url : String(input);
-    const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
-    const entry = { method: (init.method ?? 'GET').toUpperCase(), url };
-    const authz = headers.get('authorization');
-    if (authz) entry.auth = authz.split(' ')[0];
-    if (typeof init.body === 'string' && init.body.startsWith('{')) {
-      try {
-        const msg = JSON.parse(init.body);
-        if (msg.method) entry.rpc = msg.method;
-        if (typeof msg.scope === 'string') entry.scope = msg.scope; // a registration request
-      } catch {
-        // not JSON-RPC
-      }
-    } else if (init.body instanceof URLSearchParams) {
-      entry.grantType = init.body.get('grant_type') ?? undefined;
-      entry.resource = init.body.get('resource') ?? undefined;
-      entry.scope = init.body.get('scope') ?? undefined;
-    }
-    log.push(entry);
-    try {
-      const resp = await fetch(input, init);
-      entry.status = resp.status;
-      const challenge = resp.headers.get('www-authenticate');
-      if (challenge) entry.wwwAuthenticate = challenge;
-      if (resp.status >= 400 && resp.status !== 405) entry.body = await resp.clone().text().catch((e) => `<unreadable: ${e}>`);
-      return resp;
-    } catch (e) {
-      entry.error = String(e);
-      throw e;
-    }
-  };
-  return { log, fetchFn };
-}
-
-/** An SDK error with its class, message, cause and the recent HTTP exchanges, for a failure message. */
-function describeError(e, log) {
-  const parts = [`${e?.constructor?.name ?? typeof e}${e?.code !== undefined ? ` [${e.code}]` : ''}: ${e?.message ?? e}`];
-  if (e?.cause !== undefined) parts.push(`cause: ${e.cause?.message ?? JSON.stringify(e.cause)}`);
-  if (log?.length) parts.push(`HTTP exchanges (last 8):\n${log.slice(-8).map((x) => `  ${JSON.stringify(x)}`).join('\n')}`);
-  return parts.join('\n');
-}
-
-/** Runs an SDK step; a rejection becomes an assertion failure naming the step, the SDK's error and the exchanges. */
-async function sdk(step, log, fn) {
-  try {
-    return await fn();
-  } catch (e) {
-    assert.fail(`the MCP SDK failed at ${step}:\n${describeError(e, log)}`);
-  }
-}
 
 /**
  * The SDK's OAuthClientProvider, state in memory. `redirectToAuthorization(url)` starts the user's
