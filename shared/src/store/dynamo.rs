@@ -655,16 +655,18 @@ impl DynamoStore {
     /// that when the SDK retries an attempt that committed but whose answer was lost, the
     /// refused retry is recognised as this very write rather than reported as a duplicate.
     async fn put(&self, mut item: Item, only_if_new: bool) -> Result<(), StoreError> {
-        let write_id = crate::crypto::new_id();
-        let key = match (item.get("pk"), item.get("sk")) {
-            (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => {
-                Some((pk.clone(), sk.clone()))
-            }
-            _ => None,
-        };
-        if only_if_new {
+        // Only a create needs its write id and key back.
+        let create = only_if_new.then(|| {
+            let write_id = crate::crypto::new_id();
             item.insert(WRITE_ID_ATTRIBUTE.into(), s(&write_id));
-        }
+            let key = match (item.get("pk"), item.get("sk")) {
+                (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => {
+                    Some((pk.clone(), sk.clone()))
+                }
+                _ => None,
+            };
+            (key, write_id)
+        });
         let mut req = self
             .client
             .put_item()
@@ -679,9 +681,9 @@ impl DynamoStore {
                 SdkError::ServiceError(ref se)
                     if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
                 {
-                    match key {
-                        Some(key) => self.own_write(key, &write_id).await,
-                        None => Err(StoreError::AlreadyExists),
+                    match create {
+                        Some((Some(key), write_id)) => self.own_write(key, &write_id).await,
+                        _ => Err(StoreError::AlreadyExists),
                     }
                 }
                 other => Err(unavailable(other)),
@@ -697,17 +699,10 @@ impl DynamoStore {
         Ok(self.get(key, true).await?.is_some())
     }
 
-    /// After a refused client create: `Ok` when the stored client is exactly the one this call
-    /// wrote (a retried attempt whose first try committed but whose answer was lost to an
-    /// attempt timeout), else [`StoreError::AlreadyExists`].
-    /// Each create carries a random write id (`wid`), so a previous identical create is not
-    /// mistaken for this one.
-    async fn own_client(&self, client: &Client, write_id: &str) -> Result<(), StoreError> {
-        self.own_write(client_key(&client.tenant, &client.client_id), write_id)
-            .await
-    }
-
-    /// `Ok` when the item at `key` carries this create's write id.
+    /// After a refused create: `Ok` when the item at `key` carries this create's write id (an
+    /// SDK retry of an attempt that committed but whose answer was lost), else
+    /// [`StoreError::AlreadyExists`]. The id is random per create, so an earlier identical
+    /// create is never mistaken for this one.
     async fn own_write(&self, key: (String, String), write_id: &str) -> Result<(), StoreError> {
         let item = self.get(key, true).await?;
         match item.as_ref().and_then(|i| i.get(WRITE_ID_ATTRIBUTE)) {
@@ -789,7 +784,8 @@ impl Store for DynamoStore {
                 Err(SdkError::ServiceError(ref se))
                     if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
                 {
-                    self.own_client(client, &write_id).await
+                    self.own_write(client_key(&client.tenant, &client.client_id), &write_id)
+                        .await
                 }
                 Err(other) => Err(unavailable(other)),
             };
@@ -836,7 +832,8 @@ impl Store for DynamoStore {
             Err(err) => match cancellation_codes(&err) {
                 Some(codes) if condition_failed(&codes, 0) => Err(StoreError::PendingCapReached),
                 Some(codes) if condition_failed(&codes, 1) => {
-                    self.own_client(client, &write_id).await
+                    self.own_write(client_key(&client.tenant, &client.client_id), &write_id)
+                        .await
                 }
                 _ => Err(unavailable(err)),
             },
