@@ -204,8 +204,14 @@ pub async fn clients_approve(args: &TableArgs, tenant: &str, id: &str) -> CliRes
     let store = store(args).await?;
     let tenant = load_tenant(&store, tenant).await?;
     let id = client_id(id)?;
+    // Approve the configuration read here (and printed below), not one the client might
+    // switch to between this read and the write.
+    let version = match store.get_client(&tenant.id, &id, unix_now()).await? {
+        Some(c) => c.config_version,
+        None => return Err(format!("no client {id} (not found, or expired)").into()),
+    };
     match store
-        .approve_client(&tenant.id, &id, "operator-cli", unix_now())
+        .approve_client(&tenant.id, &id, version, "operator-cli", unix_now())
         .await
     {
         Ok(c) => {
@@ -215,7 +221,10 @@ pub async fn clients_approve(args: &TableArgs, tenant: &str, id: &str) -> CliRes
         Err(StoreError::NotFound) => {
             Err(format!("no client {id} in {} (not found, or expired)", tenant.id).into())
         }
-        Err(StoreError::Conflict) => Err(format!("client {id} is already approved").into()),
+        Err(StoreError::Conflict) => Err(format!(
+            "client {id} is already approved, or changed itself while being approved (check it and run again)"
+        )
+        .into()),
         Err(e) => Err(e.into()),
     }
 }

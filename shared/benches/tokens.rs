@@ -61,7 +61,12 @@ fn bench(c: &mut Criterion) {
         .unwrap_or_default()
         .to_owned();
     let id = ClientId::parse(&client_id).unwrap_or_else(|| panic!("client id"));
-    rt.block_on(store.approve_client(&tenant, &id, "bench", unix_now()))
+    let version = rt
+        .block_on(store.get_client(&tenant, &id, unix_now()))
+        .ok()
+        .flatten()
+        .map_or(0, |c| c.config_version);
+    rt.block_on(store.approve_client(&tenant, &id, version, "bench", unix_now()))
         .unwrap_or_else(|e| panic!("{e}"));
     let challenge = {
         use base64::Engine as _;

@@ -63,6 +63,13 @@ impl App {
             .map(|r| r.0.clone())
             .unwrap_or_default();
         let path = req.uri().path().to_owned();
+        // RFC 6797: browsers that reached us over https keep to https for a year, so a later
+        // `http://` link (or an attacker on the network) cannot take a sign-in page or a code
+        // over plain http. Only when the public URL itself is https: local http development
+        // must not pin `localhost` to https in the developer's browser.
+        let hsts = self
+            .public_base(&req)
+            .is_ok_and(|base| base.starts_with("https://"));
         let route = router::route(&path).filter(|r| only.is_none_or(|f| r.function() == f));
         let span = tracing::info_span!(
             "request",
@@ -90,7 +97,13 @@ impl App {
             }
         };
         async {
-            let (resp, dynamodb_calls) = crate::telemetry::counting_db_calls(work).await;
+            let (mut resp, dynamodb_calls) = crate::telemetry::counting_db_calls(work).await;
+            if hsts {
+                resp.headers_mut().insert(
+                    ::http::header::STRICT_TRANSPORT_SECURITY,
+                    ::http::HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+                );
+            }
             tracing::info!(
                 status = resp.status().as_u16(),
                 micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),

@@ -58,6 +58,33 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// Characters that make displayed text read differently from what it is: control characters,
+/// bidirectional overrides, embeddings and isolates (`Claude\u{202e}gnp.exe` shows as
+/// "Claudeexe.png"), directional marks, and zero-width or invisible characters that split or
+/// join words unseen. Refused in every text an administrator or user judges a client by.
+pub fn disguising_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00ad}'
+                | '\u{034f}'
+                | '\u{061c}'
+                | '\u{115f}'
+                | '\u{1160}'
+                | '\u{17b4}'
+                | '\u{17b5}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206f}'
+                | '\u{3164}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
+}
+
 /// A field's value, treating JSON `null` as absent (some clients send explicit nulls).
 fn field<'a>(doc: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     doc.get(name).filter(|v| !v.is_null())
@@ -80,9 +107,9 @@ pub(crate) fn string_field(
                     "{name} is longer than {max_chars} characters"
                 )));
             }
-            if trimmed.chars().any(char::is_control) {
+            if trimmed.chars().any(disguising_char) {
                 return Err(OAuthError::invalid_client_metadata(format!(
-                    "{name} must not contain control characters"
+                    "{name} must not contain control, invisible or bidirectional formatting characters (they make text read differently from what it is)"
                 )));
             }
             Ok(Some(trimmed.to_owned()))
@@ -110,6 +137,11 @@ fn string_array<'a>(
             items
                 .iter()
                 .map(|item| match item {
+                    Value::String(s) if s.chars().any(disguising_char) => {
+                        Err(OAuthError::invalid_client_metadata(format!(
+                            "{name} entries must not contain control, invisible or bidirectional formatting characters"
+                        )))
+                    }
                     Value::String(s) => Ok(s.as_str()),
                     other => Err(OAuthError::invalid_client_metadata(format!(
                         "{name} must contain only strings, found {}",

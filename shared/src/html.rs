@@ -27,15 +27,19 @@ pub struct SignIn<'a> {
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
     pub nonce: &'a str,
+    /// The application changed since the page the decision came from; this one shows it anew.
+    pub changed: bool,
     pub tenant_name: &'a str,
     pub client_name: &'a str,
-    pub client_uri: Option<&'a str>,
-    pub logo_uri: Option<&'a str>,
+    pub client_uri: Option<String>,
+    /// Shown as text on the approval page only: a remote picture would tell its host the
+    /// administrator's address and could be swapped after approval.
+    pub logo_uri: Option<String>,
     /// The client's metadata document URL (its client_id), for metadata-document clients.
     pub document_url: Option<&'a str>,
-    pub redirect_uri: &'a str,
+    pub redirect_uri: String,
     /// Every registered redirect URI, shown when approving a new client.
-    pub all_redirect_uris: Vec<&'a str>,
+    pub all_redirect_uris: Vec<String>,
     pub scopes: Vec<&'a str>,
     pub pending: bool,
     pub registered_ago: String,
@@ -45,6 +49,9 @@ pub struct ConsentPage<'a> {
     pub request_id: &'a str,
     pub client_id: &'a str,
     pub csrf_token: &'a str,
+    /// The configuration the page shows; a decision on another one is refused and the page
+    /// shown again.
+    pub config_version: u32,
 }
 
 #[derive(Template)]
@@ -55,6 +62,13 @@ pub struct Message<'a> {
     pub title: &'a str,
     pub message: &'a str,
     pub hint: Option<&'a str>,
+}
+
+/// A URL as the administrator must read it: hosts in their ASCII (punycode) form, so that a
+/// look-alike internationalised host (`аpple.com` with a Cyrillic `а`) shows as what it is
+/// (`xn--pple-43d.com`). A value that does not parse is shown as it is (escaped).
+pub fn ascii_url(raw: &str) -> String {
+    url::Url::parse(raw).map_or_else(|_| raw.to_owned(), String::from)
 }
 
 /// A fresh CSP nonce for one response.
@@ -76,7 +90,7 @@ pub fn page(status: StatusCode, nonce: &str, template: &impl Template) -> Respon
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     let csp = format!(
-        "default-src 'none'; style-src 'nonce-{nonce}'; img-src https:; base-uri 'none'; frame-ancestors 'none'"
+        "default-src 'none'; style-src 'nonce-{nonce}'; base-uri 'none'; frame-ancestors 'none'"
     );
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);

@@ -596,7 +596,6 @@ async fn metadata_document_clients_through_the_authorize_token_and_admin_functio
         let state = DocumentState {
             fetched_at: now,
             fresh_until,
-            proposed: None,
         };
         cimd::new_pending_client(&tenant, &id, metadata, state, now)
     };
@@ -633,7 +632,7 @@ async fn metadata_document_clients_through_the_authorize_token_and_admin_functio
         .await
         .expect("record stale");
     app.store
-        .approve_client(&tenant.id, &stale.client_id, "admin", now)
+        .approve_client(&tenant.id, &stale.client_id, stale.config_version, "admin", now)
         .await
         .expect("approve");
     let form = format!(

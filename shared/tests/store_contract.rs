@@ -62,6 +62,7 @@ fn pending_client(tenant: &str, now: UnixTime) -> Client {
         approved_at: None,
         registration_token_hash: Some(crypto::hash_secret("rat")),
         config_version: 1,
+        pending_changes: None,
         metadata: ClientMetadata {
             client_name: "Agent".into(),
             redirect_uris: vec![RedirectUri::parse("https://agent.example/cb").expect("uri")],
@@ -164,7 +165,7 @@ async fn an_expired_pending_client_reads_as_absent(store: Arc<dyn Store>) {
     );
     assert!(matches!(
         store
-            .approve_client(&c.tenant, &c.client_id, "admin-1", exp)
+            .approve_client(&c.tenant, &c.client_id, c.config_version, "admin-1", exp)
             .await,
         Err(StoreError::NotFound)
     ));
@@ -286,7 +287,7 @@ async fn approval_happens_exactly_once_and_ends_expiry(store: Arc<dyn Store>) {
         .await
         .expect("create");
     let approved = store
-        .approve_client(&c.tenant, &c.client_id, "admin-1", NOW + 10)
+        .approve_client(&c.tenant, &c.client_id, c.config_version, "admin-1", NOW + 10)
         .await
         .expect("approve");
     assert_eq!(approved.status, ClientStatus::Approved);
@@ -295,7 +296,7 @@ async fn approval_happens_exactly_once_and_ends_expiry(store: Arc<dyn Store>) {
     assert_eq!(approved.approved_at, Some(NOW + 10));
     assert!(matches!(
         store
-            .approve_client(&c.tenant, &c.client_id, "admin-2", NOW + 11)
+            .approve_client(&c.tenant, &c.client_id, c.config_version, "admin-2", NOW + 11)
             .await,
         Err(StoreError::Conflict)
     ));
@@ -310,7 +311,7 @@ async fn approval_happens_exactly_once_and_ends_expiry(store: Arc<dyn Store>) {
     );
     assert!(matches!(
         store
-            .approve_client(&c.tenant, &ClientId::generate(), "admin-1", NOW)
+            .approve_client(&c.tenant, &ClientId::generate(), 1, "admin-1", NOW)
             .await,
         Err(StoreError::NotFound)
     ));
@@ -325,9 +326,9 @@ async fn concurrent_approvals_have_one_winner(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let store = Arc::clone(&store);
-        let (t, id) = (c.tenant.clone(), c.client_id.clone());
+        let (t, id, v) = (c.tenant.clone(), c.client_id.clone(), c.config_version);
         tasks.push(tokio::spawn(async move {
-            store.approve_client(&t, &id, "admin-1", NOW + 5).await
+            store.approve_client(&t, &id, v, "admin-1", NOW + 5).await
         }));
     }
     let mut winners = 0;
@@ -1133,7 +1134,7 @@ async fn edits_keep_status_and_never_resurrect(store: Arc<dyn Store>) {
         .await
         .expect("edit a pending client");
     let approved = store
-        .approve_client(&c.tenant, &c.client_id, "admin", NOW + 2)
+        .approve_client(&c.tenant, &c.client_id, c.config_version, "admin", NOW + 2)
         .await
         .expect("approve");
     assert_eq!(approved.metadata.client_name, "Renamed");
@@ -1331,7 +1332,6 @@ async fn a_metadata_document_client_round_trips_and_comes_back_after_expiry(stor
     c.document = Some(DocumentState {
         fetched_at: NOW,
         fresh_until: NOW + 300,
-        proposed: None,
     });
     store
         .create_pending_client(&c, quota(10), NOW)
@@ -1369,7 +1369,7 @@ async fn a_metadata_document_client_round_trips_and_comes_back_after_expiry(stor
     assert_eq!(read.created_at, later);
     // Approve, then write back a refreshed document with a proposed change.
     let approved = store
-        .approve_client(&c.tenant, &c.client_id, "admin-1", later + 1)
+        .approve_client(&c.tenant, &c.client_id, c.config_version, "admin-1", later + 1)
         .await
         .expect("approve");
     let mut proposed = approved.metadata.clone();
@@ -1378,8 +1378,8 @@ async fn a_metadata_document_client_round_trips_and_comes_back_after_expiry(stor
     refreshed.document = Some(DocumentState {
         fetched_at: later + 600,
         fresh_until: later + 900,
-        proposed: Some(proposed),
     });
+    refreshed.pending_changes = Some(proposed);
     store
         .update_client(&refreshed, later + 600)
         .await
@@ -1391,6 +1391,66 @@ async fn a_metadata_document_client_round_trips_and_comes_back_after_expiry(stor
         .expect("live");
     assert_eq!(read, refreshed);
     assert_eq!(read.metadata.client_name, "Agent");
+}
+
+/// An approval approves the configuration the administrator saw: once the client changed
+/// itself (a new configuration version), neither approval path writes anything.
+async fn approval_is_conditional_on_the_configuration_version(store: Arc<dyn Store>) {
+    let c = pending_client("acme", NOW);
+    store
+        .create_pending_client(&c, quota(10), NOW)
+        .await
+        .expect("create");
+    let shown = c.clone();
+    let mut changed = c.clone();
+    changed.metadata.client_name = "Renamed".into();
+    changed.config_version += 1;
+    store.update_client(&changed, NOW + 1).await.expect("update");
+
+    let result = store
+        .approve_client(&c.tenant, &c.client_id, shown.config_version, "admin-1", NOW + 2)
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+
+    let mut req = authorization_request("acme", NOW + 2);
+    req.client_id = c.client_id.clone();
+    store.put_authorization_request(&req).await.expect("request");
+    let mut code = code_for("acme", NOW + 3);
+    code.client_id = c.client_id.clone();
+    let result = store
+        .finish_authorization(
+            Finish {
+                request: Some(&req),
+                code: &code,
+                consent: None,
+                approve: Some((&shown, "admin-1")),
+            },
+            NOW + 3,
+        )
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+    let read = store
+        .get_client(&c.tenant, &c.client_id, NOW + 4)
+        .await
+        .expect("get")
+        .expect("live");
+    assert_eq!(read, changed, "still pending, as changed");
+    assert!(
+        store
+            .get_authorization_request(&req.tenant, &req.id, NOW + 4)
+            .await
+            .expect("get")
+            .is_some(),
+        "the request was not consumed"
+    );
+
+    // The current version approves, in that configuration.
+    let approved = store
+        .approve_client(&c.tenant, &c.client_id, changed.config_version, "admin-1", NOW + 5)
+        .await
+        .expect("approve");
+    assert_eq!(approved.metadata.client_name, "Renamed");
+    assert_eq!(approved.status, ClientStatus::Approved);
 }
 
 macro_rules! contract {
@@ -1424,6 +1484,7 @@ contract!(
     concurrent_registrations_never_exceed_the_cap,
     approval_happens_exactly_once_and_ends_expiry,
     concurrent_approvals_have_one_winner,
+    approval_is_conditional_on_the_configuration_version,
     clients_list_oldest_first_and_per_tenant,
     users_are_created_once_and_replaced_by_put,
     authorization_requests_expire_and_are_taken_exactly_once,

@@ -8,8 +8,8 @@
 //! consent page like any registered client. The stored client is the cache of the document
 //! ([`DocumentState`]): it is used until `fresh_until` (the document's `Cache-Control`, bounded
 //! to 5 minutes … 24 hours), then fetched again. A changed document never takes effect on its
-//! own once the client is approved: differing metadata is kept as `proposed` until an
-//! administrator approves it (redirect URIs the document dropped stop working at once — a
+//! own once the client is approved: differing metadata waits in the client's `pending_changes`
+//! until an administrator approves it (redirect URIs the document dropped stop working at once — a
 //! narrowing needs no approval).
 //!
 //! [`resolve`] is the one entry point for the authorization and token endpoints.
@@ -234,7 +234,6 @@ async fn fetch_document(
         state: DocumentState {
             fetched_at: now,
             fresh_until: now.saturating_add(freshness(fetched.max_age)),
-            proposed: None,
         },
     })
 }
@@ -269,42 +268,18 @@ fn new_pending(tenant: &Tenant, id: &ClientId, doc: Document, now: UnixTime) -> 
         // earlier one can have reached (seconds since the epoch) and old consents never count.
         config_version: u32::try_from(now).unwrap_or(u32::MAX),
         metadata: doc.metadata,
+        pending_changes: None,
         document: Some(doc.state),
     }
 }
 
-/// A client with a freshly fetched document applied. A pending client simply takes the new
-/// metadata (nothing was approved yet). An approved client keeps its approved metadata, minus
-/// redirect URIs the document no longer lists; anything else that differs waits in `proposed`.
-pub fn apply_document(
-    mut client: Client,
-    metadata: ClientMetadata,
-    mut state: DocumentState,
-) -> Client {
-    match client.status {
-        ClientStatus::Pending => {
-            client.metadata = metadata;
-            state.proposed = None;
-        }
-        ClientStatus::Approved => {
-            client
-                .metadata
-                .redirect_uris
-                .retain(|u| metadata.redirect_uris.contains(u));
-            state.proposed = (metadata != client.metadata).then_some(metadata);
-        }
-    }
+/// A client with a freshly fetched document applied, by the same rule as every other change a
+/// client makes to itself ([`Client::propose`]): an approved client's changes wait for an
+/// administrator.
+pub fn apply_document(client: Client, metadata: ClientMetadata, state: DocumentState) -> Client {
+    let mut client = client.propose(metadata);
     client.document = Some(state);
     client
-}
-
-/// An administrator approves a document's changes: they become the client's metadata and
-/// users consent again (new configuration version). `None` when nothing awaits approval.
-pub fn approve_changes(mut client: Client) -> Option<Client> {
-    let proposed = client.document.as_mut()?.proposed.take()?;
-    client.metadata = proposed;
-    client.config_version = client.config_version.saturating_add(1);
-    Some(client)
 }
 
 /// Fetches the document again now (stale cache, or an administrator asked) and stores the
@@ -510,7 +485,6 @@ mod tests {
         let state = DocumentState {
             fetched_at: 0,
             fresh_until: 300,
-            proposed: None,
         };
         let mut c = new_pending(&tenant(), &id(), Document { metadata: m, state }, 1000);
         c.status = ClientStatus::Approved;
@@ -524,15 +498,11 @@ mod tests {
         let state = DocumentState {
             fetched_at: 2000,
             fresh_until: 2300,
-            proposed: None,
         };
         // Unchanged: nothing proposed.
         let same = apply_document(client.clone(), client.metadata.clone(), state.clone());
         assert_eq!(same.metadata, client.metadata);
-        assert_eq!(
-            same.document.as_ref().and_then(|d| d.proposed.clone()),
-            None
-        );
+        assert_eq!(same.pending_changes, None);
         // New name and redirect URI: proposed, approved values stay.
         let mut changed = client.metadata.clone();
         changed.client_name = "Agent v2".into();
@@ -542,10 +512,10 @@ mod tests {
         let pending_change = apply_document(client.clone(), changed.clone(), state.clone());
         assert_eq!(pending_change.metadata.client_name, "Agent");
         assert_eq!(pending_change.metadata.redirect_uris.len(), 1);
-        let approved = approve_changes(pending_change).expect("changes");
+        let approved = pending_change.approve_changes().expect("changes");
         assert_eq!(approved.metadata, changed);
         assert_eq!(approved.config_version, client.config_version + 1);
-        assert!(approve_changes(approved).is_none());
+        assert!(approved.approve_changes().is_none());
         // A dropped redirect URI stops working at once, with nothing to approve.
         let mut narrowed = client.metadata.clone();
         narrowed.redirect_uris.clear();
@@ -554,6 +524,6 @@ mod tests {
             .push(RedirectUri::parse("https://agent.example/other").expect("uri"));
         let c = apply_document(client.clone(), narrowed, state);
         assert!(c.metadata.redirect_uris.is_empty());
-        assert!(c.document.and_then(|d| d.proposed).is_some());
+        assert!(c.pending_changes.is_some());
     }
 }

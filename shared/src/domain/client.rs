@@ -161,8 +161,13 @@ pub struct Client {
     pub config_version: u32,
     /// For the approved client: the metadata in force (for a CIMD client, as approved).
     pub metadata: ClientMetadata,
-    /// Client ID Metadata Document clients: the fetched document's cache state and any change
-    /// awaiting re-approval. `None` for every other client.
+    /// The configuration the client asked for (RFC 7592 update, changed metadata document)
+    /// while approved, where it differs from the approved `metadata` in what people judge a
+    /// client by. Used only once an administrator approves it ([`Client::approve_changes`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pending_changes: Option<ClientMetadata>,
+    /// Client ID Metadata Document clients: the fetched document's cache state. `None` for
+    /// every other client.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub document: Option<DocumentState>,
 }
@@ -174,10 +179,6 @@ pub struct DocumentState {
     pub fetched_at: UnixTime,
     /// Until when that copy may be used without fetching again (HTTP caching, bounded).
     pub fresh_until: UnixTime,
-    /// Metadata of a changed document that differs from the approved metadata (new redirect
-    /// URIs, a new name...): an administrator must approve it before it is used.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub proposed: Option<ClientMetadata>,
 }
 
 impl DocumentState {
@@ -214,7 +215,56 @@ impl ConsentMethod {
     }
 }
 
+impl ClientMetadata {
+    /// The metadata without the fields nobody decides on when approving a client: the software
+    /// version (a new release of the same application) and the contact addresses.
+    fn judged(&self) -> ClientMetadata {
+        ClientMetadata {
+            software_version: None,
+            contacts: Vec::new(),
+            ..self.clone()
+        }
+    }
+}
+
 impl Client {
+    /// The one way a client's own configuration changes (an RFC 7592 update, a re-fetched
+    /// metadata document). A pending client takes `requested` as it is: nothing was approved
+    /// yet; a changed configuration gets a new version, so an approval decided on the old one
+    /// fails. An approved client keeps the approved configuration: it may drop redirect URIs
+    /// (narrowing never reaches anyone new) and change its software version and contacts at
+    /// once, and everything else people judge it by (name, redirect URIs, displayed URLs,
+    /// scope, grant types) waits in `pending_changes` for an administrator.
+    pub fn propose(mut self, requested: ClientMetadata) -> Client {
+        match self.status {
+            ClientStatus::Pending => {
+                if requested != self.metadata {
+                    self.config_version = self.config_version.saturating_add(1);
+                    self.metadata = requested;
+                }
+                self.pending_changes = None;
+            }
+            ClientStatus::Approved => {
+                self.metadata
+                    .redirect_uris
+                    .retain(|u| requested.redirect_uris.contains(u));
+                self.metadata.software_version = requested.software_version.clone();
+                self.metadata.contacts = requested.contacts.clone();
+                self.pending_changes =
+                    (requested.judged() != self.metadata.judged()).then_some(requested);
+            }
+        }
+        self
+    }
+
+    /// An administrator approves the pending changes: they become the configuration in force,
+    /// under a new version, so every user consents again. `None` when nothing is pending.
+    pub fn approve_changes(mut self) -> Option<Client> {
+        self.metadata = self.pending_changes.take()?;
+        self.config_version = self.config_version.saturating_add(1);
+        Some(self)
+    }
+
     /// Whether the client exists at `now`: a pending client past its expiry is treated as
     /// deleted even while DynamoDB's lazy TTL sweeper has not removed it yet.
     pub fn is_live(&self, now: UnixTime) -> bool {

@@ -1,8 +1,10 @@
 //! `POST {issuer}/admin/approve`: an administrator's decision on a pending client, served by
 //! the admin function — the only code path (and the only IAM role) that can approve a client.
 //!
-//! Approve: approve the client exactly once (conditional on still pending and unexpired; the
-//! TTL attribute is removed), record the administrator's consent, issue the code.
+//! Approve: approve the client exactly once, in the configuration the page showed (the form
+//! carries its `config_version`; the approving write is conditional on it, on still pending and
+//! on unexpired; the TTL attribute is removed), record the administrator's consent, issue the
+//! code.
 //! Deny: end the request with `access_denied` (the pending client expires on its own).
 
 use crate::app::App;
@@ -39,6 +41,15 @@ async fn decide(ctx: &authorize::Ctx<'_>, req: &Request) -> Result<Response, Aut
         .single("decision")
         .map_err(|_| invalid_decision())?;
     match decision {
+        // Approve what the page showed, nothing else: a client that changed itself since
+        // (RFC 7592) is shown again. The store re-checks the version in the approving write.
+        Some("approve") if !form.decided_on_current_version() => Ok(authorize::consent_page(
+            ctx,
+            &form.client,
+            &form.areq,
+            session,
+            true,
+        )),
         // Approval, the administrator's consent and the code: one store transaction.
         Some("approve") => {
             issue_code(

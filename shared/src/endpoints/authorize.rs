@@ -157,6 +157,10 @@ pub struct ValidatedRedirect {
     uri: String,
     state: Option<String>,
     iss: String,
+    /// Whether an administrator approved the client. Until then its redirect URI is only the
+    /// registrant's claim: errors are shown on our own page, never sent there (anyone could
+    /// otherwise register a client and use Gatehouse as an open redirector).
+    approved: bool,
 }
 
 impl ValidatedRedirect {
@@ -215,7 +219,31 @@ impl RedirectError {
         }
     }
 
-    fn into_response(self, status: StatusCode) -> Response {
+    /// The error for an unapproved client, as a page on Gatehouse.
+    fn into_page(self) -> PageError {
+        if self.code == ErrorCode::AccessDenied {
+            return PageError::new(
+                StatusCode::OK,
+                "Application not approved",
+                "You denied this request. The application stays unapproved and is deleted automatically unless an administrator approves it.",
+            );
+        }
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid authorization request",
+            format!(
+                "The application sent a request that cannot be completed ({}: {}).",
+                self.code.as_str(),
+                self.description
+            ),
+        )
+        .with_hint("The application has not been approved yet, so you are not sent back to it. Tell its developer about this error.")
+    }
+
+    fn into_response(self, ctx: &Ctx<'_>, status: StatusCode) -> Response {
+        if !self.to.approved {
+            return ctx.page_error(self.into_page());
+        }
         self.to.send(
             status,
             &[
@@ -253,7 +281,7 @@ fn finish(ctx: &Ctx<'_>, result: Result<Response, AuthorizeError>, status: Statu
     match result {
         Ok(resp) => resp,
         Err(AuthorizeError::Page(e)) => ctx.page_error(e),
-        Err(AuthorizeError::Redirect(e)) => e.into_response(status),
+        Err(AuthorizeError::Redirect(e)) => e.into_response(ctx, status),
     }
 }
 
@@ -449,13 +477,12 @@ fn validate_redirect(
         None if uris.len() == 1 => uris.first().map(|u| u.as_str().to_owned()),
         None => None,
     };
-    // A metadata-document client whose new document added this URI: not before an
-    // administrator approves the change.
+    // A client that added this URI to its configuration since it was approved (RFC 7592
+    // update, changed metadata document): not before an administrator approves the change.
     let awaiting_approval = raw.is_some_and(|presented| {
         client
-            .document
+            .pending_changes
             .as_ref()
-            .and_then(|d| d.proposed.as_ref())
             .is_some_and(|p| p.redirect_uris.iter().any(|u| u.matches(presented)))
     });
     if chosen.is_none() && awaiting_approval {
@@ -483,6 +510,7 @@ fn validate_redirect(
         uri,
         state: state.map(str::to_owned),
         iss: ctx.issuer.clone(),
+        approved: client.status == ClientStatus::Approved,
     })
 }
 
@@ -696,7 +724,7 @@ async fn run_step(
             issue_code(ctx, flow, session, status, Grants::Nothing).await
         }
         (Next::Approval | Next::Consent, Some(session)) => {
-            Ok(consent_page(ctx, flow.client, flow.areq, session))
+            Ok(consent_page(ctx, flow.client, flow.areq, session, false))
         }
         (Next::NeedsAdministrator, _) => Err(PageError::new(
             StatusCode::FORBIDDEN,
@@ -792,8 +820,21 @@ pub(crate) async fn issue_code(
                 tracing::info!(client_id = %client.client_id, approved_by = %session.user_id, "approved client");
             }
         }
-        // Another administrator approved it a moment ago: carry on as consent.
+        // The client is no longer pending in the configuration shown: another administrator
+        // approved exactly it a moment ago (carry on as consent), or it changed itself since the
+        // page was read (show it again; nothing was approved).
         Err(StoreError::Conflict) if approving => {
+            let current = ctx
+                .app
+                .store
+                .get_client(&ctx.tenant.id, &client.client_id, ctx.now)
+                .await?
+                .ok_or_else(expired_registration)?;
+            if current.status != ClientStatus::Approved
+                || current.config_version != client.config_version
+            {
+                return Ok(consent_page(ctx, &current, areq, session, true));
+            }
             match ctx
                 .app
                 .store
@@ -865,11 +906,15 @@ fn signin_page(
     )
 }
 
-fn consent_page(
+/// The approval page (pending client, administrator) or the consent page. `changed`: the
+/// decision just submitted was made on an earlier configuration of the client, so this page
+/// (answered `409`) shows the current one to decide on again.
+pub(crate) fn consent_page(
     ctx: &Ctx<'_>,
     client: &Client,
     areq: &AuthorizationRequest,
     session: &Session,
+    changed: bool,
 ) -> Response {
     let pending = client.status == ClientStatus::Pending;
     let action = if pending {
@@ -880,26 +925,36 @@ fn consent_page(
     let minutes = (ctx.now - client.created_at).max(0) / 60;
     let nonce = html::nonce();
     html::page(
-        StatusCode::OK,
+        if changed {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::OK
+        },
         &nonce,
         &html::ConsentPage {
             nonce: &nonce,
+            changed,
             tenant_name: &ctx.tenant.display_name,
             client_name: &client.metadata.client_name,
-            client_uri: client.metadata.client_uri.as_deref(),
-            logo_uri: client.metadata.logo_uri.as_deref(),
+            client_uri: client.metadata.client_uri.as_deref().map(html::ascii_url),
+            logo_uri: client
+                .metadata
+                .logo_uri
+                .as_deref()
+                .filter(|_| pending)
+                .map(html::ascii_url),
             document_url: client
                 .client_id
                 .is_url()
                 .then_some(client.client_id.as_str()),
-            redirect_uri: &areq.redirect_uri,
+            redirect_uri: html::ascii_url(&areq.redirect_uri),
             // Approving a client approves every return address it has, so show them all.
             all_redirect_uris: if pending {
                 client
                     .metadata
                     .redirect_uris
                     .iter()
-                    .map(|u| u.as_str())
+                    .map(|u| html::ascii_url(u.as_str()))
                     .collect()
             } else {
                 Vec::new()
@@ -917,6 +972,7 @@ fn consent_page(
             request_id: &areq.id,
             client_id: client.client_id.as_str(),
             csrf_token: &areq.csrf_token,
+            config_version: client.config_version,
         },
     )
 }
@@ -945,6 +1001,18 @@ pub(crate) struct SubmittedForm {
 }
 
 impl SubmittedForm {
+    /// Whether the decision was made on the client's configuration as stored now: the form
+    /// carries the `config_version` its page showed. A client that changed itself since (new
+    /// name, redirect URIs, scope) must be shown again before anyone decides on it.
+    pub(crate) fn decided_on_current_version(&self) -> bool {
+        self.params
+            .single("config_version")
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse::<u32>().ok())
+            == Some(self.client.config_version)
+    }
+
     pub(crate) fn flow(&self) -> Flow<'_> {
         Flow {
             client: &self.client,
@@ -1011,7 +1079,7 @@ pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedF
     if !areq.redirect_still_registered(&client.metadata.redirect_uris) {
         return Err(PageError::start_again());
     }
-    let redirect = redirect_of(ctx, &areq);
+    let redirect = redirect_of(ctx, &areq, &client);
     Ok(SubmittedForm {
         params,
         areq,
@@ -1022,11 +1090,12 @@ pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedF
 }
 
 /// The redirect of a parked request: it was validated when the request was parked.
-fn redirect_of(ctx: &Ctx<'_>, areq: &AuthorizationRequest) -> ValidatedRedirect {
+fn redirect_of(ctx: &Ctx<'_>, areq: &AuthorizationRequest, client: &Client) -> ValidatedRedirect {
     ValidatedRedirect {
         uri: areq.redirect_uri.clone(),
         state: areq.state.clone(),
         iss: ctx.issuer.clone(),
+        approved: client.status == ClientStatus::Approved,
     }
 }
 
@@ -1051,6 +1120,9 @@ async fn authorize_post(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Author
                 // Approval of a pending client happens only on the admin route.
                 let next = next_step(ctx, &form.client, &form.areq, Some(session)).await?;
                 return run_step(ctx, next, &form.flow(), StatusCode::SEE_OTHER).await;
+            }
+            if !form.decided_on_current_version() {
+                return Ok(consent_page(ctx, &form.client, &form.areq, session, true));
             }
             match page_param(&form.params, "decision")? {
                 Some("approve") => {
@@ -1115,7 +1187,7 @@ async fn sign_in(
     let mut resp = match run_step(ctx, next, &flow, StatusCode::SEE_OTHER).await {
         Ok(resp) => resp,
         Err(AuthorizeError::Page(e)) => ctx.page_error(e),
-        Err(AuthorizeError::Redirect(e)) => e.into_response(StatusCode::SEE_OTHER),
+        Err(AuthorizeError::Redirect(e)) => e.into_response(ctx, StatusCode::SEE_OTHER),
     };
     resp.headers_mut().append(
         header::SET_COOKIE,

@@ -8,7 +8,7 @@
 use crate::app::App;
 use crate::client_metadata;
 use crate::crypto;
-use crate::domain::{Client, ClientId, ClientStatus, Tenant, UnixTime};
+use crate::domain::{Client, ClientId, Tenant, UnixTime};
 use crate::endpoints::register::{self, apply_dcr_policy, check_body, registration_response};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{Request, Response};
@@ -116,9 +116,11 @@ async fn authorize_rat(
 
 /// RFC 7592 §2.2: the body replaces the client's metadata and is validated exactly like a
 /// registration. What cannot change: the id, the auth method (a public client cannot become
-/// confidential without a secret, nor the reverse), the secret. A pending client stays pending
-/// with its expiry; a change users consented to (redirect URIs, scope, name) bumps the
-/// configuration version, so every user sees the consent page again.
+/// confidential without a secret, nor the reverse), the secret. A pending client takes the new
+/// metadata under a new configuration version (an approval page showing the old one no longer
+/// approves) and keeps its expiry. An approved client's changes wait for an administrator
+/// ([`Client::propose`]); the answer shows the configuration in force, as RFC 7592 §2.2 lets
+/// the server keep its own values.
 fn replace(tenant: &Tenant, client: &Client, req: &Request) -> Result<Client, OAuthError> {
     check_body(req)?;
     let mut doc = client_metadata::parse_json_object(req.body())?;
@@ -163,13 +165,5 @@ fn replace(tenant: &Tenant, client: &Client, req: &Request) -> Result<Client, OA
     }
     register::check_dcr_enabled(&tenant.dcr)?;
     let metadata = apply_dcr_policy(requested, &tenant.dcr)?;
-    let mut updated = client.clone();
-    let consented_changed = metadata.redirect_uris != client.metadata.redirect_uris
-        || metadata.scope != client.metadata.scope
-        || metadata.client_name != client.metadata.client_name;
-    if consented_changed && client.status == ClientStatus::Approved {
-        updated.config_version = client.config_version.saturating_add(1);
-    }
-    updated.metadata = metadata;
-    Ok(updated)
+    Ok(client.clone().propose(metadata))
 }

@@ -228,6 +228,7 @@ pub fn new_pending_client(
         config_version: 1,
         metadata,
         document: None,
+        pending_changes: None,
     };
     (
         client,

@@ -424,6 +424,16 @@ enum Found {
     Refresh(RefreshToken, Grant),
 }
 
+impl Found {
+    /// The client the token was issued to.
+    fn client_id(&self) -> &str {
+        match self {
+            Self::Access(claims) => claims.client_id.as_str(),
+            Self::Refresh(token, _) => token.client_id.as_str(),
+        }
+    }
+}
+
 async fn recognise(
     app: &App,
     tenant: &Tenant,
@@ -513,9 +523,10 @@ pub async fn revoke(app: &App, tenant: &Tenant, req: &Request) -> Result<Respons
     ))
 }
 
-/// RFC 7662, for resource servers that prefer asking to verifying JWTs. The caller must be an
-/// authenticated client of the tenant. Anything unknown, expired or revoked is
-/// `{"active": false}`.
+/// RFC 7662. The caller must be an authenticated confidential client of the tenant, and it
+/// learns only about its own tokens (RFC 7662 §4: a client must not be able to learn who holds
+/// another client's tokens or what they may do). Anything unknown, expired, revoked or issued
+/// to another client is `{"active": false}`, so the answer reveals nothing more.
 pub async fn introspect(app: &App, tenant: &Tenant, req: &Request) -> Result<Response, OAuthError> {
     let Authenticated {
         form,
@@ -531,7 +542,10 @@ pub async fn introspect(app: &App, tenant: &Tenant, req: &Request) -> Result<Res
         ));
     }
     let token = required(&form, "token")?;
-    let body = match find_token(app, tenant, &issuer, token, now).await? {
+    let found = find_token(app, tenant, &issuer, token, now)
+        .await?
+        .filter(|found| found.client_id() == caller.client_id.as_str());
+    let body = match found {
         Some(Found::Access(c)) => json!({
             "active": true,
             "token_type": "Bearer",

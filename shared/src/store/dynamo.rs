@@ -32,6 +32,9 @@ type Item = HashMap<String, AttributeValue>;
 
 pub const GSI1: &str = "gsi1";
 pub const TTL_ATTRIBUTE: &str = "ttl";
+/// A client's `config_version`, lifted out of `doc` so that an approval can be conditional on the
+/// configuration the administrator saw.
+const CONFIG_VERSION_ATTRIBUTE: &str = "cv";
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -330,6 +333,7 @@ fn client_item(client: &Client) -> Result<Item, StoreError> {
         client,
     )?;
     item.insert("status".into(), s(client.status.as_str()));
+    item.insert(CONFIG_VERSION_ATTRIBUTE.into(), n(client.config_version));
     item.insert("gsi1pk".into(), s(clients_gsi_pk(&client.tenant)));
     item.insert("gsi1sk".into(), s(client_cursor(client)));
     if let Some(exp) = client.expires_at {
@@ -540,10 +544,12 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key_map(client_key(&client.tenant, &client.client_id))))
             .update_expression("SET #status = :approved, #doc = :doc REMOVE #ttl")
-            .condition_expression("#status = :pending AND #ttl > :now")
+            .condition_expression("#status = :pending AND #ttl > :now AND #cv = :cv")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#doc", "doc")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_names("#cv", CONFIG_VERSION_ATTRIBUTE)
+            .expression_attribute_values(":cv", n(client.config_version))
             .expression_attribute_values(":approved", s(ClientStatus::Approved.as_str()))
             .expression_attribute_values(":pending", s(ClientStatus::Pending.as_str()))
             .expression_attribute_values(":doc", s(doc))
@@ -553,8 +559,8 @@ impl DynamoStore {
         Ok((TransactWriteItem::builder().update(update).build(), updated))
     }
 
-    /// After a failed approval condition: "someone else approved it" or "it expired or
-    /// vanished".
+    /// After a failed approval condition: "someone else approved it, or it changed since it
+    /// was read" (it is still there) or "it expired or vanished".
     async fn approval_failure(
         &self,
         tenant: &TenantId,
@@ -562,8 +568,8 @@ impl DynamoStore {
         now: UnixTime,
     ) -> StoreError {
         match self.get_client(tenant, id, now).await {
-            Ok(Some(c)) if c.status == ClientStatus::Approved => StoreError::Conflict,
-            Ok(_) => StoreError::NotFound,
+            Ok(Some(_)) => StoreError::Conflict,
+            Ok(None) => StoreError::NotFound,
             Err(e) => e,
         }
     }
@@ -986,6 +992,7 @@ impl Store for DynamoStore {
         &self,
         tenant: &TenantId,
         id: &ClientId,
+        version: u32,
         approver: &str,
         now: UnixTime,
     ) -> Result<Client, StoreError> {
@@ -993,7 +1000,7 @@ impl Store for DynamoStore {
             .get_client(tenant, id, now)
             .await?
             .ok_or(StoreError::NotFound)?;
-        if current.status != ClientStatus::Pending {
+        if current.status != ClientStatus::Pending || current.config_version != version {
             return Err(StoreError::Conflict);
         }
         let (approval, updated) = self.approval_item(&current, approver, now)?;

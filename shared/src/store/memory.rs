@@ -233,6 +233,7 @@ impl Store for MemoryStore {
         &self,
         tenant: &TenantId,
         id: &ClientId,
+        version: u32,
         approver: &str,
         now: UnixTime,
     ) -> Result<Client, StoreError> {
@@ -244,7 +245,7 @@ impl Store for MemoryStore {
             .filter(|c| c.is_live(now))
             .cloned()
             .ok_or(StoreError::NotFound)?;
-        if current.status != ClientStatus::Pending {
+        if current.status != ClientStatus::Pending || current.config_version != version {
             return Err(StoreError::Conflict);
         }
         let updated = approved(current, approver, now);
@@ -299,10 +300,15 @@ impl Store for MemoryStore {
             return Err(StoreError::NotFound);
         }
         let client_key = (code.tenant.clone(), code.client_id.clone());
-        if finish.approve.is_some() {
+        if let Some((as_read, _)) = finish.approve {
             match inner.clients.get(&client_key).filter(|c| c.is_live(now)) {
                 None => return Err(StoreError::NotFound),
-                Some(c) if c.status != ClientStatus::Pending => return Err(StoreError::Conflict),
+                Some(c)
+                    if c.status != ClientStatus::Pending
+                        || c.config_version != as_read.config_version =>
+                {
+                    return Err(StoreError::Conflict);
+                }
                 Some(_) => {}
             }
         }
@@ -320,12 +326,10 @@ impl Store for MemoryStore {
                 c.clone(),
             );
         }
-        if let Some((_, approver)) = finish.approve
-            && let Some(client) = inner.clients.get(&client_key).cloned()
-        {
+        if let Some((as_read, approver)) = finish.approve {
             inner
                 .clients
-                .insert(client_key, approved(client, approver, now));
+                .insert(client_key, approved(as_read.clone(), approver, now));
         }
         inner.note_write(now);
         Ok(())

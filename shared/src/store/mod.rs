@@ -131,14 +131,16 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
     ) -> Result<(), StoreError>;
 
-    /// Approves a pending client exactly once: succeeds only while the client is pending and
-    /// not expired, clears its expiry (and the TTL attribute), and returns the approved client.
+    /// Approves a pending client exactly once, in configuration `version` (the one the
+    /// administrator saw): succeeds only while the client is pending, not expired and still in
+    /// that version; clears its expiry (and the TTL attribute), and returns the approved client.
     /// Errors: [`StoreError::NotFound`] (missing or expired), [`StoreError::Conflict`]
-    /// (already approved).
+    /// (already approved, or changed since).
     async fn approve_client(
         &self,
         tenant: &TenantId,
         id: &ClientId,
+        version: u32,
         approver: &str,
         now: UnixTime,
     ) -> Result<Client, StoreError>;
@@ -151,8 +153,9 @@ pub trait Store: Send + Sync + 'static {
     /// Ends an authorization with a code, in one transaction: consumes the parked request
     /// (exactly once; `None` when the code is issued straight from the authorization request),
     /// stores the code, records consent, and approves the pending client when `approve` is
-    /// given. Errors: [`StoreError::NotFound`] (the request is gone, or the pending client
-    /// expired), [`StoreError::Conflict`] (the client is no longer pending).
+    /// given — only while it is still pending in the configuration version it was read in.
+    /// Errors: [`StoreError::NotFound`] (the request is gone, or the pending client expired),
+    /// [`StoreError::Conflict`] (the client is no longer pending, or changed since it was read).
     async fn finish_authorization(
         &self,
         finish: Finish<'_>,

@@ -346,8 +346,9 @@ fn client_id(raw_id: &str) -> Result<ClientId, OAuthError> {
 }
 
 /// Approves a pending client (any kind: the API counterpart of the consent page's approval
-/// and of `gatehouse clients approve`), or the changed metadata document of an approved
-/// metadata-document client. `409` when there is nothing to approve.
+/// and of `gatehouse clients approve`), or the pending changes of an approved client (RFC 7592
+/// update, changed metadata document). `409` when there is nothing to approve. The approval
+/// is of the configuration read here: a client that changes itself meanwhile is not approved.
 pub async fn approve_client(
     app: &App,
     tenant: &Tenant,
@@ -360,22 +361,25 @@ pub async fn approve_client(
         OAuthError::new(
             StatusCode::CONFLICT,
             ErrorCode::InvalidRequest,
-            "the client is approved and has no metadata changes awaiting approval",
+            "the client is approved and has no changes awaiting approval",
         )
     };
     if client.status == ClientStatus::Pending {
         let approved = app
             .store
-            .approve_client(&tenant.id, &client.client_id, &admin.user.id, now)
+            .approve_client(
+                &tenant.id,
+                &client.client_id,
+                client.config_version,
+                &admin.user.id,
+                now,
+            )
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict => nothing(),
-                other => store_write(other),
-            })?;
+            .map_err(store_write)?;
         tracing::info!(client_id = %approved.client_id, approved_by = %admin.user.id, "approved client");
         return Ok(approved);
     }
-    let updated = crate::cimd::approve_changes(client).ok_or_else(nothing)?;
+    let updated = client.approve_changes().ok_or_else(nothing)?;
     app.store
         .update_client(&updated, now)
         .await
@@ -384,7 +388,7 @@ pub async fn approve_client(
         client_id = %updated.client_id,
         approved_by = %admin.user.id,
         config_version = updated.config_version,
-        "approved metadata document changes"
+        "approved client changes"
     );
     Ok(updated)
 }
@@ -535,6 +539,7 @@ async fn create_client(
         config_version: 1,
         metadata,
         document: None,
+        pending_changes: None,
     };
     app.store.create_client(&client).await?;
     tracing::info!(client_id = %client.client_id, "client created by an administrator");

@@ -86,6 +86,7 @@ struct ClientPage<'a> {
     /// Metadata-document clients: the document URL and cache times, and changes awaiting
     /// approval (name and redirect URIs).
     document: Option<DocumentView>,
+    changes: Option<ChangesView>,
     time_left: String,
     created_by: &'a str,
     consent: &'a str,
@@ -102,9 +103,57 @@ struct DocumentView {
     url: String,
     fetched: String,
     fresh_for: String,
-    changed_name: Option<String>,
-    changed_redirect_uris: Option<Vec<String>>,
-    has_changes: bool,
+}
+
+/// What an approved client asked to change (RFC 7592 update, changed metadata document):
+/// each field that differs from the approved configuration, as label and new value.
+struct ChangesView {
+    fields: Vec<(&'static str, &'static str, String)>,
+}
+
+fn changes_view(c: &Client) -> Option<ChangesView> {
+    let p = c.pending_changes.as_ref()?;
+    let m = &c.metadata;
+    let opt = |v: &Option<String>| v.as_deref().map_or_else(|| "(none)".to_owned(), crate::html::ascii_url);
+    let uris = |m: &crate::domain::ClientMetadata| {
+        m.redirect_uris
+            .iter()
+            .map(|u| crate::html::ascii_url(u.as_str()))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut fields = Vec::new();
+    let mut differs = |field: &'static str, label: &'static str, old: String, new: String| {
+        if old != new {
+            fields.push((field, label, new));
+        }
+    };
+    differs("client_name", "Name", m.client_name.clone(), p.client_name.clone());
+    differs("redirect_uris", "Redirect URIs", uris(m), uris(p));
+    differs("scope", "Scope", m.scope.to_string(), p.scope.to_string());
+    differs(
+        "grant_types",
+        "Grant types",
+        format!("{:?}", m.grant_types),
+        format!("{:?}", p.grant_types),
+    );
+    differs("client_uri", "Client URI", opt(&m.client_uri), opt(&p.client_uri));
+    differs("logo_uri", "Logo URI", opt(&m.logo_uri), opt(&p.logo_uri));
+    differs("tos_uri", "Terms of service", opt(&m.tos_uri), opt(&p.tos_uri));
+    differs("policy_uri", "Privacy policy", opt(&m.policy_uri), opt(&p.policy_uri));
+    differs(
+        "software_id",
+        "Software ID",
+        m.software_id.clone().unwrap_or_default(),
+        p.software_id.clone().unwrap_or_default(),
+    );
+    differs(
+        "application_type",
+        "Application type",
+        format!("{:?}", m.application_type),
+        format!("{:?}", p.application_type),
+    );
+    Some(ChangesView { fields })
 }
 
 /// A client id as one path segment.
@@ -114,13 +163,6 @@ fn href_id(id: &str) -> String {
 
 fn document_view(now: UnixTime, c: &Client) -> Option<DocumentView> {
     let doc = c.document.as_ref()?;
-    let proposed = doc.proposed.as_ref();
-    let uris = |m: &crate::domain::ClientMetadata| -> Vec<String> {
-        m.redirect_uris
-            .iter()
-            .map(|u| u.as_str().to_owned())
-            .collect()
-    };
     Some(DocumentView {
         url: c.client_id.to_string(),
         fetched: ago(now, doc.fetched_at),
@@ -129,13 +171,6 @@ fn document_view(now: UnixTime, c: &Client) -> Option<DocumentView> {
         } else {
             "stale: fetched again on next use".to_owned()
         },
-        changed_name: proposed
-            .filter(|p| p.client_name != c.metadata.client_name)
-            .map(|p| p.client_name.clone()),
-        changed_redirect_uris: proposed
-            .filter(|p| p.redirect_uris != c.metadata.redirect_uris)
-            .map(uris),
-        has_changes: proposed.is_some(),
     })
 }
 
@@ -564,6 +599,7 @@ async fn client_page(
             status: c.status.as_str(),
             pending: c.status == ClientStatus::Pending,
             document: document_view(ctx.now, &c),
+            changes: changes_view(&c),
             time_left: time_left(ctx.now, &c),
             created_by: c.created_by.as_str(),
             consent: c.consent_method.as_str(),

@@ -45,12 +45,12 @@ pub fn client_view(client: &Client) -> Value {
                     "fresh_until": doc.fresh_until,
                 }),
             );
-            if let Some(proposed) = &doc.proposed {
-                map.insert(
-                    "pending_changes".into(),
-                    serde_json::to_value(proposed).unwrap_or_else(|_| json!({})),
-                );
-            }
+        }
+        if let Some(proposed) = &client.pending_changes {
+            map.insert(
+                "pending_changes".into(),
+                serde_json::to_value(proposed).unwrap_or_else(|_| json!({})),
+            );
         }
     }
     v
@@ -325,11 +325,7 @@ pub fn display_text(raw: &str, max: usize) -> Result<String, String> {
     if text.is_empty() || text.chars().count() > max {
         return Err(format!("must be 1-{max} characters"));
     }
-    let invisible = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if text.chars().any(invisible) {
+    if text.chars().any(client_metadata::disguising_char) {
         return Err("must not contain control or bidirectional formatting characters".into());
     }
     Ok(text.to_owned())
