@@ -12,7 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gatehouse_core::app::App;
 use gatehouse_core::config::Config;
 use gatehouse_core::crypto;
-use gatehouse_core::domain::{AuthorizationCode, ClientId, TenantId, unix_now};
+use gatehouse_core::domain::{AuthorizationCode, ClientId, Email, TenantId, unix_now};
 use gatehouse_core::http::Request;
 use gatehouse_core::seed;
 use gatehouse_core::store::Store;
@@ -42,6 +42,13 @@ fn bench(c: &mut Criterion) {
         .unwrap_or_else(|e| panic!("{e}"));
     let app = App::new(store.clone(), config);
     let tenant = TenantId::parse("demo").unwrap_or_else(|| panic!("tenant"));
+    // The seeded demo user: the token endpoint checks the user behind every code and token.
+    let email = Email::parse("user@demo.test").unwrap_or_else(|| panic!("email"));
+    let user = rt
+        .block_on(store.get_user(&tenant, &email))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("seeded user"));
 
     // An approved confidential client with the refresh grant.
     let register = http::Request::builder()
@@ -87,7 +94,9 @@ fn bench(c: &mut Criterion) {
                 scope: gatehouse_core::domain::ScopeSet::parse("mcp:execute offline_access")
                     .unwrap_or_default(),
                 resource: "http://127.0.0.1:8787/t/demo/mcp".into(),
-                user_id: "bench-user".into(),
+                user_id: user.id.clone(),
+                user_email: Some(email.clone()),
+                user_epoch: user.grant_epoch,
                 auth_time: now,
                 expires_at: now + 300,
                 redeemed_grant: None,

@@ -25,7 +25,6 @@ pub struct App {
     tenants: TenantCache,
     registration_limiter: RateLimiter<std::net::IpAddr>,
     pub(crate) signin_ip_limiter: RateLimiter<std::net::IpAddr>,
-    pub(crate) signin_account_limiter: RateLimiter<(TenantId, String)>,
 }
 
 impl App {
@@ -42,9 +41,6 @@ impl App {
             tenants: TenantCache::new(config.tenant_cache_ttl),
             registration_limiter: limiter,
             signin_ip_limiter: RateLimiter::new(crate::defaults::SIGNINS_PER_IP_PER_MINUTE),
-            signin_account_limiter: RateLimiter::new(
-                crate::defaults::SIGNINS_PER_ACCOUNT_PER_MINUTE,
-            ),
             config,
         }
     }

@@ -38,9 +38,13 @@ pub const MAX_URI_CHARS: usize = 2000;
 pub const MAX_REDIRECT_URIS: usize = 20;
 pub const MAX_CONTACTS: usize = 10;
 
-/// Sign-in attempts per source IP and per account per minute, per process.
+/// Sign-in attempts per source IP per minute, per process (slows one noisy source).
 pub const SIGNINS_PER_IP_PER_MINUTE: u32 = 20;
-pub const SIGNINS_PER_ACCOUNT_PER_MINUTE: u32 = 10;
+/// Failed sign-ins per account per window, counted in the store so the limit holds across
+/// every process (Lambda containers) and no flood of other accounts can reset it. Successes
+/// are not counted: an administrator approving clients in a row signs in again and again.
+pub const SIGNIN_FAILURES_PER_ACCOUNT: u32 = 10;
+pub const SIGNIN_WINDOW_SECS: i64 = 60;
 
 /// How long a parked authorization request waits for the user (sign-in and consent).
 pub const AUTHORIZATION_REQUEST_TTL_SECS: i64 = 600;

@@ -13,8 +13,11 @@ pub struct RateLimiter<K> {
 }
 
 impl<K: Hash + Eq> RateLimiter<K> {
-    /// Most keys tracked; past it stale windows are dropped, and if all are live the map
-    /// starts over (memory stays bounded under a flood of distinct keys).
+    /// Most keys tracked; past it stale windows are dropped, and if all are still live a new
+    /// key is let through untracked rather than dropping a live window to make room (memory
+    /// stays bounded under a flood of distinct keys, and no flood resets a key's count). The
+    /// limits that must hold under such a flood live in the store: the tenant's pending cap
+    /// and the per-account sign-in failures.
     const MAX: usize = 65_536;
     pub const WINDOW: Duration = Duration::from_secs(60);
 
@@ -34,8 +37,8 @@ impl<K: Hash + Eq> RateLimiter<K> {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if windows.len() >= Self::MAX {
             windows.retain(|_, (start, _)| now.duration_since(*start) < Self::WINDOW);
-            if windows.len() >= Self::MAX {
-                windows.clear();
+            if windows.len() >= Self::MAX && !windows.contains_key(&key) {
+                return true;
             }
         }
         let entry = windows.entry(key).or_insert((now, 0));
@@ -67,5 +70,17 @@ mod tests {
         assert!(limiter.allow(b, t0));
         assert!(limiter.allow(a, t0 + RateLimiter::<IpAddr>::WINDOW));
         assert!(RateLimiter::new(0).allow(a, t0));
+    }
+
+    #[test]
+    fn a_flood_of_other_keys_never_resets_a_live_window() {
+        let limiter = RateLimiter::new(1);
+        let t0 = Instant::now();
+        assert!(limiter.allow(0_u32, t0));
+        assert!(!limiter.allow(0_u32, t0));
+        for k in 1..=u32::try_from(RateLimiter::<u32>::MAX).unwrap_or(u32::MAX) {
+            limiter.allow(k, t0);
+        }
+        assert!(!limiter.allow(0_u32, t0), "the flooded key's window was dropped");
     }
 }

@@ -72,15 +72,22 @@ async fn seed_user(
         None if existing.is_some() => return Ok(None),
         None => (crypto::new_secret()[..20].to_owned(), true),
     };
+    // Keep the id of an existing user: it is the `sub` of tokens already issued. A new
+    // password ends the sessions opened with the old one.
+    let (id, session_epoch, existing_grant_epoch) = existing.map_or_else(
+        || (crypto::new_id(), 0, 0),
+        |u| (u.id, u.session_epoch.wrapping_add(1), u.grant_epoch),
+    );
     let user = User {
-        // Keep the id of an existing user: it is the `sub` of tokens already issued.
-        id: existing.map_or_else(crypto::new_id, |u| u.id),
+        id,
         tenant: tenant.clone(),
         email,
         password_hash: crypto::hash_password(&password),
         role,
         disabled: false,
         created_at: unix_now(),
+        session_epoch,
+        grant_epoch: existing_grant_epoch,
     };
     store.put_user(&user).await?;
     Ok(generated.then_some(password))

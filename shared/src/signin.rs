@@ -1,10 +1,11 @@
 //! Password sign-in, shared by the authorization flow's sign-in form and the admin console:
-//! rate-limited per IP and per account, one answer for every failure, and the same argon2 work
-//! whether or not the account exists (no user enumeration by timing).
+//! rate-limited per IP (in process) and by failures per account (in the store), one answer for
+//! every failure, and the same argon2 work whether or not the account exists (no user
+//! enumeration by timing).
 
 use crate::app::App;
 use crate::crypto;
-use crate::defaults::SESSION_TTL_SECS;
+use crate::defaults::{SESSION_TTL_SECS, SIGNIN_FAILURES_PER_ACCOUNT, SIGNIN_WINDOW_SECS};
 use crate::domain::{Email, Session, Tenant, UnixTime, User};
 use crate::http::{ClientIp, Request};
 use crate::store::StoreError;
@@ -33,16 +34,24 @@ pub async fn check_password(
     email_raw: &str,
     password: &str,
 ) -> Result<User, SignInError> {
-    let now = Instant::now();
     let ip_ok = req
         .extensions()
         .get::<ClientIp>()
-        .is_none_or(|ClientIp(ip)| app.signin_ip_limiter.allow(*ip, now));
-    let account_ok = app.signin_account_limiter.allow(
-        (tenant.id.clone(), email_raw.trim().to_ascii_lowercase()),
-        now,
-    );
-    if !(ip_ok && account_ok) {
+        .is_none_or(|ClientIp(ip)| app.signin_ip_limiter.allow(*ip, Instant::now()));
+    if !ip_ok {
+        return Err(SignInError::Throttled);
+    }
+    // Failures per account, in the store: the same count for every process, so guessing
+    // passwords across Lambda containers or after a flood of other accounts gains nothing.
+    let now = app.now();
+    let account = crypto::hash_secret(&email_raw.trim().to_lowercase());
+    let window = now.div_euclid(SIGNIN_WINDOW_SECS);
+    let failures = app
+        .store
+        .signin_failures(&tenant.id, &account, window, now)
+        .await?;
+    if failures >= SIGNIN_FAILURES_PER_ACCOUNT {
+        tracing::info!("sign-in refused: too many failures for the account");
         return Err(SignInError::Throttled);
     }
     let user = match Email::parse(email_raw) {
@@ -58,6 +67,10 @@ pub async fn check_password(
         Some(user) => Ok(user),
         None => {
             tracing::info!("sign-in failed");
+            let window_end = (window + 1).saturating_mul(SIGNIN_WINDOW_SECS);
+            app.store
+                .record_signin_failure(&tenant.id, &account, window, window_end, now)
+                .await?;
             Err(SignInError::Invalid)
         }
     }
@@ -77,12 +90,34 @@ pub async fn start_session(
         user_id: user.id.clone(),
         email: user.email.clone(),
         role: user.role,
+        epoch: user.session_epoch,
+        grant_epoch: user.grant_epoch,
         created_at: now,
         expires_at: now + SESSION_TTL_SECS,
     };
     app.store.create_session(&session).await?;
     tracing::info!(user_id = %user.id, "signed in");
     Ok((session, session_id))
+}
+
+/// A session as it stands now: only while its user exists, is enabled and has not ended their
+/// sessions since (disabled, new password), and with the role stored now — never the role of
+/// sign-in time. `None` is treated exactly like no session at all.
+pub async fn current_session(
+    app: &App,
+    session: Option<Session>,
+) -> Result<Option<Session>, StoreError> {
+    let Some(mut session) = session else {
+        return Ok(None);
+    };
+    let user = app.store.get_user(&session.tenant, &session.email).await?;
+    Ok(user
+        .filter(|u| u.holds_session(&session.user_id, session.epoch))
+        .map(|u| {
+            session.role = u.role;
+            session.grant_epoch = u.grant_epoch;
+            session
+        }))
 }
 
 /// The CSRF token of a session: derived from the secret session id, so only a page served to

@@ -371,6 +371,8 @@ async fn users_are_created_once_and_replaced_by_put(store: Arc<dyn Store>) {
         role: Role::Admin,
         disabled: false,
         created_at: NOW,
+        session_epoch: 0,
+        grant_epoch: 0,
     };
     let email = Email::parse("admin@acme.test").expect("email");
     assert_eq!(
@@ -481,6 +483,8 @@ async fn sessions_are_tenant_scoped_and_expire(store: Arc<dyn Store>) {
         user_id: "u1".into(),
         email: Email::parse("a@acme.test").expect("email"),
         role: Role::Admin,
+        epoch: 0,
+        grant_epoch: 0,
         created_at: NOW,
         expires_at: NOW + 100,
     };
@@ -558,6 +562,8 @@ async fn consents_and_codes_round_trip(store: Arc<dyn Store>) {
         scope: ScopeSet::parse("mcp:execute").expect("scope"),
         resource: "https://mcp.example/mcp".into(),
         user_id: "u1".into(),
+        user_email: None,
+        user_epoch: 0,
         auth_time: NOW,
         expires_at: NOW + 300,
         redeemed_grant: None,
@@ -593,6 +599,8 @@ fn code_for(tenant: &str, now: UnixTime) -> AuthorizationCode {
         scope: ScopeSet::parse("mcp:execute offline_access").expect("scope"),
         resource: "https://mcp.example/mcp".into(),
         user_id: "u1".into(),
+        user_email: None,
+        user_epoch: 0,
         auth_time: now,
         expires_at: now + 300,
         redeemed_grant: None,
@@ -615,6 +623,8 @@ fn grant_for(code: &AuthorizationCode, now: UnixTime) -> Grant {
         tenant: code.tenant.clone(),
         client_id: code.client_id.clone(),
         user_id: code.user_id.clone(),
+        user_email: None,
+        user_epoch: 0,
         scope: code.scope.clone(),
         resource: code.resource.clone(),
         created_at: now,
@@ -630,6 +640,8 @@ fn refresh_for(grant: &Grant, now: UnixTime) -> RefreshToken {
         grant_id: grant.id.clone(),
         client_id: grant.client_id.clone(),
         user_id: grant.user_id.clone(),
+        user_email: None,
+        user_epoch: 0,
         scope: grant.scope.clone(),
         resource: grant.resource.clone(),
         created_at: now,
@@ -830,6 +842,8 @@ async fn a_flow_step_reads_request_client_and_session_in_one_call(store: Arc<dyn
         user_id: "u1".into(),
         email: Email::parse("a@acme.test").expect("email"),
         role: Role::Admin,
+        epoch: 0,
+        grant_epoch: 0,
         created_at: NOW,
         expires_at: NOW + 100,
     };
@@ -1066,6 +1080,8 @@ async fn tenants_and_users_are_listed_per_tenant(store: Arc<dyn Store>) {
             role: Role::User,
             disabled: false,
             created_at: NOW,
+            session_epoch: 0,
+            grant_epoch: 0,
         };
         store.create_user(&user).await.expect("create");
     }
@@ -1301,6 +1317,8 @@ async fn api_tokens_and_sessions_end(store: Arc<dyn Store>) {
         user_id: "u1".into(),
         email: Email::parse("admin@acme.test").expect("email"),
         role: Role::Admin,
+        epoch: 0,
+        grant_epoch: 0,
         created_at: NOW,
         expires_at: NOW + 100,
     };
@@ -1453,6 +1471,34 @@ async fn approval_is_conditional_on_the_configuration_version(store: Arc<dyn Sto
     assert_eq!(approved.status, ClientStatus::Approved);
 }
 
+/// Failed sign-ins are counted per account and window, atomically, until the window's end.
+async fn signin_failures_are_counted_per_account_and_window(store: Arc<dyn Store>) {
+    let t = tid("acme");
+    let (a, b) = (crypto::hash_secret("a@acme.test"), crypto::hash_secret("b@acme.test"));
+    let window = NOW / 60;
+    let end = (window + 1) * 60;
+    assert_eq!(store.signin_failures(&t, &a, window, NOW).await.expect("read"), 0);
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (store, t, a) = (Arc::clone(&store), t.clone(), a.clone());
+        tasks.push(tokio::spawn(async move {
+            store.record_signin_failure(&t, &a, window, end, NOW).await
+        }));
+    }
+    let mut counts = Vec::new();
+    for task in tasks {
+        counts.push(task.await.expect("join").expect("record"));
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=10).collect::<Vec<u32>>(), "every increment counted once");
+    assert_eq!(store.signin_failures(&t, &a, window, NOW + 1).await.expect("read"), 10);
+    assert_eq!(store.signin_failures(&t, &b, window, NOW + 1).await.expect("read"), 0);
+    assert_eq!(store.signin_failures(&tid("other"), &a, window, NOW + 1).await.expect("read"), 0);
+    assert_eq!(store.signin_failures(&t, &a, window + 1, NOW + 1).await.expect("read"), 0);
+    // Past its window's end the counter reads as absent, swept or not.
+    assert_eq!(store.signin_failures(&t, &a, window, end).await.expect("read"), 0);
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -1485,6 +1531,7 @@ contract!(
     approval_happens_exactly_once_and_ends_expiry,
     concurrent_approvals_have_one_winner,
     approval_is_conditional_on_the_configuration_version,
+    signin_failures_are_counted_per_account_and_window,
     clients_list_oldest_first_and_per_tenant,
     users_are_created_once_and_replaced_by_put,
     authorization_requests_expire_and_are_taken_exactly_once,

@@ -35,7 +35,16 @@ pub struct Session {
     pub tenant: TenantId,
     pub user_id: String,
     pub email: super::Email,
+    /// The role at sign-in. Decisions never use it as it is: the hosted flow re-reads the
+    /// user and overwrites it with the role stored now (`signin::current_session`).
     pub role: super::Role,
+    /// The user's `session_epoch` at sign-in; a different one ends the session.
+    #[serde(default)]
+    pub epoch: u32,
+    /// The user's `grant_epoch`, like `role` refreshed from the user stored now; codes issued
+    /// through this session carry it.
+    #[serde(default)]
+    pub grant_epoch: u32,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -62,6 +71,13 @@ pub struct AuthorizationCode {
     pub scope: ScopeSet,
     pub resource: String,
     pub user_id: String,
+    /// The user's email (the key of the user record), so the token endpoint can check the
+    /// user as stored now before the code becomes tokens.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user_email: Option<super::Email>,
+    /// The user's `grant_epoch` when the code was issued.
+    #[serde(default)]
+    pub user_epoch: u32,
     pub auth_time: UnixTime,
     pub expires_at: UnixTime,
     /// The grant this code became, once redeemed; a second redemption revokes it.

@@ -10,6 +10,13 @@ pub struct Grant {
     pub tenant: TenantId,
     pub client_id: ClientId,
     pub user_id: String,
+    /// The user's email (the key of the user record): every use of the grant checks the user
+    /// as stored now.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user_email: Option<super::Email>,
+    /// The user's `grant_epoch` when the grant began; disabling the user moves it on.
+    #[serde(default)]
+    pub user_epoch: u32,
     /// Scope as authorized. Later scope edits on the client do not change it (seed 002: scope
     /// changes do not affect active connections).
     pub scope: ScopeSet,
@@ -38,6 +45,11 @@ pub struct RefreshToken {
     /// Copied from the grant so that a refresh needs no grant read: revocation is enforced by
     /// the rotation transaction's condition on the grant.
     pub user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user_email: Option<super::Email>,
+    /// The user's `grant_epoch` when the grant began; disabling the user moves it on.
+    #[serde(default)]
+    pub user_epoch: u32,
     pub scope: ScopeSet,
     pub resource: String,
     pub created_at: UnixTime,

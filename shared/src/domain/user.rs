@@ -36,6 +36,39 @@ pub struct User {
     pub role: Role,
     pub disabled: bool,
     pub created_at: UnixTime,
+    /// Sessions carry the epoch they were opened in; disabling the user or resetting the
+    /// password moves it on, which ends every open session at once.
+    #[serde(default)]
+    pub session_epoch: u32,
+    /// Codes, grants and tokens carry the epoch they were issued in; disabling the user moves
+    /// it on, so everything issued before stays dead, also after the user is enabled again.
+    #[serde(default)]
+    pub grant_epoch: u32,
+}
+
+impl User {
+    /// Whether this user, as stored now, still stands behind a session opened as
+    /// `session_user_id` in `epoch`.
+    pub fn holds_session(&self, session_user_id: &str, epoch: u32) -> bool {
+        !self.disabled && self.id == session_user_id && self.session_epoch == epoch
+    }
+
+    /// Whether this user, as stored now, still stands behind a code or token of theirs issued
+    /// in grant epoch `epoch`.
+    pub fn holds_grant(&self, user_id: &str, epoch: u32) -> bool {
+        !self.disabled && self.id == user_id && self.grant_epoch == epoch
+    }
+
+    /// Ends every session and every grant of the user (disabling).
+    pub fn revoke_everything(&mut self) {
+        self.end_sessions();
+        self.grant_epoch = self.grant_epoch.wrapping_add(1);
+    }
+
+    /// Ends every open session of the user (disabling, a new password).
+    pub fn end_sessions(&mut self) {
+        self.session_epoch = self.session_epoch.wrapping_add(1);
+    }
 }
 
 /// An admin API bearer token (`gha_{tenant}_{secret}`), stored by the SHA-256 of the whole

@@ -335,6 +335,7 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
     } else {
         flow.client.ok_or_else(unknown_client)?
     };
+    let session = signin::current_session(ctx.app, flow.session).await?;
     let state = params.single("state");
     let redirect = validate_redirect(
         ctx,
@@ -366,7 +367,6 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
         created_at: ctx.now,
         expires_at: ctx.now + AUTHORIZATION_REQUEST_TTL_SECS,
     };
-    let session = flow.session;
     let next = next_step(ctx, &client, &areq, session.as_ref()).await?;
     // A request that ends at once (signed in, approved, consented) is never parked.
     let parked = next != Next::IssueCode;
@@ -790,6 +790,8 @@ pub(crate) async fn issue_code(
         scope: areq.scope.clone(),
         resource: areq.resource.clone(),
         user_id: session.user_id.clone(),
+        user_email: Some(session.email.clone()),
+        user_epoch: session.grant_epoch,
         auth_time: ctx.now,
         expires_at: ctx.now + AUTHORIZATION_CODE_TTL_SECS,
         redeemed_grant: None,
@@ -1080,12 +1082,13 @@ pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedF
         return Err(PageError::start_again());
     }
     let redirect = redirect_of(ctx, &areq, &client);
+    let session = signin::current_session(ctx.app, flow.session).await?;
     Ok(SubmittedForm {
         params,
         areq,
         client,
         redirect,
-        session: flow.session,
+        session,
     })
 }
 

@@ -12,8 +12,8 @@ use crate::client_auth;
 use crate::crypto;
 use crate::defaults::{ACCESS_TOKEN_TTL_SECS, GRANT_TTL_SECS};
 use crate::domain::{
-    AuthorizationCode, Client, Grant, GrantType, OFFLINE_ACCESS, RefreshToken, ScopeSet, Tenant,
-    UnixTime,
+    AuthorizationCode, Client, Email, Grant, GrantType, OFFLINE_ACCESS, RefreshToken, ScopeSet,
+    Tenant, UnixTime,
 };
 use crate::endpoints::metadata;
 use crate::error::{ErrorCode, OAuthError};
@@ -198,12 +198,25 @@ async fn authorization_code(
     }
     check_pkce(param(form, "code_verifier")?, &code.code_challenge)?;
     check_resource(form, &code.resource)?;
+    if !user_stands(
+        app,
+        tenant,
+        &code.user_id,
+        code.user_email.as_ref(),
+        code.user_epoch,
+    )
+    .await?
+    {
+        return Err(user_gone());
+    }
 
     let grant = Grant {
         id: crypto::new_id(),
         tenant: tenant.id.clone(),
         client_id: client.client_id.clone(),
         user_id: code.user_id.clone(),
+        user_email: code.user_email.clone(),
+        user_epoch: code.user_epoch,
         scope: code.scope.clone(),
         resource: code.resource.clone(),
         created_at: now,
@@ -260,6 +273,8 @@ fn new_refresh(grant: &Grant, now: UnixTime) -> (RefreshToken, String) {
             grant_id: grant.id.clone(),
             client_id: grant.client_id.clone(),
             user_id: grant.user_id.clone(),
+            user_email: grant.user_email.clone(),
+            user_epoch: grant.user_epoch,
             scope: grant.scope.clone(),
             resource: grant.resource.clone(),
             created_at: now,
@@ -289,6 +304,17 @@ async fn refresh_token(
             "the refresh token was issued to another client",
         ));
     }
+    if !user_stands(
+        app,
+        tenant,
+        &old.user_id,
+        old.user_email.as_ref(),
+        old.user_epoch,
+    )
+    .await?
+    {
+        return Err(user_gone());
+    }
     // The grant as the token carries it; whether it was revoked is checked atomically by the
     // rotation transaction, so a refresh costs no extra read.
     let grant = Grant {
@@ -296,6 +322,8 @@ async fn refresh_token(
         tenant: tenant.id.clone(),
         client_id: old.client_id.clone(),
         user_id: old.user_id.clone(),
+        user_email: old.user_email.clone(),
+        user_epoch: old.user_epoch,
         scope: old.scope.clone(),
         resource: old.resource.clone(),
         created_at: old.created_at,
@@ -420,7 +448,7 @@ impl Presented {
 
 /// A presented token whose grant is live (with the grant, where the answer needs it).
 enum Found {
-    Access(AccessClaims),
+    Access(AccessClaims, Grant),
     Refresh(RefreshToken, Grant),
 }
 
@@ -428,10 +456,50 @@ impl Found {
     /// The client the token was issued to.
     fn client_id(&self) -> &str {
         match self {
-            Self::Access(claims) => claims.client_id.as_str(),
+            Self::Access(claims, _) => claims.client_id.as_str(),
             Self::Refresh(token, _) => token.client_id.as_str(),
         }
     }
+
+    /// Whether the user behind the token still stands behind it, as stored now.
+    async fn user_stands(&self, app: &App, tenant: &Tenant) -> Result<bool, OAuthError> {
+        let grant = match self {
+            Self::Access(_, grant) | Self::Refresh(_, grant) => grant,
+        };
+        user_stands(
+            app,
+            tenant,
+            &grant.user_id,
+            grant.user_email.as_ref(),
+            grant.user_epoch,
+        )
+        .await
+    }
+}
+
+/// Whether the user who authorized a code or token (issued in the user's grant epoch `epoch`)
+/// still stands behind it, read now: not disabled, not deleted, not disabled and enabled again
+/// since (disabling moves the epoch on). Records without the user's email predate this check
+/// and are refused: their user signs in again once.
+async fn user_stands(
+    app: &App,
+    tenant: &Tenant,
+    user_id: &str,
+    email: Option<&Email>,
+    epoch: u32,
+) -> Result<bool, OAuthError> {
+    let Some(email) = email else {
+        return Ok(false);
+    };
+    Ok(app
+        .store
+        .get_user(&tenant.id, email)
+        .await?
+        .is_some_and(|u| u.holds_grant(user_id, epoch)))
+}
+
+fn user_gone() -> OAuthError {
+    invalid_grant("the user who authorized this is disabled, or no longer exists")
 }
 
 async fn recognise(
@@ -492,7 +560,7 @@ async fn find_token(
         return Ok(None);
     };
     Ok(Some(match presented {
-        Presented::Access(c) => Found::Access(c),
+        Presented::Access(c) => Found::Access(c, grant),
         Presented::Refresh(t) => Found::Refresh(t, grant),
     }))
 }
@@ -545,8 +613,12 @@ pub async fn introspect(app: &App, tenant: &Tenant, req: &Request) -> Result<Res
     let found = find_token(app, tenant, &issuer, token, now)
         .await?
         .filter(|found| found.client_id() == caller.client_id.as_str());
+    let found = match found {
+        Some(f) if f.user_stands(app, tenant).await? => Some(f),
+        _ => None,
+    };
     let body = match found {
-        Some(Found::Access(c)) => json!({
+        Some(Found::Access(c, _)) => json!({
             "active": true,
             "token_type": "Bearer",
             "scope": c.scope,

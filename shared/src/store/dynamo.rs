@@ -169,6 +169,10 @@ fn api_token_key(tenant: &TenantId, token_hash: &str) -> (String, String) {
     (format!("APITOKEN#{tenant}#{token_hash}"), "APITOKEN".into())
 }
 
+fn signin_failures_key(tenant: &TenantId, account: &str, window: i64) -> (String, String) {
+    (format!("SIGNIN#{tenant}#{account}"), format!("W#{window}"))
+}
+
 fn pending_counter_key(tenant: &TenantId, bucket: i64) -> (String, String) {
     (format!("PENDING#{tenant}"), format!("W#{bucket}"))
 }
@@ -723,7 +727,13 @@ impl DynamoStore {
         bucket: i64,
         now: UnixTime,
     ) -> Result<u32, StoreError> {
-        let Some(item) = self.get(pending_counter_key(tenant, bucket), true).await? else {
+        self.count_at(pending_counter_key(tenant, bucket), now)
+            .await
+    }
+
+    /// A counter item's `n` (strongly consistent), 0 when absent or past its expiry.
+    async fn count_at(&self, key: (String, String), now: UnixTime) -> Result<u32, StoreError> {
+        let Some(item) = self.get(key, true).await? else {
             return Ok(0);
         };
         let expired = matches!(item.get(TTL_ATTRIBUTE), Some(AttributeValue::N(t)) if t.parse::<i64>().is_ok_and(|t| t <= now));
@@ -733,7 +743,7 @@ impl DynamoStore {
         match item.get("n") {
             Some(AttributeValue::N(v)) => v
                 .parse()
-                .map_err(|_| StoreError::Corrupt("pending counter is not a number".into())),
+                .map_err(|_| StoreError::Corrupt("counter is not a number".into())),
             _ => Ok(0),
         }
     }
@@ -1162,6 +1172,47 @@ impl Store for DynamoStore {
                 }
                 _ => Err(unavailable(err)),
             },
+        }
+    }
+
+    async fn signin_failures(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        window: i64,
+        now: UnixTime,
+    ) -> Result<u32, StoreError> {
+        self.count_at(signin_failures_key(tenant, account, window), now)
+            .await
+    }
+
+    async fn record_signin_failure(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        window: i64,
+        expires_at: UnixTime,
+        _now: UnixTime,
+    ) -> Result<u32, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(signin_failures_key(tenant, account, window))))
+            .update_expression("ADD #n :one SET #ttl = :exp")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":exp", n(expires_at))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match out.attributes().and_then(|a| a.get("n")) {
+            Some(AttributeValue::N(v)) => v
+                .parse()
+                .map_err(|_| StoreError::Corrupt("counter is not a number".into())),
+            _ => Err(StoreError::Corrupt("counter increment returned no count".into())),
         }
     }
 

@@ -26,6 +26,8 @@ struct Inner {
     clients: HashMap<(TenantId, ClientId), Client>,
     /// (tenant, window) → registrations counted, with the counter's own expiry.
     pending_counters: HashMap<(TenantId, i64), (u32, UnixTime)>,
+    /// (tenant, account hash, window) → failed sign-ins, with the counter's own expiry.
+    signin_failures: HashMap<(TenantId, String, i64), (u32, UnixTime)>,
     users: HashMap<(TenantId, Email), User>,
     authorization_requests: HashMap<(TenantId, String), AuthorizationRequest>,
     sessions: HashMap<(TenantId, String), Session>,
@@ -46,6 +48,7 @@ impl Inner {
             self.writes_since_sweep = 0;
             self.clients.retain(|_, c| c.is_live(now));
             self.pending_counters.retain(|_, (_, exp)| now < *exp);
+            self.signin_failures.retain(|_, (_, exp)| now < *exp);
             self.authorization_requests.retain(|_, r| r.is_live(now));
             self.sessions.retain(|_, r| r.is_live(now));
             self.codes.retain(|_, r| r.is_live(now));
@@ -333,6 +336,47 @@ impl Store for MemoryStore {
         }
         inner.note_write(now);
         Ok(())
+    }
+
+    async fn signin_failures(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        window: i64,
+        now: UnixTime,
+    ) -> Result<u32, StoreError> {
+        let inner = self.lock();
+        Ok(
+            match inner
+                .signin_failures
+                .get(&(tenant.clone(), account.to_owned(), window))
+            {
+                Some((n, exp)) if now < *exp => *n,
+                _ => 0,
+            },
+        )
+    }
+
+    async fn record_signin_failure(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        window: i64,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<u32, StoreError> {
+        let mut inner = self.lock();
+        let entry = inner
+            .signin_failures
+            .entry((tenant.clone(), account.to_owned(), window))
+            .or_insert((0, expires_at));
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = expires_at;
+        let count = entry.0;
+        // Swept by expiry only, like every other item: a flood of other accounts' failures
+        // never makes room by dropping a live counter.
+        inner.note_write(now);
+        Ok(count)
     }
 
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {

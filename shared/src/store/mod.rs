@@ -162,6 +162,28 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
     ) -> Result<(), StoreError>;
 
+    /// Failed sign-ins counted for one account (`account`: the SHA-256 of its lowercased email,
+    /// whether or not it exists) in fixed window `window` of the tenant, as stored now — so
+    /// the limit holds across processes (Lambda containers). Strongly consistent.
+    async fn signin_failures(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        window: i64,
+        now: UnixTime,
+    ) -> Result<u32, StoreError>;
+
+    /// Counts one failed sign-in at `now` (an atomic increment) and returns the new count. The
+    /// counter lives until `expires_at` (the end of its window) and is never dropped before.
+    async fn record_signin_failure(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        window: i64,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<u32, StoreError>;
+
     /// Creates a user; [`StoreError::AlreadyExists`] if the email is taken in the tenant.
     async fn create_user(&self, user: &User) -> Result<(), StoreError>;
     /// Creates or replaces a user.

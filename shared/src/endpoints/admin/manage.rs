@@ -421,6 +421,8 @@ pub fn new_user(
         role,
         disabled: false,
         created_at: now,
+        session_epoch: 0,
+        grant_epoch: 0,
     })
 }
 
@@ -474,6 +476,9 @@ impl UserEdit {
         Ok(edit)
     }
 
+    /// The edited user. Disabling ends the user's sessions and revokes every code and grant
+    /// issued so far (enabling again revives none of them); a new password ends the sessions.
+    /// A role change needs neither: every decision reads the role as stored now.
     pub fn apply(&self, user: &User, acting: &User) -> Result<User, OAuthError> {
         let mut out = user.clone();
         if let Some(role) = &self.role {
@@ -481,11 +486,15 @@ impl UserEdit {
                 .ok_or_else(|| OAuthError::invalid_request("role must be \"admin\" or \"user\""))?;
         }
         if let Some(disabled) = self.disabled {
+            if disabled && !user.disabled {
+                out.revoke_everything();
+            }
             out.disabled = disabled;
         }
         if let Some(password) = &self.password {
             valid_password(password)?;
             out.password_hash = crypto::hash_password(password);
+            out.end_sessions();
         }
         let is_self = user.id == acting.id;
         if is_self && (out.role != Role::Admin || out.disabled) {

@@ -128,7 +128,7 @@ pub async fn authenticate_session(
         .store
         .get_user(&tenant.id, &session.email)
         .await?
-        .filter(|u| !u.disabled && u.id == session.user_id)
+        .filter(|u| u.holds_session(&session.user_id, session.epoch))
         .ok_or(AuthError::Unauthenticated { presented: true })?;
     if user.role != Role::Admin {
         return Err(AuthError::NotAdmin);
