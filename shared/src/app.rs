@@ -67,6 +67,7 @@ impl App {
             .public_base(&req)
             .is_ok_and(|base| base.starts_with("https://"));
         let route = router::route(&path).filter(|r| only.is_none_or(|f| r.function() == f));
+        let function = route.as_ref().map_or("none", |r| r.function().name());
         let span = tracing::info_span!(
             "request",
             request_id = %request_id,
@@ -93,7 +94,8 @@ impl App {
             }
         };
         async {
-            let (mut resp, dynamodb_calls) = crate::telemetry::counting_db_calls(work).await;
+            let (mut resp, dynamodb_calls) =
+                crate::telemetry::counting_db_calls(function, work).await;
             if hsts {
                 resp.headers_mut().insert(
                     ::http::header::STRICT_TRANSPORT_SECURITY,

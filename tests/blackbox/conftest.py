@@ -28,6 +28,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -43,6 +44,11 @@ DEMO_USER_PASSWORD = "user-pass-123"
 STARTUP_TIMEOUT_S = 30.0
 HTTP_TIMEOUT_S = 10.0
 MODES = ("embedded", "dynamodb")
+
+# Every DynamoDB-mode server of the session records each item access it makes, per Lambda
+# function (GATEHOUSE_DYNAMODB_ACCESS_LOG, see shared/src/telemetry.rs), into this one file;
+# test_zz_iam_policies.py holds infra/template.yaml's policies to it after the rest of the suite.
+DYNAMODB_ACCESS_LOG = Path(tempfile.mkdtemp(prefix="gatehouse-access-")) / "dynamodb-access.jsonl"
 
 DYNAMODB_ENDPOINT_MISSING = (
     "GATEHOUSE_TEST_DYNAMODB_ENDPOINT is not set, so the dynamodb-mode black-box tests cannot "
@@ -229,6 +235,7 @@ class Server:
                 AWS_SECRET_ACCESS_KEY="testing",
                 AWS_REGION="us-east-1",
                 AWS_EC2_METADATA_DISABLED="true",
+                GATEHOUSE_DYNAMODB_ACCESS_LOG=str(DYNAMODB_ACCESS_LOG),
             )
         env.update(self.extra_env)
         return env

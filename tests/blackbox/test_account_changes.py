@@ -195,6 +195,18 @@ def test_a_password_reset_ends_every_session_of_the_user(server, admin):
     code_of(server, attempt, resp)
 
 
+def test_signing_out_of_the_console_ends_the_session(server, admin):
+    email, password = new_account(admin, "admin")
+    console = open_session(server, email, password)
+    cookie = console.cookie
+    assert_json(console.call("GET", "/oauth-clients", csrf=None))
+    resp = console.browser.post(f"{server.issuer}/admin/signout", {"csrf": console.csrf})
+    assert resp.status in (302, 303), resp
+    # The session is gone from the store, not only from this browser: the old cookie is dead.
+    console.browser.set_cookie("gh_session", cookie)
+    assert_unauthenticated(console.call("GET", "/oauth-clients", csrf=None))
+
+
 # --------------------------------------------------------------------------------------------
 # Tokens
 # --------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from admin_support import (  # noqa: E402
     assert_json,
     authorize,
     code_of,
+    mcp,
     unique,
     unique_email,
 )
@@ -53,7 +54,8 @@ from test_authorization import (  # noqa: E402
     signed_in_browser,
 )
 from test_client_configuration import current, put, update_body  # noqa: E402
-from test_tokens import assert_tokens, exchange  # noqa: E402
+from conftest import json_body, request  # noqa: E402
+from test_tokens import assert_tokens, exchange, refresh  # noqa: E402
 
 ATTACKER_URI = "https://attacker.example/cb"
 SECOND_URI = "https://agent.example.com/second-cb"
@@ -232,6 +234,19 @@ def test_a_redirect_uri_the_client_no_longer_lists_stops_working_at_once(server,
                                      state="still-approved")
     assert_error_redirect(resp, server, SECOND_URI, "unsupported_response_type",
                           "still-approved")
+
+
+def test_a_client_that_deletes_its_own_registration_loses_its_tokens(server, admin):
+    client, code = approved_dcr_client(server, admin, grant_types=REFRESHING)
+    tokens = assert_tokens(exchange(server, client, code), refresh_token=True)
+    assert mcp(server, tokens["access_token"])[0] == 200
+    assert request("DELETE", client["registration_client_uri"], None,
+                   {"Authorization": f"Bearer {client['registration_access_token']}"})[0] == 204
+    # RFC 7592 §2.3: the client is gone, and so is every grant it held.
+    resp = refresh(server, client, tokens["refresh_token"])
+    assert resp[0] == 401 and json_body(resp).get("error") == "invalid_client", resp
+    assert mcp(server, tokens["access_token"])[0] == 401, "the grant outlived its client"
+    assert admin.api("GET", f"/oauth-clients/{client['client_id']}")[0] == 404
 
 
 # --------------------------------------------------------------------------------------------

@@ -93,14 +93,98 @@ impl aws_sdk_dynamodb::config::Intercept for CountCalls {
 
     fn read_before_execution(
         &self,
-        _context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<
             '_,
         >,
         _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         crate::telemetry::count_db_call();
+        if crate::telemetry::db_access_log_enabled() {
+            for (action, pk, index) in item_accesses(context.input()) {
+                crate::telemetry::record_db_access(action, key_prefix(&pk), index);
+            }
+        }
         Ok(())
     }
+}
+
+/// The item-type prefix of a partition key, as the IAM policies name it in
+/// `dynamodb:LeadingKeys`: up to and including the first `#` (`CLIENT#`), or the whole key when
+/// it has none (`JWKS`).
+fn key_prefix(pk: &str) -> &str {
+    pk.find('#').map_or(pk, |i| &pk[..=i])
+}
+
+/// Every item access a request makes, as IAM evaluates it: `(action, partition key, index)`.
+/// A transaction's parts are the actions they stand for (`Put` → `PutItem`, `ConditionCheck`
+/// → `ConditionCheckItem`); a query names the partition key its key condition fixes.
+/// Table-level operations (only `gatehouse serve` creates tables) record the table itself.
+fn item_accesses(
+    input: &aws_smithy_runtime_api::client::interceptors::context::Input,
+) -> Vec<(&'static str, String, Option<&'static str>)> {
+    use aws_sdk_dynamodb::operation::{
+        batch_get_item::BatchGetItemInput, delete_item::DeleteItemInput,
+        get_item::GetItemInput, put_item::PutItemInput, query::QueryInput,
+        transact_write_items::TransactWriteItemsInput, update_item::UpdateItemInput,
+    };
+    let pk = |item: Option<&Item>| {
+        item.and_then(|i| i.get("pk"))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    if let Some(i) = input.downcast_ref::<GetItemInput>() {
+        out.push(("GetItem", pk(i.key()), None));
+    } else if let Some(i) = input.downcast_ref::<PutItemInput>() {
+        out.push(("PutItem", pk(i.item()), None));
+    } else if let Some(i) = input.downcast_ref::<UpdateItemInput>() {
+        out.push(("UpdateItem", pk(i.key()), None));
+    } else if let Some(i) = input.downcast_ref::<DeleteItemInput>() {
+        out.push(("DeleteItem", pk(i.key()), None));
+    } else if let Some(i) = input.downcast_ref::<BatchGetItemInput>() {
+        for keys in i.request_items().into_iter().flat_map(|m| m.values()) {
+            for key in keys.keys() {
+                out.push(("BatchGetItem", pk(Some(key)), None));
+            }
+        }
+    } else if let Some(i) = input.downcast_ref::<TransactWriteItemsInput>() {
+        for item in i.transact_items() {
+            if let Some(p) = item.put() {
+                out.push(("PutItem", pk(Some(p.item())), None));
+            }
+            if let Some(u) = item.update() {
+                out.push(("UpdateItem", pk(Some(u.key())), None));
+            }
+            if let Some(d) = item.delete() {
+                out.push(("DeleteItem", pk(Some(d.key())), None));
+            }
+            if let Some(c) = item.condition_check() {
+                out.push(("ConditionCheckItem", pk(Some(c.key())), None));
+            }
+        }
+    } else if let Some(i) = input.downcast_ref::<QueryInput>() {
+        // `pk = :x` or `gsi1pk = :x`: the value of the first placeholder in the condition.
+        let fixed = i
+            .key_condition_expression()
+            .and_then(|e| e.split(':').nth(1))
+            .map(|rest| {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                format!(":{name}")
+            })
+            .and_then(|name| i.expression_attribute_values().and_then(|v| v.get(&name)))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        let index = i.index_name().map(|_| GSI1);
+        out.push(("Query", fixed, index));
+    } else {
+        out.push(("TableOperation", String::new(), None));
+    }
+    out
 }
 
 /// The DynamoDB client every process uses: the shared SDK configuration plus the call counter.

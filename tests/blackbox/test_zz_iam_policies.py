@@ -1,0 +1,184 @@
+"""Each Lambda function's IAM policy in infra/template.yaml is exactly what its code uses.
+
+Every DynamoDB-mode `gatehouse serve` of the suite records each item access it makes, tagged
+with the Lambda function whose route it served (`GATEHOUSE_DYNAMODB_ACCESS_LOG`; the SDK
+interceptor in shared/src/store/dynamo.rs sees every call, and a transaction's parts are the
+actions IAM evaluates for them: `PutItem`, `UpdateItem`, `DeleteItem`, `ConditionCheckItem`).
+This module runs last (its name sorts last) and holds the template to that record both ways:
+
+- every access is granted: the function's policy has a statement with that action, on the
+  table or on the index the access used, whose `dynamodb:LeadingKeys` admits the partition key's
+  item-type prefix (shared/storage-schema.md lists them) — otherwise the function answers 503
+  on AWS although every local test passes;
+- every grant is used, or listed below with the reason it is needed although the suite never
+  exercises it — otherwise a function holds a power its code does not need (least privilege:
+  only the admin function may approve a client, only the token function reads private keys).
+
+The second direction needs the whole suite to have run (both stores, every module): on a
+partial run it is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import DYNAMODB_ACCESS_LOG, REPO_ROOT
+
+TEMPLATE = REPO_ROOT / "infra" / "template.yaml"
+FUNCTIONS = {
+    "RegisterFunction": "register",
+    "DiscoveryFunction": "discovery",
+    "AuthorizeFunction": "authorize",
+    "AdminFunction": "admin",
+    "TokenFunction": "token",
+}
+
+# Grants the black-box suite cannot exercise, each with its reason: (function, action, pattern,
+# resource) -> reason. Keep this list short; a grant without a use or a reason fails the test.
+UNEXERCISED = {
+    ("token", "PutItem", "SIGNKEY#*", "table"):
+        "the first signing key is created by the token function on AWS; `gatehouse serve` seeds "
+        "it at start, outside any route",
+    ("token", "PutItem", "JWKS", "table"):
+        "written with the private half when the token function creates the first signing key",
+    ("token", "PutItem", "CLIENT#*", "table"):
+        "a metadata-document client whose cached document went stale is fetched again at the "
+        "token endpoint and its cache written back (shared/tests/lambda_events.rs runs it "
+        "through the token function; the black-box metadata-document tests run embedded)",
+    ("authorize", "GetItem", "CLIENT#*", "table"):
+        "a metadata-document client re-read after its cache write-back lost a race with an "
+        "approval or a deletion (shared/src/cimd/mod.rs, refresh)",
+}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (`!Ref`, `!GetAtt`, `!Sub`...) kept as plain
+    values: `!GetAtt Table.Arn` reads as the string "Table.Arn"."""
+
+
+def _tag(loader, _suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def grants() -> dict[str, set[tuple[str, str, str]]]:
+    """function -> {(action, LeadingKeys pattern, "table" | "index")} from the template."""
+    template = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
+    out: dict[str, set[tuple[str, str, str]]] = {}
+    for resource, name in FUNCTIONS.items():
+        props = template["Resources"][resource]["Properties"]
+        found: set[tuple[str, str, str]] = set()
+        for policy in props.get("Policies", []):
+            for st in policy.get("Statement", []):
+                assert st.get("Effect") == "Allow", f"{resource}: unexpected statement {st}"
+                res = st["Resource"]
+                kind = "index" if "/index/" in json.dumps(res) else "table"
+                conditions = st.get("Condition", {})
+                patterns = [p for cond in conditions.values()
+                            for key, values in cond.items() if key == "dynamodb:LeadingKeys"
+                            for p in values]
+                assert patterns, f"{resource}: statement {st.get('Sid')} has no LeadingKeys"
+                for action in st["Action"]:
+                    assert action.startswith("dynamodb:"), action
+                    for pattern in patterns:
+                        found.add((action.removeprefix("dynamodb:"), pattern, kind))
+        out[name] = found
+    return out
+
+
+def accesses() -> set[tuple[str, str, str, str]]:
+    """{(function, action, prefix, "table" | "index")} recorded by the suite's servers."""
+    if not DYNAMODB_ACCESS_LOG.exists():
+        return set()
+    out = set()
+    for line in DYNAMODB_ACCESS_LOG.read_text().splitlines():
+        rec = json.loads(line)
+        kind = "index" if rec.get("index") else "table"
+        out.add((rec["function"], rec["action"], rec["prefix"], kind))
+    return out
+
+
+def admits(pattern: str, prefix: str) -> bool:
+    return fnmatch.fnmatchcase(prefix, pattern)
+
+
+def whole_suite_ran(session) -> str | None:
+    """None when every black-box module ran unfiltered; else why not."""
+    opts = session.config.option
+    if getattr(opts, "keyword", "") or getattr(opts, "markexpr", "") or getattr(opts, "deselect", None):
+        return "the run was filtered (-k, -m or --deselect)"
+    here = Path(__file__).parent
+    ran = {Path(str(item.fspath)).name for item in session.items}
+    missing = sorted(p.name for p in here.glob("test_*.py") if p.name not in ran)
+    if missing:
+        return f"modules not run: {', '.join(missing)}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def used(request):
+    recorded = accesses()
+    if not any(f in FUNCTIONS.values() for f, *_ in recorded):
+        pytest.skip("no DynamoDB-mode server ran in this session, so nothing was recorded")
+    return recorded
+
+
+def test_the_access_record_names_real_functions_and_item_types(used):
+    functions = {f for f, *_ in used}
+    assert functions <= set(FUNCTIONS.values()) | {"none"}, functions
+    for function, action, prefix, _ in used:
+        if function == "none":
+            continue  # `gatehouse serve` start-up: table creation and seeding
+        assert action != "TableOperation", f"{function} makes a table-level call"
+        assert prefix and (prefix.endswith("#") or prefix.isupper()), (function, action, prefix)
+
+
+def test_every_dynamodb_access_of_a_function_is_granted_by_its_policy(used):
+    policy = grants()
+    missing = sorted(
+        (function, action, prefix, kind)
+        for function, action, prefix, kind in used
+        if function in policy
+        and not any(a == action and k == kind and admits(p, prefix)
+                    for a, p, k in policy[function])
+    )
+    assert not missing, (
+        "accesses the template does not grant (function, action, key prefix, table/index); on "
+        f"AWS each is an AccessDenied and a 503:\n" + "\n".join(map(str, missing)))
+
+
+def test_every_grant_of_a_function_is_used_or_has_a_reason(used, request):
+    why_not = whole_suite_ran(request.session)
+    if why_not:
+        pytest.skip(f"needs the whole black-box suite: {why_not}")
+    policy = grants()
+    unused = sorted(
+        (function, action, pattern, kind)
+        for function, granted in policy.items()
+        for action, pattern, kind in granted
+        if not any(f == function and a == action and k == kind and admits(pattern, prefix)
+                   for f, a, prefix, k in used)
+        and (function, action, pattern, kind) not in UNEXERCISED
+    )
+    assert not unused, (
+        "grants no test exercised (function, action, LeadingKeys pattern, table/index): remove "
+        "them from infra/template.yaml, or list them in UNEXERCISED with the reason:\n"
+        + "\n".join(map(str, unused)))
+
+
+def test_every_listed_reason_names_a_real_grant():
+    policy = grants()
+    stale = [key for key in UNEXERCISED
+             if (key[1], key[2], key[3]) not in policy.get(key[0], set())]
+    assert not stale, f"UNEXERCISED lists grants the template no longer has: {stale}"
