@@ -41,16 +41,19 @@ pub async fn check_password(
     if !ip_ok {
         return Err(SignInError::Throttled);
     }
-    // Failures per account, in the store: the same count for every process, so guessing
-    // passwords across Lambda containers or after a flood of other accounts gains nothing.
+    // Attempts per account, counted in the store before the password is checked: the same
+    // count for every process, so neither concurrent guesses, nor spreading them over Lambda
+    // containers, nor a flood of other accounts gets more than the limit per window. A
+    // success is taken back below: only failures count.
     let now = app.now();
     let account = crypto::hash_secret(&email_raw.trim().to_lowercase());
     let window = now.div_euclid(SIGNIN_WINDOW_SECS);
-    let failures = app
+    let window_end = (window + 1).saturating_mul(SIGNIN_WINDOW_SECS);
+    let attempts = app
         .store
-        .signin_failures(&tenant.id, &account, window, now)
+        .count_signin_attempt(&tenant.id, &account, window, window_end, now)
         .await?;
-    if failures >= SIGNIN_FAILURES_PER_ACCOUNT {
+    if attempts > SIGNIN_FAILURES_PER_ACCOUNT {
         tracing::info!("sign-in refused: too many failures for the account");
         return Err(SignInError::Throttled);
     }
@@ -64,13 +67,14 @@ pub async fn check_password(
         .map_or_else(|| dummy_hash().as_str(), |u| u.password_hash.as_str());
     let password_ok = crypto::verify_password(password, hash);
     match user.filter(|u| password_ok && !u.disabled) {
-        Some(user) => Ok(user),
+        Some(user) => {
+            app.store
+                .uncount_signin_attempt(&tenant.id, &account, window)
+                .await?;
+            Ok(user)
+        }
         None => {
             tracing::info!("sign-in failed");
-            let window_end = (window + 1).saturating_mul(SIGNIN_WINDOW_SECS);
-            app.store
-                .record_signin_failure(&tenant.id, &account, window, window_end, now)
-                .await?;
             Err(SignInError::Invalid)
         }
     }

@@ -1471,32 +1471,47 @@ async fn approval_is_conditional_on_the_configuration_version(store: Arc<dyn Sto
     assert_eq!(approved.status, ClientStatus::Approved);
 }
 
-/// Failed sign-ins are counted per account and window, atomically, until the window's end.
-async fn signin_failures_are_counted_per_account_and_window(store: Arc<dyn Store>) {
+/// Sign-in attempts are counted per account and window, atomically, until the window's end;
+/// a successful one is taken back.
+async fn signin_attempts_are_counted_per_account_and_window(store: Arc<dyn Store>) {
     let t = tid("acme");
     let (a, b) = (crypto::hash_secret("a@acme.test"), crypto::hash_secret("b@acme.test"));
     let window = NOW / 60;
     let end = (window + 1) * 60;
-    assert_eq!(store.signin_failures(&t, &a, window, NOW).await.expect("read"), 0);
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let (store, t, a) = (Arc::clone(&store), t.clone(), a.clone());
         tasks.push(tokio::spawn(async move {
-            store.record_signin_failure(&t, &a, window, end, NOW).await
+            store.count_signin_attempt(&t, &a, window, end, NOW).await
         }));
     }
     let mut counts = Vec::new();
     for task in tasks {
-        counts.push(task.await.expect("join").expect("record"));
+        counts.push(task.await.expect("join").expect("count"));
     }
     counts.sort_unstable();
-    assert_eq!(counts, (1..=10).collect::<Vec<u32>>(), "every increment counted once");
-    assert_eq!(store.signin_failures(&t, &a, window, NOW + 1).await.expect("read"), 10);
-    assert_eq!(store.signin_failures(&t, &b, window, NOW + 1).await.expect("read"), 0);
-    assert_eq!(store.signin_failures(&tid("other"), &a, window, NOW + 1).await.expect("read"), 0);
-    assert_eq!(store.signin_failures(&t, &a, window + 1, NOW + 1).await.expect("read"), 0);
-    // Past its window's end the counter reads as absent, swept or not.
-    assert_eq!(store.signin_failures(&t, &a, window, end).await.expect("read"), 0);
+    assert_eq!(counts, (1..=10).collect::<Vec<u32>>(), "every attempt counted once");
+    let count = |store: &Arc<dyn Store>, t: &TenantId, acct: &str, w: i64, now: UnixTime| {
+        let (store, t, acct) = (Arc::clone(store), t.clone(), acct.to_owned());
+        async move {
+            store
+                .count_signin_attempt(&t, &acct, w, (w + 1) * 60, now)
+                .await
+                .expect("count")
+        }
+    };
+    // Another account, tenant or window starts at one.
+    assert_eq!(count(&store, &t, &b, window, NOW + 1).await, 1);
+    assert_eq!(count(&store, &tid("other"), &a, window, NOW + 1).await, 1);
+    assert_eq!(count(&store, &t, &a, window + 1, NOW + 61).await, 1);
+    // A success is taken back; taking back never goes below zero nor creates a counter.
+    store.uncount_signin_attempt(&t, &a, window).await.expect("uncount");
+    assert_eq!(count(&store, &t, &a, window, NOW + 2).await, 10);
+    store
+        .uncount_signin_attempt(&t, &crypto::hash_secret("nobody"), window)
+        .await
+        .expect("uncount absent");
+    assert_eq!(count(&store, &t, &crypto::hash_secret("nobody"), window, NOW + 2).await, 1);
 }
 
 macro_rules! contract {
@@ -1531,7 +1546,7 @@ contract!(
     approval_happens_exactly_once_and_ends_expiry,
     concurrent_approvals_have_one_winner,
     approval_is_conditional_on_the_configuration_version,
-    signin_failures_are_counted_per_account_and_window,
+    signin_attempts_are_counted_per_account_and_window,
     clients_list_oldest_first_and_per_tenant,
     users_are_created_once_and_replaced_by_put,
     authorization_requests_expire_and_are_taken_exactly_once,

@@ -1259,18 +1259,7 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn signin_failures(
-        &self,
-        tenant: &TenantId,
-        account: &str,
-        window: i64,
-        now: UnixTime,
-    ) -> Result<u32, StoreError> {
-        self.count_at(signin_failures_key(tenant, account, window), now)
-            .await
-    }
-
-    async fn record_signin_failure(
+    async fn count_signin_attempt(
         &self,
         tenant: &TenantId,
         account: &str,
@@ -1297,6 +1286,32 @@ impl Store for DynamoStore {
                 .parse()
                 .map_err(|_| StoreError::Corrupt("counter is not a number".into())),
             _ => Err(StoreError::Corrupt("counter increment returned no count".into())),
+        }
+    }
+
+    async fn uncount_signin_attempt(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        window: i64,
+    ) -> Result<(), StoreError> {
+        // Only an existing counter is decremented: a retried answer never creates one.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(signin_failures_key(tenant, account, window))))
+            .update_expression("ADD #n :minus_one")
+            .condition_expression("attribute_exists(pk) AND #n > :zero")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(unavailable(e)),
         }
     }
 

@@ -338,26 +338,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn signin_failures(
-        &self,
-        tenant: &TenantId,
-        account: &str,
-        window: i64,
-        now: UnixTime,
-    ) -> Result<u32, StoreError> {
-        let inner = self.lock();
-        Ok(
-            match inner
-                .signin_failures
-                .get(&(tenant.clone(), account.to_owned(), window))
-            {
-                Some((n, exp)) if now < *exp => *n,
-                _ => 0,
-            },
-        )
-    }
-
-    async fn record_signin_failure(
+    async fn count_signin_attempt(
         &self,
         tenant: &TenantId,
         account: &str,
@@ -370,6 +351,9 @@ impl Store for MemoryStore {
             .signin_failures
             .entry((tenant.clone(), account.to_owned(), window))
             .or_insert((0, expires_at));
+        if now >= entry.1 {
+            *entry = (0, expires_at);
+        }
         entry.0 = entry.0.saturating_add(1);
         entry.1 = expires_at;
         let count = entry.0;
@@ -377,6 +361,22 @@ impl Store for MemoryStore {
         // never makes room by dropping a live counter.
         inner.note_write(now);
         Ok(count)
+    }
+
+    async fn uncount_signin_attempt(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        window: i64,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(entry) = inner
+            .signin_failures
+            .get_mut(&(tenant.clone(), account.to_owned(), window))
+        {
+            entry.0 = entry.0.saturating_sub(1);
+        }
+        Ok(())
     }
 
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {

@@ -162,20 +162,12 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
     ) -> Result<(), StoreError>;
 
-    /// Failed sign-ins counted for one account (`account`: the SHA-256 of its lowercased email,
-    /// whether or not it exists) in fixed window `window` of the tenant, as stored now — so
-    /// the limit holds across processes (Lambda containers). Strongly consistent.
-    async fn signin_failures(
-        &self,
-        tenant: &TenantId,
-        account: &str,
-        window: i64,
-        now: UnixTime,
-    ) -> Result<u32, StoreError>;
-
-    /// Counts one failed sign-in at `now` (an atomic increment) and returns the new count. The
-    /// counter lives until `expires_at` (the end of its window) and is never dropped before.
-    async fn record_signin_failure(
+    /// Counts one sign-in attempt for an account (`account`: the SHA-256 of its lowercased
+    /// email, whether or not it exists) in fixed window `window` of the tenant, atomically, and
+    /// returns the count including it — the same count for every process (Lambda container),
+    /// so of any number of concurrent attempts exactly the first N are let through. The counter
+    /// lives until `expires_at` (the end of its window) and is never dropped before.
+    async fn count_signin_attempt(
         &self,
         tenant: &TenantId,
         account: &str,
@@ -183,6 +175,14 @@ pub trait Store: Send + Sync + 'static {
         expires_at: UnixTime,
         now: UnixTime,
     ) -> Result<u32, StoreError>;
+
+    /// Takes back one counted attempt that succeeded: only failures count against an account.
+    async fn uncount_signin_attempt(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        window: i64,
+    ) -> Result<(), StoreError>;
 
     /// Creates a user; [`StoreError::AlreadyExists`] if the email is taken in the tenant.
     async fn create_user(&self, user: &User) -> Result<(), StoreError>;
