@@ -37,14 +37,14 @@ BOUNDS = {
     "protected resource metadata": 0,
     "register": 1,
     "authorize GET, signed out": 2,
-    "sign-in POST (approval page)": 3,
-    "approve POST (code)": 2,
-    "token: authorization_code": 3,
-    "token: refresh_token": 3,
+    "sign-in POST (approval page)": 5,
+    "approve POST (code)": 3,
+    "token: authorization_code": 4,
+    "token: refresh_token": 4,
     "MCP tools/list": 1,
-    "introspect": 2,
+    "introspect": 3,
     "revoke": 3,
-    "authorize GET, signed in, approved, consented": 3,
+    "authorize GET, signed in, approved, consented": 4,
 }
 
 
