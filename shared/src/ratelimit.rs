@@ -81,6 +81,9 @@ mod tests {
         for k in 1..=u32::try_from(RateLimiter::<u32>::MAX).unwrap_or(u32::MAX) {
             limiter.allow(k, t0);
         }
-        assert!(!limiter.allow(0_u32, t0), "the flooded key's window was dropped");
+        assert!(
+            !limiter.allow(0_u32, t0),
+            "the flooded key's window was dropped"
+        );
     }
 }

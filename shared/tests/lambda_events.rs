@@ -632,7 +632,13 @@ async fn metadata_document_clients_through_the_authorize_token_and_admin_functio
         .await
         .expect("record stale");
     app.store
-        .approve_client(&tenant.id, &stale.client_id, stale.config_version, "admin", now)
+        .approve_client(
+            &tenant.id,
+            &stale.client_id,
+            stale.config_version,
+            "admin",
+            now,
+        )
         .await
         .expect("approve");
     let form = format!(

@@ -287,7 +287,13 @@ async fn approval_happens_exactly_once_and_ends_expiry(store: Arc<dyn Store>) {
         .await
         .expect("create");
     let approved = store
-        .approve_client(&c.tenant, &c.client_id, c.config_version, "admin-1", NOW + 10)
+        .approve_client(
+            &c.tenant,
+            &c.client_id,
+            c.config_version,
+            "admin-1",
+            NOW + 10,
+        )
         .await
         .expect("approve");
     assert_eq!(approved.status, ClientStatus::Approved);
@@ -296,7 +302,13 @@ async fn approval_happens_exactly_once_and_ends_expiry(store: Arc<dyn Store>) {
     assert_eq!(approved.approved_at, Some(NOW + 10));
     assert!(matches!(
         store
-            .approve_client(&c.tenant, &c.client_id, c.config_version, "admin-2", NOW + 11)
+            .approve_client(
+                &c.tenant,
+                &c.client_id,
+                c.config_version,
+                "admin-2",
+                NOW + 11
+            )
             .await,
         Err(StoreError::Conflict)
     ));
@@ -1387,7 +1399,13 @@ async fn a_metadata_document_client_round_trips_and_comes_back_after_expiry(stor
     assert_eq!(read.created_at, later);
     // Approve, then write back a refreshed document with a proposed change.
     let approved = store
-        .approve_client(&c.tenant, &c.client_id, c.config_version, "admin-1", later + 1)
+        .approve_client(
+            &c.tenant,
+            &c.client_id,
+            c.config_version,
+            "admin-1",
+            later + 1,
+        )
         .await
         .expect("approve");
     let mut proposed = approved.metadata.clone();
@@ -1423,16 +1441,28 @@ async fn approval_is_conditional_on_the_configuration_version(store: Arc<dyn Sto
     let mut changed = c.clone();
     changed.metadata.client_name = "Renamed".into();
     changed.config_version += 1;
-    store.update_client(&changed, NOW + 1).await.expect("update");
+    store
+        .update_client(&changed, NOW + 1)
+        .await
+        .expect("update");
 
     let result = store
-        .approve_client(&c.tenant, &c.client_id, shown.config_version, "admin-1", NOW + 2)
+        .approve_client(
+            &c.tenant,
+            &c.client_id,
+            shown.config_version,
+            "admin-1",
+            NOW + 2,
+        )
         .await;
     assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
 
     let mut req = authorization_request("acme", NOW + 2);
     req.client_id = c.client_id.clone();
-    store.put_authorization_request(&req).await.expect("request");
+    store
+        .put_authorization_request(&req)
+        .await
+        .expect("request");
     let mut code = code_for("acme", NOW + 3);
     code.client_id = c.client_id.clone();
     let result = store
@@ -1464,7 +1494,13 @@ async fn approval_is_conditional_on_the_configuration_version(store: Arc<dyn Sto
 
     // The current version approves, in that configuration.
     let approved = store
-        .approve_client(&c.tenant, &c.client_id, changed.config_version, "admin-1", NOW + 5)
+        .approve_client(
+            &c.tenant,
+            &c.client_id,
+            changed.config_version,
+            "admin-1",
+            NOW + 5,
+        )
         .await
         .expect("approve");
     assert_eq!(approved.metadata.client_name, "Renamed");
@@ -1475,7 +1511,10 @@ async fn approval_is_conditional_on_the_configuration_version(store: Arc<dyn Sto
 /// a successful one is taken back.
 async fn signin_attempts_are_counted_per_account_and_window(store: Arc<dyn Store>) {
     let t = tid("acme");
-    let (a, b) = (crypto::hash_secret("a@acme.test"), crypto::hash_secret("b@acme.test"));
+    let (a, b) = (
+        crypto::hash_secret("a@acme.test"),
+        crypto::hash_secret("b@acme.test"),
+    );
     let window = NOW / 60;
     let end = (window + 1) * 60;
     let mut tasks = Vec::new();
@@ -1490,7 +1529,11 @@ async fn signin_attempts_are_counted_per_account_and_window(store: Arc<dyn Store
         counts.push(task.await.expect("join").expect("count"));
     }
     counts.sort_unstable();
-    assert_eq!(counts, (1..=10).collect::<Vec<u32>>(), "every attempt counted once");
+    assert_eq!(
+        counts,
+        (1..=10).collect::<Vec<u32>>(),
+        "every attempt counted once"
+    );
     let count = |store: &Arc<dyn Store>, t: &TenantId, acct: &str, w: i64, now: UnixTime| {
         let (store, t, acct) = (Arc::clone(store), t.clone(), acct.to_owned());
         async move {
@@ -1505,13 +1548,19 @@ async fn signin_attempts_are_counted_per_account_and_window(store: Arc<dyn Store
     assert_eq!(count(&store, &tid("other"), &a, window, NOW + 1).await, 1);
     assert_eq!(count(&store, &t, &a, window + 1, NOW + 61).await, 1);
     // A success is taken back; taking back never goes below zero nor creates a counter.
-    store.uncount_signin_attempt(&t, &a, window).await.expect("uncount");
+    store
+        .uncount_signin_attempt(&t, &a, window)
+        .await
+        .expect("uncount");
     assert_eq!(count(&store, &t, &a, window, NOW + 2).await, 10);
     store
         .uncount_signin_attempt(&t, &crypto::hash_secret("nobody"), window)
         .await
         .expect("uncount absent");
-    assert_eq!(count(&store, &t, &crypto::hash_secret("nobody"), window, NOW + 2).await, 1);
+    assert_eq!(
+        count(&store, &t, &crypto::hash_secret("nobody"), window, NOW + 2).await,
+        1
+    );
 }
 
 macro_rules! contract {

@@ -123,9 +123,9 @@ fn item_accesses(
     input: &aws_smithy_runtime_api::client::interceptors::context::Input,
 ) -> Vec<(&'static str, String, Option<&'static str>)> {
     use aws_sdk_dynamodb::operation::{
-        batch_get_item::BatchGetItemInput, delete_item::DeleteItemInput,
-        get_item::GetItemInput, put_item::PutItemInput, query::QueryInput,
-        transact_write_items::TransactWriteItemsInput, update_item::UpdateItemInput,
+        batch_get_item::BatchGetItemInput, delete_item::DeleteItemInput, get_item::GetItemInput,
+        put_item::PutItemInput, query::QueryInput, transact_write_items::TransactWriteItemsInput,
+        update_item::UpdateItemInput,
     };
     let pk = |item: Option<&Item>| {
         item.and_then(|i| i.get("pk"))
@@ -1285,7 +1285,9 @@ impl Store for DynamoStore {
             Some(AttributeValue::N(v)) => v
                 .parse()
                 .map_err(|_| StoreError::Corrupt("counter is not a number".into())),
-            _ => Err(StoreError::Corrupt("counter increment returned no count".into())),
+            _ => Err(StoreError::Corrupt(
+                "counter increment returned no count".into(),
+            )),
         }
     }
 
@@ -1310,7 +1312,12 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(unavailable(e)),
         }
     }

@@ -370,9 +370,10 @@ impl Store for MemoryStore {
         window: i64,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        if let Some(entry) = inner
-            .signin_failures
-            .get_mut(&(tenant.clone(), account.to_owned(), window))
+        if let Some(entry) =
+            inner
+                .signin_failures
+                .get_mut(&(tenant.clone(), account.to_owned(), window))
         {
             entry.0 = entry.0.saturating_sub(1);
         }

@@ -114,7 +114,10 @@ struct ChangesView {
 fn changes_view(c: &Client) -> Option<ChangesView> {
     let p = c.pending_changes.as_ref()?;
     let m = &c.metadata;
-    let opt = |v: &Option<String>| v.as_deref().map_or_else(|| "(none)".to_owned(), crate::html::ascii_url);
+    let opt = |v: &Option<String>| {
+        v.as_deref()
+            .map_or_else(|| "(none)".to_owned(), crate::html::ascii_url)
+    };
     let uris = |m: &crate::domain::ClientMetadata| {
         m.redirect_uris
             .iter()
@@ -128,7 +131,12 @@ fn changes_view(c: &Client) -> Option<ChangesView> {
             fields.push((field, label, new));
         }
     };
-    differs("client_name", "Name", m.client_name.clone(), p.client_name.clone());
+    differs(
+        "client_name",
+        "Name",
+        m.client_name.clone(),
+        p.client_name.clone(),
+    );
     differs("redirect_uris", "Redirect URIs", uris(m), uris(p));
     differs("scope", "Scope", m.scope.to_string(), p.scope.to_string());
     differs(
@@ -137,10 +145,25 @@ fn changes_view(c: &Client) -> Option<ChangesView> {
         format!("{:?}", m.grant_types),
         format!("{:?}", p.grant_types),
     );
-    differs("client_uri", "Client URI", opt(&m.client_uri), opt(&p.client_uri));
+    differs(
+        "client_uri",
+        "Client URI",
+        opt(&m.client_uri),
+        opt(&p.client_uri),
+    );
     differs("logo_uri", "Logo URI", opt(&m.logo_uri), opt(&p.logo_uri));
-    differs("tos_uri", "Terms of service", opt(&m.tos_uri), opt(&p.tos_uri));
-    differs("policy_uri", "Privacy policy", opt(&m.policy_uri), opt(&p.policy_uri));
+    differs(
+        "tos_uri",
+        "Terms of service",
+        opt(&m.tos_uri),
+        opt(&p.tos_uri),
+    );
+    differs(
+        "policy_uri",
+        "Privacy policy",
+        opt(&m.policy_uri),
+        opt(&p.policy_uri),
+    );
     differs(
         "software_id",
         "Software ID",
