@@ -44,6 +44,8 @@ from admin_support import (  # noqa: E402
     authorize,
     code_of,
     mcp,
+    page_form,
+    register,
     unique,
     unique_email,
 )
@@ -247,6 +249,54 @@ def test_a_client_that_deletes_its_own_registration_loses_its_tokens(server, adm
     assert resp[0] == 401 and json_body(resp).get("error") == "invalid_client", resp
     assert mcp(server, tokens["access_token"])[0] == 401, "the grant outlived its client"
     assert admin.api("GET", f"/oauth-clients/{client['client_id']}")[0] == 404
+
+
+def console_client_page(server, admin: Admin, client_id: str):
+    resp = admin.browser.get(f"{server.issuer}/admin/clients/{client_id}")
+    assert resp.status == 200, resp
+    return resp
+
+
+def test_the_console_shows_the_changes_and_approves_exactly_what_it_showed(server, admin):
+    name = unique("console-agent")
+    client, _ = approved_dcr_client(server, admin, client_name=name)
+    cid = client["client_id"]
+    first = unique("first-proposal")
+    assert_json(put(server, client, update_body(current(server, client), client_name=first)))
+    page = console_client_page(server, admin, cid)
+    assert "Changes awaiting approval" in page.text and first in page.text, page.text
+    form = page_form(page, "approve")
+    assert form.fields.get("shown"), form
+
+    # The client changes its proposal while the page is open: the click approves nothing.
+    second = unique("second-proposal")
+    assert_json(put(server, client, update_body(current(server, client), client_name=second)))
+    again = admin.browser.submit(form)
+    assert again.status == 409 and second in again.text, again
+    view = admin.client(cid)
+    assert_shows(view, client_name=name)
+    assert_shows(pending_changes(view), client_name=second)
+
+    # The page shown now approves what it shows.
+    done = admin.browser.submit(page_form(again, "approve"))
+    assert done.status in (302, 303), done
+    view = admin.client(cid)
+    assert_shows(view, client_name=second)
+    assert "pending_changes" not in view, view
+
+
+def test_the_console_approves_a_pending_client_only_as_shown(server, admin):
+    client = register(server, client_name=unique("queued"))
+    cid = client["client_id"]
+    form = page_form(console_client_page(server, admin, cid), "approve")
+    renamed = unique("renamed-while-queued")
+    assert_json(put(server, client, update_body(current(server, client), client_name=renamed)))
+    again = admin.browser.submit(form)
+    assert again.status == 409 and renamed in again.text, again
+    assert admin.client(cid)["status"] == "pending"
+    done = admin.browser.submit(page_form(again, "approve"))
+    assert done.status in (302, 303), done
+    assert_shows(admin.client(cid), status="approved", client_name=renamed)
 
 
 # --------------------------------------------------------------------------------------------

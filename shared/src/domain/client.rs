@@ -265,6 +265,19 @@ impl Client {
         Some(self)
     }
 
+    /// A digest of everything an administrator approves: the configuration in force with its
+    /// version, and any pending changes. A console page carries it in its approval forms, and
+    /// the approval goes through only while the client still has the same one — what was
+    /// shown is what is approved.
+    pub fn approval_digest(&self) -> String {
+        let shown = serde_json::json!({
+            "version": self.config_version,
+            "metadata": self.metadata,
+            "pending_changes": self.pending_changes,
+        });
+        crate::crypto::hash_secret(&shown.to_string())
+    }
+
     /// Whether the client exists at `now`: a pending client past its expiry is treated as
     /// deleted even while DynamoDB's lazy TTL sweeper has not removed it yet.
     pub fn is_live(&self, now: UnixTime) -> bool {

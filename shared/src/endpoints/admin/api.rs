@@ -152,7 +152,7 @@ pub async fn handle(
             no_content()
         }
         (Method::POST, ["oauth-clients", id, "approve"]) => {
-            let client = approve_client(app, tenant, &admin, id, now).await?;
+            let client = approve_client(app, tenant, &admin, id, None, now).await?;
             ok(StatusCode::OK, &manage::client_view(&client))
         }
         (Method::POST, ["oauth-clients", id, "refresh-metadata"]) => {
@@ -354,9 +354,19 @@ pub async fn approve_client(
     tenant: &Tenant,
     admin: &Admin,
     raw_id: &str,
+    shown: Option<&str>,
     now: UnixTime,
 ) -> Result<Client, OAuthError> {
     let client = load_client(app, tenant, raw_id, now).await?;
+    if shown
+        .is_some_and(|digest| !crate::crypto::constant_time_eq(digest, &client.approval_digest()))
+    {
+        return Err(OAuthError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidRequest,
+            "the client changed since this page was shown; nothing was approved: review it again",
+        ));
+    }
     let nothing = || {
         OAuthError::new(
             StatusCode::CONFLICT,

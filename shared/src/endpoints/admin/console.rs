@@ -87,6 +87,8 @@ struct ClientPage<'a> {
     /// approval (name and redirect URIs).
     document: Option<DocumentView>,
     changes: Option<ChangesView>,
+    /// [`Client::approval_digest`] of what this page shows, carried by its approval forms.
+    shown: String,
     time_left: String,
     created_by: &'a str,
     consent: &'a str,
@@ -629,6 +631,7 @@ async fn client_page(
             scope: c.metadata.scope.to_string(),
             allowed_scopes: ctx.tenant.dcr.allowed_scopes.to_string(),
             config_version: c.config_version,
+            shown: c.approval_digest(),
             auth_method: c.metadata.token_endpoint_auth_method.as_str(),
             redirect_uris: c
                 .metadata
@@ -669,8 +672,15 @@ async fn client_post(
             Ok(see_other(&format!("{}/admin", ctx.issuer)))
         }
         Some("approve") => {
-            api::approve_client(ctx.app, ctx.tenant, admin, id, ctx.now).await?;
-            Ok(see_other(&format!("{}/admin/clients/{id}", ctx.issuer)))
+            let shown = field(form, "shown")?.unwrap_or("");
+            match api::approve_client(ctx.app, ctx.tenant, admin, id, Some(shown), ctx.now).await {
+                Ok(_) => Ok(see_other(&format!("{}/admin/clients/{id}", ctx.issuer))),
+                // Changed since the page was shown: show it again, as it is now.
+                Err(e) if e.status == StatusCode::CONFLICT => {
+                    client_page(ctx, f, id, Some((&e.description, StatusCode::CONFLICT))).await
+                }
+                Err(e) => Err(e),
+            }
         }
         Some("refresh") => match api::refresh_metadata(ctx.app, ctx.tenant, id, ctx.now).await {
             Ok(_) => Ok(see_other(&format!("{}/admin/clients/{id}", ctx.issuer))),
