@@ -683,3 +683,137 @@ async fn metadata_document_clients_through_the_authorize_token_and_admin_functio
     assert_eq!(view["createdByType"], "cimd");
     assert_eq!(view["metadata_document"]["url"], url);
 }
+
+/// The approval gate through the functions as API Gateway routes them: a pending client's
+/// request errors are pages of the authorize function (never a redirect to the unapproved
+/// redirect URI); the admin function approves only the configuration its page showed, so a
+/// client that renamed itself through the register function (RFC 7592) in between is shown
+/// again; HSTS on every answer, the public URL being https.
+#[tokio::test]
+async fn admin_function_approves_only_the_configuration_its_page_showed() {
+    let app = app().await;
+    let client = register(&app, "none").await;
+    let id = client["client_id"].as_str().expect("id").to_owned();
+    let authorize = |query: String, cookies: Vec<String>| {
+        handle_event(
+            &app,
+            Function::Authorize,
+            raw_event(
+                "GET",
+                "GET /t/{tenant}/oauth/authorize",
+                "/t/demo/oauth/authorize",
+                &query,
+                None,
+                &cookies,
+            ),
+        )
+    };
+    let query = |extra: &str| {
+        format!(
+            "client_id={id}&redirect_uri=http%3A%2F%2Flocalhost%3A4444%2Fcb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=abc{extra}"
+        )
+    };
+
+    let refused = authorize(query("&response_type=token"), vec![]).await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.headers().get("location").is_none());
+    assert!(text_body(&refused).contains("unsupported_response_type"));
+    assert!(
+        refused.headers()["strict-transport-security"]
+            .to_str()
+            .expect("ascii")
+            .contains("max-age=31536000")
+    );
+
+    let page = authorize(query("&response_type=code"), vec![]).await;
+    assert_eq!(page.status(), 200);
+    let browser = set_cookie_pair(&page, "gh_browser");
+    let html = text_body(&page);
+    let form = format!(
+        "request_id={}&client_id={id}&csrf_token={}&action=sign_in&email=admin%40demo.test&password=admin-pass",
+        hidden(&html, "request_id"),
+        hidden(&html, "csrf_token"),
+    );
+    let post = |function: Function, route: &'static str, path: &'static str| {
+        let app = &app;
+        move |form: String, cookies: Vec<String>| {
+            handle_event(
+                app,
+                function,
+                raw_event(
+                    "POST",
+                    route,
+                    path,
+                    "",
+                    Some((form, "application/x-www-form-urlencoded")),
+                    &cookies,
+                ),
+            )
+        }
+    };
+    let sign_in = post(
+        Function::Authorize,
+        "POST /t/{tenant}/oauth/authorize",
+        "/t/demo/oauth/authorize",
+    );
+    let approve = post(
+        Function::Admin,
+        "POST /t/{tenant}/admin/approve",
+        "/t/demo/admin/approve",
+    );
+    let approval_page = sign_in(form, vec![browser.clone()]).await;
+    assert_eq!(approval_page.status(), 200);
+    let session = set_cookie_pair(&approval_page, "gh_session");
+    let shown = text_body(&approval_page);
+    let decide = |html: &str| {
+        format!(
+            "request_id={}&client_id={id}&csrf_token={}&action=decide&decision=approve&config_version={}",
+            hidden(html, "request_id"),
+            hidden(html, "csrf_token"),
+            hidden(html, "config_version"),
+        )
+    };
+    let stale_form = decide(&shown);
+
+    // The client renames itself through the register function while the page is open.
+    let mut ev = base_event(
+        "PUT",
+        "PUT /t/{tenant}/oauth/register/{client_id}",
+        &format!("/t/demo/oauth/register/{id}"),
+    );
+    ev["pathParameters"]["client_id"] = id.clone().into();
+    ev["headers"]["authorization"] = format!(
+        "Bearer {}",
+        client["registration_access_token"].as_str().expect("token")
+    )
+    .into();
+    ev["body"] = STANDARD
+        .encode(
+            json!({"client_id": id, "client_name": "Renamed Agent",
+                   "redirect_uris": ["http://localhost/cb"], "token_endpoint_auth_method": "none"})
+            .to_string(),
+        )
+        .into();
+    ev["isBase64Encoded"] = true.into();
+    let renamed = handle_event(
+        &app,
+        Function::Register,
+        lambda_http::request::from_str(&ev.to_string()).expect("event"),
+    )
+    .await;
+    assert_eq!(renamed.status(), 200);
+
+    let again = approve(stale_form, vec![browser.clone(), session.clone()]).await;
+    assert_eq!(again.status(), 409);
+    assert!(again.headers().get("location").is_none());
+    let again_html = text_body(&again);
+    assert!(again_html.contains("Renamed Agent"), "{again_html}");
+
+    let approved = approve(decide(&again_html), vec![browser, session]).await;
+    assert_eq!(approved.status(), 303);
+    let location = approved.headers()["location"].to_str().expect("ascii");
+    assert!(
+        location.starts_with("http://localhost:4444/cb?code="),
+        "{location}"
+    );
+}
