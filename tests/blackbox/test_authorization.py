@@ -5,8 +5,10 @@ Sections follow the specifications:
 - RFC 6749 §3.1.2 / §4.1.2.1 and RFC 8252 §7.3: a bad `client_id` or `redirect_uri` is shown to
   the user on an error page and never redirected; redirect URIs match exactly (loopback: any
   port); the registered URI's own query is kept.
-- RFC 6749 §4.1.2.1, RFC 7636 §4.4.1, RFC 8707 §2: every other error goes back to the client
-  with `error`, `error_description`, `state` and (RFC 9207) `iss`.
+- RFC 6749 §4.1.2.1, RFC 7636 §4.4.1, RFC 8707 §2: every other error goes back to an approved
+  client with `error`, `error_description`, `state` and (RFC 9207) `iss`; a pending client's
+  redirect URI is only its registrant's claim, so its errors (and an administrator's Deny) are
+  pages here.
 - RFC 6749 §4.1.1-§4.1.2 and §10.12: the hosted sign-in form, the approval page an
   administrator sees for a new (pending) client, the consent page for an approved client, the
   code, replay and cross-site request forgery defences.
@@ -20,6 +22,7 @@ OS allows it, so the per-IP sign-in limit of the shared server is not spent by u
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import http.client
@@ -422,6 +425,13 @@ def approve_new_client(server, admin: Browser, **fields) -> dict:
     return client
 
 
+@pytest.fixture(scope="module")
+def approved(server, admin) -> dict:
+    """A client an administrator approved: its redirect URI is trusted, so request errors go
+    back to it. An error changes nothing about the client, so the module's tests share it."""
+    return approve_new_client(server, admin, client_name="Approved error target")
+
+
 # --------------------------------------------------------------------------------------------
 # RFC 6749 §4.1.2.1, §3.1.2.4: a bad client_id or redirect_uri is never redirected to
 # --------------------------------------------------------------------------------------------
@@ -522,8 +532,9 @@ def test_query_over_8_kib_is_an_error_page(server):
         ("http://[::1]:9000/cb", "http://[::1]:9999/cb"),
     ],
 )
-def test_loopback_redirect_uri_matches_on_any_port(server, registered, presented):
-    client = register(server, redirect_uris=[registered], application_type="native")
+def test_loopback_redirect_uri_matches_on_any_port(server, admin, registered, presented):
+    client = approve_new_client(server, admin, redirect_uris=[registered],
+                                application_type="native")
     browser = Browser(server)
     assert_page(browser.authorize(client, redirect_uri=presented), 200, "Sign in")
     # Responses go to the port the client is actually listening on.
@@ -557,16 +568,17 @@ def test_non_loopback_redirect_uri_does_not_match_on_another_port(server):
         client, redirect_uri="https://agent.example.com:9443/cb"), 400)
 
 
-def test_registered_redirect_uri_query_is_kept_in_responses(server):
+def test_registered_redirect_uri_query_is_kept_in_responses(server, admin):
     """RFC 6749 §3.1.2: the redirection endpoint's query component must be retained."""
     uri = "https://agent.example.com/cb?connection=a1"
-    client = register(server, redirect_uris=[uri])
+    client = approve_new_client(server, admin, redirect_uris=[uri])
     resp = Browser(server).authorize(client, response_type="token", state="q")
     assert_error_redirect(resp, server, uri, "unsupported_response_type", "q")
 
 
 # --------------------------------------------------------------------------------------------
-# RFC 6749 §4.1.2.1, RFC 7636 §4.4.1, RFC 8707 §2, RFC 9207: errors go back to the client
+# RFC 6749 §4.1.2.1, RFC 7636 §4.4.1, RFC 8707 §2, RFC 9207: errors go back to an approved
+# client; a pending client's are a page
 # --------------------------------------------------------------------------------------------
 
 GOOD_CHALLENGE = Pkce.new().challenge
@@ -616,14 +628,29 @@ REDIRECTED_ERRORS = [
 @pytest.mark.parametrize("overrides, extra, error",
                          [case[1:] for case in REDIRECTED_ERRORS],
                          ids=[case[0] for case in REDIRECTED_ERRORS])
-def test_request_errors_are_redirected_with_state_and_iss(server, overrides, extra, error):
-    client = register(server)
+def test_request_errors_are_redirected_with_state_and_iss(server, approved, overrides, extra,
+                                                          error):
     state = "st-" + secrets.token_urlsafe(8)
-    resp = Browser(server).get(authorize_url(server, client, extra=extra, state=state,
+    resp = Browser(server).get(authorize_url(server, approved, extra=extra, state=state,
                                              **overrides))
     assert resp.status == 302, resp
     assert resp.set_cookie("gh_session") is None
     assert_error_redirect(resp, server, REDIRECT_URI, error, state)
+
+
+@pytest.mark.parametrize("overrides, extra, error",
+                         [case[1:] for case in REDIRECTED_ERRORS],
+                         ids=[case[0] for case in REDIRECTED_ERRORS])
+def test_request_errors_of_a_pending_client_are_a_page_naming_the_error(server, overrides,
+                                                                        extra, error):
+    """Before an administrator approves the client, its redirect URI is only what its
+    registrant claimed (anyone may register one): the same errors are shown here, never sent
+    there."""
+    client = register(server)
+    resp = Browser(server).get(authorize_url(server, client, extra=extra, state="pending",
+                                             **overrides))
+    assert_page(resp, 400, "Invalid authorization request", error)
+    assert resp.set_cookie("gh_session") is None
 
 
 @pytest.mark.parametrize(
@@ -637,35 +664,32 @@ def test_request_errors_are_redirected_with_state_and_iss(server, overrides, ext
         "not a uri",
     ],
 )
-def test_resource_other_than_the_tenant_mcp_endpoint_is_invalid_target(server, resource):
+def test_resource_other_than_the_tenant_mcp_endpoint_is_invalid_target(server, approved,
+                                                                     resource):
     """RFC 8707 §2: a resource this server does not issue tokens for."""
-    client = register(server)
-    resp = Browser(server).authorize(client, resource=resource.format(base=server.base),
+    resp = Browser(server).authorize(approved, resource=resource.format(base=server.base),
                                      state="rs")
     assert_error_redirect(resp, server, REDIRECT_URI, "invalid_target", "rs")
 
 
-def test_two_resources_are_invalid_target(server):
+def test_two_resources_are_invalid_target(server, approved):
     """RFC 8707 §2 allows several resource parameters; this server serves one resource, so a
     request for two is refused as invalid_target rather than narrowed silently."""
-    client = register(server)
     mcp = f"{server.base}/t/demo/mcp"
-    url = authorize_url(server, client, state="rr", resource=mcp,
+    url = authorize_url(server, approved, state="rr", resource=mcp,
                         extra=[("resource", "https://evil.example/mcp")])
     assert_error_redirect(Browser(server).get(url), server, REDIRECT_URI, "invalid_target", "rr")
 
 
-def test_repeated_state_is_invalid_request(server):
-    client = register(server)
-    url = authorize_url(server, client, state="one", extra=[("state", "two")])
+def test_repeated_state_is_invalid_request(server, approved):
+    url = authorize_url(server, approved, state="one", extra=[("state", "two")])
     params = assert_error_redirect(Browser(server).get(url), server, REDIRECT_URI,
                                    "invalid_request")
     assert params.get("state") in (None, "one", "two"), params
 
 
-def test_overlong_state_is_invalid_request(server):
-    client = register(server)
-    resp = Browser(server).authorize(client, state="s" * 2049)
+def test_overlong_state_is_invalid_request(server, approved):
+    resp = Browser(server).authorize(approved, state="s" * 2049)
     assert_error_redirect(resp, server, REDIRECT_URI, "invalid_request")
 
 
@@ -684,30 +708,35 @@ def test_values_of_2048_characters_and_a_query_of_8_kib_are_accepted(server, adm
     assert Browser(server).get(url).status == 200
 
 
-def test_state_is_echoed_exactly_including_reserved_characters(server):
+def test_state_is_echoed_exactly_including_reserved_characters(server, approved):
     """RFC 6749 §4.1.2.1: `state` is returned exactly as the client sent it."""
-    client = register(server)
     state = "a b+c&d=e/f?g#h%25é☃\r\nSet-Cookie: x=1"
-    resp = Browser(server).authorize(client, response_type="token", state=state)
+    resp = Browser(server).authorize(approved, response_type="token", state=state)
     assert_error_redirect(resp, server, REDIRECT_URI, "unsupported_response_type", state)
 
 
-def test_error_without_state_carries_no_state(server):
-    client = register(server)
-    resp = Browser(server).authorize(client, response_type="token", state=None)
+def test_error_without_state_carries_no_state(server, approved):
+    resp = Browser(server).authorize(approved, response_type="token", state=None)
     params = assert_error_redirect(resp, server, REDIRECT_URI, "unsupported_response_type")
     assert "state" not in params, params
 
 
-def test_iss_is_the_issuer_of_the_metadata_document(server):
+def test_iss_is_the_issuer_of_the_metadata_document(server, approved):
     """RFC 9207 §2.4: `iss` must be identical to the `issuer` of the server's metadata."""
     status, _, body = request(
         "GET", f"{server.base}/.well-known/oauth-authorization-server/t/demo")
     assert status == 200, body
     issuer = json.loads(body)["issuer"]
-    client = register(server)
-    resp = Browser(server).authorize(client, response_type="token")
+    resp = Browser(server).authorize(approved, response_type="token")
     assert query_of(resp.location)["iss"] == issuer, resp.location
+
+
+class _ThroughTheHttpsProxy(http.cookiejar.DefaultCookiePolicy):
+    """The cookies of a browser that reaches the server through its https public URL: Secure
+    cookies go back (the tests talk plain http to the server behind the proxy)."""
+
+    def return_ok_secure(self, cookie, request):
+        return True
 
 
 def test_configured_public_url_drives_iss_form_actions_resource_and_secure_cookies(
@@ -718,16 +747,36 @@ def test_configured_public_url_drives_iss_form_actions_resource_and_secure_cooki
     srv = start_server({"GATEHOUSE_PUBLIC_URL": public})
     client = register(srv)
     browser = Browser(srv)
+    page = assert_page(browser.authorize(client), 200, "Sign in")
+    assert page.form().action == f"{public}/t/demo/oauth/authorize"
+    set_cookie = page.set_cookie("gh_browser")
+    assert set_cookie and "secure" in cookie_attributes(set_cookie), page.set_cookies
+    assert "strict-transport-security" in page.headers, page.headers
+    # The administrator approves the client through the proxy (forms posted behind it).
+    admin = Browser(srv)
+    admin.jar.set_policy(_ThroughTheHttpsProxy())
+
+    def behind_the_proxy(form: Form) -> Form:
+        assert form.action.startswith(f"{public}/t/demo/"), form.action
+        return dataclasses.replace(form, action=srv.base + form.action[len(public):])
+
+    sign_in = assert_page(admin.authorize(client), 200, "Sign in")
+    approval = admin.submit(behind_the_proxy(sign_in.form()), email=ADMIN_EMAIL,
+                            password=DEMO_ADMIN_PASSWORD)
+    assert_page(approval, 200, "New, unverified application")
+    assert approval.form().action == f"{public}/t/demo/admin/approve"
+    set_cookie = approval.set_cookie("gh_session")
+    assert set_cookie and "secure" in cookie_attributes(set_cookie), approval.set_cookies
+    done = admin.submit(behind_the_proxy(approval.form()), "approve")
+    assert done.status == 303 and query_of(done.location).get("code"), done
+    assert query_of(done.location)["iss"] == f"{public}/t/demo", done.location
+    # Approved: request errors go back to the client, with the public issuer.
     err = browser.authorize(client, response_type="token")
     assert query_of(err.location)["iss"] == f"{public}/t/demo", err.location
     local_mcp = f"{srv.base}/t/demo/mcp"
     wrong = browser.authorize(client, resource=local_mcp, state="r")
     assert query_of(wrong.location).get("error") == "invalid_target", wrong.location
     assert_page(browser.authorize(client, resource=f"{public}/t/demo/mcp"), 200, "Sign in")
-    page = assert_page(browser.authorize(client), 200, "Sign in")
-    assert page.form().action == f"{public}/t/demo/oauth/authorize"
-    set_cookie = page.set_cookie("gh_browser")
-    assert set_cookie and "secure" in cookie_attributes(set_cookie), page.set_cookies
 
 
 # --------------------------------------------------------------------------------------------
@@ -910,12 +959,13 @@ def test_second_open_approval_page_for_an_approved_client_still_completes(server
                          statuses=(302,))
 
 
-def test_administrator_denial_is_access_denied(server, admin):
+def test_administrator_denial_of_a_new_client_is_a_page(server, admin):
+    """Deny ends the request on a page here: an unapproved client's redirect URI is not a
+    place to send anyone, not even with access_denied."""
     client = register(server)
     page = approval_page(server, admin, client, state="no")
     resp = admin.submit(page.form(), "deny")
-    assert resp.status == 303, resp
-    assert_error_redirect(resp, server, REDIRECT_URI, "access_denied", "no")
+    assert_page(resp, 200, "Application not approved")
     # Denied is not approved: the client still needs approval.
     approval_page(server, admin, client)
 
@@ -945,7 +995,10 @@ def test_replayed_form_after_completion_is_an_expired_page(server, admin, decisi
     client = register(server)
     form = approval_page(server, admin, client).form()
     first = admin.submit(form, decision)
-    assert first.status == 303, first
+    if decision == "approve":
+        assert first.status == 303, first
+    else:
+        assert_page(first, 200, "Application not approved")  # pending: no redirect
     for _ in range(2):
         assert_page(admin.submit(form, decision), 400, "expired", "start")
     # Nor through the consent route.
@@ -1006,9 +1059,8 @@ def test_repeated_form_field_is_refused(server, admin):
     assert_page(admin.post(form.action, urllib.parse.urlencode(
         list(form.fields.items()) + [("csrf_token", form.fields["csrf_token"]),
                                      ("decision", "approve")])), 400)
-    # Still pending and still usable.
-    resp = admin.submit(form, "deny")
-    assert_error_redirect(resp, server, REDIRECT_URI, "access_denied", "dup")
+    # Still pending and still usable (a consumed request would be an "expired" page).
+    assert_page(admin.submit(form, "deny"), 200, "Application not approved")
 
 
 @pytest.mark.parametrize(
@@ -1125,12 +1177,16 @@ def test_hostile_client_name_is_escaped_on_every_page(server, admin, user):
 
 
 def test_hostile_redirect_uri_and_client_uri_are_escaped(server, admin):
-    uri = 'https://agent.example.com/cb?q=<b>x</b>"y'
+    uri = 'https://agent.example.com/cb?q=<b>x</b>"y&r=1'
     client = register(server, redirect_uris=[uri],
                       client_uri='https://agent.example.com/<script>"x')
     page = approval_page(server, admin, client, state="h")
     assert "<b>x</b>" not in page.body and "<script>" not in page.body.lower(), page.body
-    assert uri in page.text and 'https://agent.example.com/<script>"x' in page.text, page.text
+    # URLs are shown as parsed (hosts in ASCII), so what HTML would read is percent-encoded;
+    # the rest is escaped text.
+    assert "https://agent.example.com/cb?q=%3Cb%3Ex%3C/b%3E%22y&r=1" in page.text, page.text
+    assert "https://agent.example.com/%3Cscript%3E%22x" in page.text, page.text
+    assert "%22y&r=1" not in page.body, "an & reached the page unescaped"
     # The code still goes to the registered URI, its query intact.
     assert_code_redirect(admin.submit(page.form(), "approve"), server, uri, "h",
                          statuses=(303,))
@@ -1143,11 +1199,21 @@ def test_javascript_logo_uri_is_refused_at_registration(server):
     assert status == 400, body
 
 
-def test_https_logo_is_shown_as_an_image_only(server, admin):
-    client = register(server, logo_uri="https://agent.example.com/logo.png?a=1&b=\"2\"")
-    page = approval_page(server, admin, client)
-    assert '<img src="https://agent.example.com/logo.png' in page.body
+def test_logo_is_shown_as_an_address_and_never_loaded(server, admin, user):
+    """The approval page names the logo's address as text and loads nothing from it (a remote
+    picture tells its host who looks, and can change after approval); the pages' CSP allows no
+    images at all. An approved client's consent page does not show it."""
+    client = register(server, logo_uri='https://agent.example.com/logo.png?a=1&b="2"')
+    page = approval_page(server, admin, client, state="logo")
+    assert "<img" not in page.body.lower(), page.body
+    assert "https://agent.example.com/logo.png?a=1&b=%222%22" in page.text, page.text
     assert 'b="2"' not in page.body
+    csp = page.headers.get("content-security-policy", "")
+    assert "default-src 'none'" in csp and "img-src" not in csp, csp
+    assert_code_redirect(admin.submit(page.form(), "approve"), server, REDIRECT_URI, "logo",
+                         statuses=(303,))
+    consent = assert_page(user.authorize(client), 200, "Approve")
+    assert "<img" not in consent.body.lower() and "logo.png" not in consent.body, consent.body
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@
   current one, re-validated like a registration), §2.3 delete.
 - §2 / RFC 6750: a missing or wrong token, another client's token, an unknown or expired client
   are all `401 invalid_token` with a Bearer challenge (never revealing whether the client exists).
-- The admin API shows what an update did: a pending client stays pending, an approved client's
-  `config_version` moves when its redirect URIs change.
+- The admin API shows what an update did: a pending client stays pending (a new configuration
+  version when something changed); an approved client's changes wait in `pending_changes` until an
+  administrator approves them, which moves its `config_version`.
 """
 
 from __future__ import annotations
@@ -356,6 +357,9 @@ def test_pending_client_stays_pending_after_an_update(server, admin):
     assert after["status"] == "pending", after
     assert after["expires_at"] == before["expires_at"], "same expiry"
     assert after["redirect_uris"] == ["https://agent.example.com/other"], after
+    # A new configuration: an approval page showing the old one no longer approves.
+    assert after["config_version"] == before["config_version"] + 1, after
+    assert "pending_changes" not in after, after
     # Still awaiting approval: the administrator sees the approval page for it.
     attempt = authorize(server, admin.browser, dict(client, redirect_uris=after["redirect_uris"]))
     assert attempt.resp.status == 200 and "new, unverified application" in attempt.resp.text.lower(), (
@@ -363,6 +367,8 @@ def test_pending_client_stays_pending_after_an_update(server, admin):
 
 
 def test_update_of_an_approved_client_bumps_config_version_on_a_redirect_uri_change(server, admin):
+    """An approved client's new redirect URIs (or scope) wait for an administrator; approving
+    them bumps `config_version`, so every user consents again."""
     client = register(server)
     approve_as_admin(server, admin.browser, client)
     # The administrator's consent is recorded with the approval: no page now.
@@ -370,25 +376,39 @@ def test_update_of_an_approved_client_bumps_config_version_on_a_redirect_uri_cha
     assert remembered.resp.status in (302, 303), remembered.resp
     version = admin.client(client["client_id"])["config_version"]
     doc = current(server, client)
+    approve_changes = f"/oauth-clients/{client['client_id']}/approve"
 
-    # spec: "a change of redirect URIs, scope or name bumps" — an identical update is no change.
+    # An identical update is no change: nothing to approve.
     assert_json(put(server, client, update_body(doc)))
     unchanged = admin.client(client["client_id"])
     assert unchanged["config_version"] == version, unchanged
     assert unchanged["status"] == "approved", unchanged
+    assert "pending_changes" not in unchanged, unchanged
+    assert_api_error(admin.api("POST", approve_changes), 409, "invalid_request")
 
     new_uris = [REDIRECT_URI, "https://agent.example.com/second-cb"]
-    assert_json(put(server, client, update_body(doc, redirect_uris=new_uris)))
-    after = admin.client(client["client_id"])
+    answer = assert_json(put(server, client, update_body(doc, redirect_uris=new_uris)))
+    assert answer["redirect_uris"] == [REDIRECT_URI], "the answer shows the values in force"
+    waiting = admin.client(client["client_id"])
+    assert waiting["status"] == "approved", "an update does not undo the approval"
+    assert waiting["config_version"] == version, waiting
+    assert waiting["redirect_uris"] == [REDIRECT_URI], waiting
+    assert waiting["pending_changes"]["redirect_uris"] == new_uris, waiting
+    # Nothing changed for users yet: the consent recorded still holds.
+    assert authorize(server, admin.browser, client).resp.status in (302, 303)
+
+    after = assert_json(admin.api("POST", approve_changes))
     assert after["config_version"] == version + 1, after
-    assert after["status"] == "approved", "an update does not undo the approval"
-    assert after["redirect_uris"] == new_uris
+    assert after["status"] == "approved", after
+    assert after["redirect_uris"] == new_uris, after
+    assert "pending_changes" not in after, after
     # Every user sees the consent page again (the consent page, not the approval page).
     assert_consent_page(authorize(server, admin.browser, client).resp)
 
-    # A scope change bumps it as well.
+    # A scope change waits, then bumps it as well.
     assert_json(put(server, client, update_body(current(server, client), scope="mcp:execute")))
-    assert admin.client(client["client_id"])["config_version"] == version + 2
+    assert admin.client(client["client_id"])["config_version"] == version + 1
+    assert assert_json(admin.api("POST", approve_changes))["config_version"] == version + 2
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,11 +7,11 @@ servers without them, where every internal address must be refused before any co
 
 Covered: metadata advertisement and the tenant switch; the first authorization request recording
 a pending `cimd` client; the approval gate (regular user refused, administrator approves on the
-consent page showing the document's name, URL, logo and URIs); tokens; a second user through the
-same client id after one consent, with the document fetched once (cache); every document error as
-a page, never a redirect, with nothing recorded, and `401 invalid_client` at the token endpoint;
-the SSRF and URL-shape refusals; cache bounds from `Cache-Control`; a changed document waiting
-for re-approval; the pending cap; deletion and re-recording.
+consent page showing the document's name, URL, logo address and URIs); tokens; a second user
+through the same client id after one consent, with the document fetched once (cache); every
+document error as a page, never a redirect, with nothing recorded, and `401 invalid_client` at
+the token endpoint; the SSRF and URL-shape refusals; cache bounds from `Cache-Control`; a changed
+document waiting for re-approval; the pending cap; deletion and re-recording.
 """
 
 from __future__ import annotations
@@ -244,7 +244,8 @@ def test_administrator_approves_then_every_user_connects_through_the_same_client
     attempt = first_request(srv, url, admin.browser)
     page = assert_page(attempt.resp, 200, "New, unverified application", "CIMD Agent", url,
                        REDIRECT, "metadata document")
-    assert f'src="{LOGO}"' in page.body, "the document's logo is shown"
+    assert LOGO in page.text, "the document's logo address is shown"
+    assert "<img" not in page.body.lower(), "the approval page loads nothing from the document"
     form = page_form(page, "decide")
     assert form.action == f"{srv.issuer}/admin/approve", form
     done = admin.browser.submit(form, "approve")

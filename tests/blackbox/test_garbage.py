@@ -17,7 +17,8 @@ anonymously, and the admin console with a valid session and its CSRF field) the 
 - percent-encoding garbage (`%zz`, `%00`, overlong UTF-8 `%c0%af`), NUL and lone surrogates in
   JSON strings, raw invalid UTF-8 inside JSON strings;
 - path-traversal-looking and malformed ids (`..%2f..`, `%2e%2e`, `..`, `%00`, ...);
-- unicode (RTL override, emoji, combining characters) in client names and user emails;
+- unicode (RTL override, emoji, combining characters) in client names and user emails (client
+  names refuse the override and zero-width joiners: `400`);
 - methods an endpoint does not serve (→ `405` with an `Allow` header naming exactly the ones
   it does).
 
@@ -94,10 +95,16 @@ NON_OBJECTS = [b"[]", b'"a string"', b"5", b"null", b"true", b"[{}]", b"{}{}",
                b"123456789012345678901234567890", DEEP_ARRAY, DEEP_OBJECT]
 
 RTL = "\u202eexe.tneilc\u202c trusted"              # right-to-left override
-EMOJI = "\U0001f980\U0001f511 emoji client \U0001f468\u200d\U0001f469\u200d\U0001f467"
+EMOJI = "\U0001f980\U0001f511 emoji client \U0001f468\u200d\U0001f469\u200d\U0001f467"  # joiners
+PLAIN_EMOJI = "\U0001f980\U0001f511 emoji client \U0001f46a"
 COMBINING = ("Ze\u0301\u0302\u0303\u0304\u0305 combining a\u0335\u0321\u0334\u0336 "
              "\u0e01\u0e34\u0e4a")
 UNICODE_NAMES = [RTL, EMOJI, COMBINING]
+# A client's name is judged by people: bidirectional overrides and zero-width characters (the
+# joiners of EMOJI too) make it read differently from what it is, so they are refused there;
+# other non-ASCII names are stored exactly.
+SHOWN_NAMES = [PLAIN_EMOJI, COMBINING]
+DISGUISED_NAMES = [RTL, EMOJI]
 UNICODE_EMAILS = ["\u202eadmin@demo.test", "\U0001f980@demo.test", "e\u0301\u0301@demo.test"]
 
 # Ids that look like path traversal or are not ids at all (sent raw in the path).
@@ -1027,8 +1034,9 @@ def c_path_ids(ep: Ep, w: World) -> list[Req]:
 def c_unicode(ep: Ep, w: World) -> list[Req]:
     g, out = ep.group, []
     exp = ep.fixed  # anonymous twins: their fixed answer (401) whatever the name
+    refused = lambda a: _eq(a.json().get("error"), "invalid_client_metadata")  # noqa: E731
     if g == "register":
-        for name in UNICODE_NAMES:
+        for name in SHOWN_NAMES:
             def check(ans: Answer, name=name) -> None:
                 doc = ans.json()
                 w.created_pending.add(doc["client_id"])
@@ -1036,17 +1044,28 @@ def c_unicode(ep: Ep, w: World) -> list[Req]:
             # Unicode names are legitimate: registered (201) and stored exactly.
             out.append(req(ep, w, dumps({"client_name": name, "redirect_uris": [R]}), JSON,
                            S(201), f"unicode client_name {name!r}", check=check))
+        for name in DISGUISED_NAMES:
+            out.append(req(ep, w, dumps({"client_name": name, "redirect_uris": [R]}), JSON,
+                           S(400), f"disguised client_name {name!r}", check=refused))
     elif g == "client_config_put":
-        for name in UNICODE_NAMES:
+        for name in SHOWN_NAMES:
             out.append(req(ep, w, dumps({"client_id": w.dcr["client_id"], "client_name": name,
                                          "redirect_uris": [R]}), JSON, S(200),
                            f"unicode client_name {name!r}",
                            check=lambda a, name=name: _eq(a.json().get("client_name"), name)))
+        for name in DISGUISED_NAMES:
+            out.append(req(ep, w, dumps({"client_id": w.dcr["client_id"], "client_name": name,
+                                         "redirect_uris": [R]}), JSON, S(400),
+                           f"disguised client_name {name!r}", check=refused))
     elif g == "api_clients_create":
-        for name in UNICODE_NAMES:
+        for name in UNICODE_NAMES + [PLAIN_EMOJI]:
             if ep.fixed:
                 out.append(req(ep, w, dumps({"client_name": name, "redirect_uris": [R]}), JSON,
                                exp, f"unicode client_name {name!r}"))
+                continue
+            if name in DISGUISED_NAMES:
+                out.append(req(ep, w, dumps({"client_name": name, "redirect_uris": [R]}), JSON,
+                               S(400), f"disguised client_name {name!r}", check=refused))
                 continue
 
             def check(ans: Answer, name=name) -> None:
@@ -1056,10 +1075,17 @@ def c_unicode(ep: Ep, w: World) -> list[Req]:
             out.append(req(ep, w, dumps({"client_name": name, "redirect_uris": [R]}), JSON,
                            S(201), f"unicode client_name {name!r}", check=check))
     elif g == "api_client_patch":
-        for name in UNICODE_NAMES:
-            out.append(req(ep, w, dumps({"client_name": name}), JSON, ep.fixed or S(200),
-                           f"unicode client_name {name!r}", check=None if ep.fixed else (
-                               lambda a, name=name: _eq(a.json().get("client_name"), name))))
+        for name in UNICODE_NAMES + [PLAIN_EMOJI]:
+            if ep.fixed:
+                out.append(req(ep, w, dumps({"client_name": name}), JSON, ep.fixed,
+                               f"unicode client_name {name!r}"))
+            elif name in DISGUISED_NAMES:
+                out.append(req(ep, w, dumps({"client_name": name}), JSON, S(400),
+                               f"disguised client_name {name!r}", check=refused))
+            else:
+                out.append(req(ep, w, dumps({"client_name": name}), JSON, S(200),
+                               f"unicode client_name {name!r}",
+                               check=lambda a, name=name: _eq(a.json().get("client_name"), name)))
     elif g == "api_users_create":
         # A too-short password keeps a unicode address that passes from creating a user (and
         # from costing an argon2 hash): 400 either way.
@@ -1116,7 +1142,10 @@ def c_unicode(ep: Ep, w: World) -> list[Req]:
             out.append(req(ep, w, dumps(msg), JSON, S(200), f"unicode tool name {name!r}",
                            check=check))
     elif g == "console_client_post":
-        for name in UNICODE_NAMES + ['<img src=x onerror=alert(1)> "quoted" & \'single\'']:
+        for name in DISGUISED_NAMES:
+            out.append(req(ep, w, wrap(ep, w, urlenc({"action": "update", "client_name": name})),
+                           FORM, S(400), f"disguised client_name {name!r}"))
+        for name in SHOWN_NAMES + ['<img src=x onerror=alert(1)> "quoted" & \'single\'']:
             def check(ans: Answer, name=name) -> None:
                 page = send(w.server, "GET", target(ep, w), None, auth_headers(ep, w))
                 assert page.status == 200, page

@@ -205,12 +205,23 @@ def assert_inactive(server, caller: dict, token: str, what: str) -> None:
     assert info == {"active": False}, f"{what} is still active: {info}"
 
 
-def assert_dead_family(server, client: dict, caller: dict, tokens, refresh_statuses=(400,)
-                       ) -> None:
+def assert_dead_family(server, client: dict, tokens, refresh_statuses=(400,),
+                       client_deleted: bool = False) -> None:
     """Every token of a revoked grant (or of a deleted client) fails everywhere. `tokens`:
-    (where it came from, token response) pairs. Every check runs; the failures are reported
-    together, each with the request and the answer."""
+    (where it came from, token response) pairs. Introspection is asked by the tokens' own
+    client (it answers no other): inactive, or `401 invalid_client` once the client is deleted.
+    Every check runs; the failures are reported together, each with the request and the
+    answer."""
     failures: list[str] = []
+
+    def introspected_dead(token: str) -> str | None:
+        resp = introspect(server, client, token)
+        if client_deleted:
+            dead = resp[0] == 401 and json_body(resp).get("error") == "invalid_client"
+        else:
+            dead = resp[0] == 200 and json_body(resp) == {"active": False}
+        return None if dead else brief(resp)
+
     for origin, body in tokens:
         rt = body.get("refresh_token")
         if rt:
@@ -219,14 +230,12 @@ def assert_dead_family(server, client: dict, caller: dict, tokens, refresh_statu
                     resp[0] == 400 and json_body(resp).get("error") != "invalid_grant"):
                 failures.append(f"[{origin}] POST /oauth/token grant_type=refresh_token "
                                 f"refresh_token={rt[:8]}… → {brief(resp)}")
-            info = introspection(server, caller, rt)
-            if info != {"active": False}:
+            if answer := introspected_dead(rt):
                 failures.append(f"[{origin}] POST /oauth/introspect refresh token {rt[:8]}… → "
-                                f"{info}")
+                                f"{answer}")
         at = body["access_token"]
-        info = introspection(server, caller, at)
-        if info != {"active": False}:
-            failures.append(f"[{origin}] POST /oauth/introspect access token → {info}")
+        if answer := introspected_dead(at):
+            failures.append(f"[{origin}] POST /oauth/introspect access token → {answer}")
         resp = mcp_tools_list(server, at)
         if resp[0] != 401:
             failures.append(f"[{origin}] POST /t/demo/mcp tools/list with the access token → "
@@ -266,7 +275,7 @@ def rss_bytes(srv) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# Fixtures: the demo administrator and a resource server on the shared server
+# Fixtures: the demo administrator on the shared server
 # --------------------------------------------------------------------------------------------
 
 
@@ -277,12 +286,6 @@ def admin(server) -> Admin:
     return Admin(server)
 
 
-@pytest.fixture(scope="module")
-def resource_server(server, admin) -> dict:
-    """A confidential client that introspects other clients' tokens (RFC 7662 caller)."""
-    return approved_client(server, admin, client_name=unique("resource-server"))
-
-
 # --------------------------------------------------------------------------------------------
 # 1. Parallel redemption of one code: one winner, and the losers' replay revokes its tokens
 # --------------------------------------------------------------------------------------------
@@ -290,7 +293,7 @@ def resource_server(server, admin) -> dict:
 
 @pytest.mark.parametrize("kind", ["confidential", "public"])
 def test_parallel_redemption_has_one_winner_whose_tokens_the_replay_then_revokes(
-        server, admin, resource_server, kind):
+        server, admin, kind):
     """RFC 6749 §4.1.2 / RFC 9700 §4.5: ten simultaneous redemptions of one code issue tokens
     once; the nine others are replays, so what the winner got is revoked."""
     fields = {"token_endpoint_auth_method": "none", "grant_types": ["authorization_code"]} \
@@ -306,13 +309,13 @@ def test_parallel_redemption_has_one_winner_whose_tokens_the_replay_then_revokes
             winner = assert_tokens(r, refresh_token=(kind == "confidential"))
         else:
             assert_error(r, 400, "invalid_grant")
-    # Replay rule: the winner's tokens no longer work anywhere.
-    assert_inactive(server, resource_server, winner["access_token"], "the winner's access token")
+    # Replay rule: the winner's tokens no longer work anywhere (introspection answers the
+    # confidential client only, about its own tokens).
     assert_mcp_refuses(server, winner["access_token"])
     if kind == "confidential":
+        assert_inactive(server, client, winner["access_token"], "the winner's access token")
         assert_error(refresh(server, client, winner["refresh_token"]), 400, "invalid_grant")
-        assert_inactive(server, resource_server, winner["refresh_token"],
-                        "the winner's refresh token")
+        assert_inactive(server, client, winner["refresh_token"], "the winner's refresh token")
     # The code stays spent; the client itself is fine (a new code works).
     assert_error(exchange(server, client, code), 400, "invalid_grant")
     again = assert_tokens(exchange(server, client, fresh_code(server, admin, client)))
@@ -324,8 +327,7 @@ def test_parallel_redemption_has_one_winner_whose_tokens_the_replay_then_revokes
 # --------------------------------------------------------------------------------------------
 
 
-def test_parallel_refreshes_within_the_grace_window_keep_the_session(
-        server, admin, resource_server):
+def test_parallel_refreshes_within_the_grace_window_keep_the_session(server, admin):
     """Hazard 9, harder than test_tokens' five: eight at once, then the eight siblings at once;
     nobody is logged out and nothing answers 5xx."""
     client = approved_client(server, admin)
@@ -344,8 +346,8 @@ def test_parallel_refreshes_within_the_grace_window_keep_the_session(
     assert [r[0] for r in second] == [200] * len(winners), [brief(r) for r in second]
     newest = [assert_tokens(r, refresh_token=True) for r in second]
     for body in newest:
-        assert introspection(server, resource_server, body["access_token"]).get("active") is True
-        assert introspection(server, resource_server, body["refresh_token"]).get("active") is True
+        assert introspection(server, client, body["access_token"]).get("active") is True
+        assert introspection(server, client, body["refresh_token"]).get("active") is True
     assert_mcp_works(server, newest[-1]["access_token"])
     assert_tokens(refresh(server, client, newest[0]["refresh_token"]), refresh_token=True)
 
@@ -383,7 +385,7 @@ def test_reuse_after_the_grace_window_racing_rotation_revokes_the_whole_family(
               + [(f"parallel refresh {i}", w) for i, w in enumerate(winners)]
               + [(f"refresh of sibling {i} racing the stale reuse", json_body(r))
                  for i, r in enumerate(second[len(stale):]) if r[0] == 200])
-    assert_dead_family(srv, client, client, issued)
+    assert_dead_family(srv, client, issued)
     # Only that grant went: the client gets a new one.
     fresh_tokens = tokens_for(srv, admin, client)
     assert_tokens(refresh(srv, client, fresh_tokens["refresh_token"]), refresh_token=True)
@@ -521,12 +523,14 @@ def test_approval_racing_expiry_wins_durably_or_fails_cleanly(start_server, mode
 # --------------------------------------------------------------------------------------------
 
 
-def test_delete_racing_token_use_leaves_no_working_token(server, admin, resource_server):
+def test_delete_racing_token_use_leaves_no_working_token(server, admin):
     """`DELETE {issuer}/api/v1/oauth-clients/{id}` while other threads refresh its tokens,
     introspect them, call the MCP endpoint with them and redeem its outstanding codes: no 5xx,
     and once the delete has returned, every token of the client is dead — those issued during
     the race included."""
     client = approved_client(server, admin)
+    bystander = approved_client(server, admin)
+    bystander_tokens = tokens_for(server, admin, bystander)
     grants = [tokens_for(server, admin, client) for _ in range(3)]
     codes = [fresh_code(server, admin, client) for _ in range(16)]
     assert_mcp_works(server, grants[0]["access_token"])
@@ -582,7 +586,7 @@ def test_delete_racing_token_use_leaves_no_working_token(server, admin, resource
     calls += [keep_using("MCP", lambda at=g["access_token"]: mcp_tools_list(server, at))
               for g in grants]
     calls += [keep_using("introspection", lambda at=g["access_token"]:
-                         introspect(server, resource_server, at)) for g in grants[:2]]
+                         introspect(server, client, at)) for g in grants[:2]]
     calls += [redeemer(i, c) for i, c in enumerate(codes)]
     results = together(calls)
     assert_no_content(results[0])
@@ -594,12 +598,13 @@ def test_delete_racing_token_use_leaves_no_working_token(server, admin, resource
     for i, code in enumerate(codes):
         resp = exchange(server, client, code)
         assert resp[0] in (400, 401), f"code {i} redeemed after the delete: {brief(resp)}"
-    assert_dead_family(server, client, resource_server,
+    assert_dead_family(server, client,
                        [(f"grant {i} issued before the delete", g) for i, g in enumerate(grants)]
                        + issued,
-                       refresh_statuses=(400, 401))
-    # The resource server was not collateral damage.
-    assert introspection(server, resource_server, "x") == {"active": False}
+                       refresh_statuses=(400, 401), client_deleted=True)
+    # Another client was not collateral damage.
+    assert introspection(server, bystander, bystander_tokens["access_token"]).get("active") is True
+    assert_mcp_works(server, bystander_tokens["access_token"])
 
 
 # --------------------------------------------------------------------------------------------

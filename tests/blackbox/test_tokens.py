@@ -316,6 +316,14 @@ def jwks(server) -> dict:
     return json_body(resp)
 
 
+def mcp_tools_list(server, token: str):
+    """`tools/list` at the demo MCP resource, which checks the token's grant on every call."""
+    return request("POST", f"{server.issuer}/mcp",
+                   {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                   {"Accept": "application/json, text/event-stream",
+                    "MCP-Protocol-Version": "2025-06-18", "Authorization": f"Bearer {token}"})
+
+
 def verify(server, token: str, audience: str | None = None) -> dict:
     """RFC 9068 §4, done here with PyJWT: `typ`, ES256 by a JWKS key, `iss`, `aud`, `exp`."""
     header = jwt.get_unverified_header(token)
@@ -870,11 +878,15 @@ def test_revoked_access_token_is_inactive(server, flow):
 
 
 def test_public_client_can_revoke_its_token(server, flow):
+    """A public client cannot introspect (and introspection tells no other client about its
+    token): the demo MCP resource, which checks the grant, shows the revocation."""
     client = public_client(flow)
     body = assert_tokens(exchange(server, client, flow.code(client)), refresh_token=False)
+    assert mcp_tools_list(server, body["access_token"])[0] == 200
     assert revoke(server, client, body["access_token"], "none")[0] == 200
-    resource_server = refreshing_client(flow)
-    assert active(server, resource_server, body["access_token"]) == {"active": False}
+    status, headers, _ = mcp_tools_list(server, body["access_token"])
+    assert status == 401 and 'error="invalid_token"' in headers.get("www-authenticate", ""), (
+        status, headers)
 
 
 def test_unauthenticated_revocation_is_401(server, flow):
@@ -904,11 +916,11 @@ def test_another_client_cannot_revoke_a_token(server, flow):
 
 
 def test_introspection_of_an_active_access_token(server, flow):
-    client = refreshing_client(flow)
-    body = assert_tokens(exchange(server, client, flow.code(client, scope="mcp:execute")))
-    resource_server = refreshing_client(flow, token_endpoint_auth_method="client_secret_post")
-    for caller, how in ((client, "basic"), (resource_server, "post")):
-        resp = introspect(server, caller, body["access_token"], how)
+    """RFC 7662 §2: the token's own client asks, authenticated either way."""
+    for method, how in (("client_secret_basic", "basic"), ("client_secret_post", "post")):
+        client = refreshing_client(flow, token_endpoint_auth_method=method)
+        body = assert_tokens(exchange(server, client, flow.code(client, scope="mcp:execute")))
+        resp = introspect(server, client, body["access_token"], how)
         assert resp[0] == 200, resp
         assert resp[1].get("content-type", "").split(";")[0].strip() == "application/json"
         info = json_body(resp)
@@ -921,6 +933,17 @@ def test_introspection_of_an_active_access_token(server, flow):
         assert info.get("aud") == f"{server.issuer}/mcp", info
         assert info.get("iss") == server.issuer, info
         assert info.get("exp") == claims["exp"], info
+
+
+def test_introspection_answers_a_client_about_its_own_tokens_only(server, flow):
+    """RFC 7662 §4: another client (a would-be resource server) learns nothing about a live
+    token that is not its own."""
+    owner = refreshing_client(flow)
+    other = refreshing_client(flow, token_endpoint_auth_method="client_secret_post")
+    body = assert_tokens(exchange(server, owner, flow.code(owner)), refresh_token=True)
+    for token in (body["access_token"], body["refresh_token"]):
+        assert active(server, other, token) == {"active": False}
+        assert active(server, owner, token).get("active") is True
 
 
 def test_introspection_of_a_refresh_token(server, flow):

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { ADMIN, OUT, SUITE_TIMEOUT_MS, USER, browserTestbed, decideAndLand, signIn } from './support.mjs';
+import { ADMIN, OUT, SUITE_TIMEOUT_MS, USER, browserTestbed, decideAndLand, signIn, submitAndLoad } from './support.mjs';
 
 const HOSTILE_NAME = '<img src=x onerror=alert(1)><script>alert(1)</script>';
 
@@ -200,23 +200,25 @@ describe('hosted pages in a real browser', { timeout: SUITE_TIMEOUT_MS }, () => 
     });
   });
 
-  test('4. the administrator denies a new client: access_denied with the state', async () => {
+  test('4. the administrator denies a new client: a page at Gatehouse, nothing sent to the client', async () => {
     const denied = await registerClient(gh.base, cb.redirectUri, `Denied Agent ${b64url(randomBytes(4))}`);
     const { url, state } = authorizationUrl(gh.base, denied.client_id, cb.redirectUri);
-    const { page, dialogs } = await freshPage();
+    const { page, dialogs, documents } = await freshPage();
 
     await page.goto(url);
     await signIn(page, ADMIN);
     await assert.doesNotReject(page.getByText('New, unverified application').waitFor());
-    const landed = await decideAndLand(page, 'Deny', cb.redirectUri);
-
-    const q = landed.searchParams;
-    assert.equal(`${landed.origin}${landed.pathname}`, cb.redirectUri);
-    assert.equal(q.get('error'), 'access_denied', landed.search);
-    assert.equal(q.get('state'), state);
-    assert.equal(q.get('iss'), `${gh.base}/t/demo`);
-    assert.equal(q.get('code'), null, 'a denied request carried a code');
-    assert.equal(cb.hitsFor(state).length, 1);
+    // An unapproved client's redirect URI is only its registrant's claim: Deny ends here.
+    const { posted, url: landed } = await submitAndLoad(page, page.getByRole('button', { name: 'Deny', exact: true }));
+    assert.equal(posted.status(), 200);
+    assert.ok(landed.startsWith(gh.base), `left Gatehouse: ${landed}`);
+    await assert.doesNotReject(
+      page.getByRole('heading', { name: 'Application not approved' }).waitFor(),
+      `expected the denial page, got: ${await page.locator('body').innerText()}`,
+    );
+    assertPageHeaders(documents.at(-1), 'the denial page');
+    await page.waitForTimeout(300);
+    assert.deepEqual(cb.hitsFor(state), [], 'the denied client heard from the browser');
     assert.deepEqual(dialogs, []);
   });
 
