@@ -5,7 +5,9 @@
 
 use std::cell::Cell;
 use std::future::Future;
+#[cfg(feature = "dynamodb-access-log")]
 use std::io::Write;
+#[cfg(feature = "dynamodb-access-log")]
 use std::sync::{Mutex, OnceLock};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -18,6 +20,7 @@ tokio::task_local! {
     static FUNCTION: &'static str;
 }
 
+#[cfg(feature = "dynamodb-access-log")]
 /// Where item accesses are recorded, when `GATEHOUSE_DYNAMODB_ACCESS_LOG` names a file: one
 /// JSON object per DynamoDB item access, `{"function", "action", "prefix", "index"}`, so a test
 /// can hold every function's IAM policy in `infra/template.yaml` to exactly what its code does
@@ -36,11 +39,13 @@ fn access_log() -> Option<&'static Mutex<std::fs::File>> {
     .as_ref()
 }
 
+#[cfg(feature = "dynamodb-access-log")]
 /// Whether item accesses are being recorded (see [`record_db_access`]).
 pub fn db_access_log_enabled() -> bool {
     access_log().is_some()
 }
 
+#[cfg(feature = "dynamodb-access-log")]
 /// Records one item access: the IAM action it needs (`GetItem`, `PutItem`, …), the partition
 /// key's item-type prefix (`CLIENT#`, `JWKS`, …) and the index, for the function serving the
 /// current request (`none` outside a request: start-up, seeding, the CLI).

@@ -306,6 +306,8 @@ BAD_DOCUMENTS = {
     "private_key_jwt": (lambda d, p, u: _serve(d, p, u, document(u, token_endpoint_auth_method="private_key_jwt")), "token_endpoint_auth_method"),
     "no redirect_uris": (lambda d, p, u: _serve(d, p, u, document(u, redirect_uris=None)), "redirect_uris"),
     "javascript redirect": (lambda d, p, u: _serve(d, p, u, document(u, redirect_uris=["javascript:alert(1)"])), "redirect_uris"),
+    "a right-to-left override in client_name": (lambda d, p, u: _serve(d, p, u, document(u, client_name="Claude\u202egnp.exe")), "client_name"),
+    "a zero-width space in client_name": (lambda d, p, u: _serve(d, p, u, document(u, client_name="Cla\u200bude")), "client_name"),
     "not JSON": (lambda d, p, u: _serve(d, p, u, b"{"), "JSON"),
     "a JSON array": (lambda d, p, u: _serve(d, p, u, [document(u)]), "JSON object"),
     "text/html": (lambda d, p, u: _serve(d, p, u, content_type="text/html"), "content type"),

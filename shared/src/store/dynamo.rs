@@ -99,15 +99,19 @@ impl aws_sdk_dynamodb::config::Intercept for CountCalls {
         _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         crate::telemetry::count_db_call();
+        #[cfg(feature = "dynamodb-access-log")]
         if crate::telemetry::db_access_log_enabled() {
             for (action, pk, index) in item_accesses(context.input()) {
                 crate::telemetry::record_db_access(action, key_prefix(&pk), index);
             }
         }
+        #[cfg(not(feature = "dynamodb-access-log"))]
+        let _ = context;
         Ok(())
     }
 }
 
+#[cfg(feature = "dynamodb-access-log")]
 /// The item-type prefix of a partition key, as the IAM policies name it in
 /// `dynamodb:LeadingKeys`: up to and including the first `#` (`CLIENT#`), or the whole key when
 /// it has none (`JWKS`).
@@ -115,6 +119,7 @@ fn key_prefix(pk: &str) -> &str {
     pk.find('#').map_or(pk, |i| &pk[..=i])
 }
 
+#[cfg(feature = "dynamodb-access-log")]
 /// Every item access a request makes, as IAM evaluates it: `(action, partition key, index)`.
 /// A transaction's parts are the actions they stand for (`Put` → `PutItem`, `ConditionCheck`
 /// → `ConditionCheckItem`); a query names the partition key its key condition fixes.
