@@ -1174,7 +1174,10 @@ async fn edits_keep_status_and_never_resurrect(store: Arc<dyn Store>) {
     let mut trusted = approved.clone();
     trusted.consent_method = ConsentMethod::Trusted;
     trusted.config_version = 2;
-    store.update_client(&trusted, NOW + 4).await.expect("edit");
+    store
+        .update_approved_client(&trusted, NOW + 4)
+        .await
+        .expect("edit");
     assert_eq!(
         store
             .get_client(&c.tenant, &c.client_id, NOW + 5)
@@ -1563,6 +1566,103 @@ async fn signin_attempts_are_counted_per_account_and_window(store: Arc<dyn Store
     );
 }
 
+/// Only an administrator's write (an approval, `update_approved_client`, `create_client`)
+/// changes what is approved. A client's own record that claims more — another configuration,
+/// a redirect URI nobody approved, or approval itself — is refused as corrupt, on every read.
+async fn approval_lives_in_its_own_record(store: Arc<dyn Store>) {
+    let c = pending_client("acme", NOW);
+    store
+        .create_pending_client(&c, quota(10), NOW)
+        .await
+        .expect("create");
+    let approved = store
+        .approve_client(&c.tenant, &c.client_id, c.config_version, "admin", NOW + 1)
+        .await
+        .expect("approve");
+    let read = |now: UnixTime| {
+        let (store, t, id) = (Arc::clone(&store), c.tenant.clone(), c.client_id.clone());
+        async move { store.get_client(&t, &id, now).await }
+    };
+
+    // What a client may change on its own: fine.
+    let mut own = approved.clone();
+    own.metadata.software_version = Some("2.0".into());
+    own.metadata.redirect_uris.clear();
+    let mut proposal = approved.metadata.clone();
+    proposal.client_name = "Proposed".into();
+    own.pending_changes = Some(proposal);
+    store.update_client(&own, NOW + 2).await.expect("own edit");
+    assert_eq!(read(NOW + 3).await.expect("read"), Some(own.clone()));
+
+    // A record rewritten to change what was approved: refused on every read.
+    for forged in [
+        Client {
+            metadata: ClientMetadata {
+                client_name: "Forged".into(),
+                ..own.metadata.clone()
+            },
+            ..own.clone()
+        },
+        Client {
+            metadata: ClientMetadata {
+                redirect_uris: vec![RedirectUri::parse("https://evil.example/cb").expect("uri")],
+                ..own.metadata.clone()
+            },
+            ..own.clone()
+        },
+        Client {
+            consent_method: ConsentMethod::Trusted,
+            ..own.clone()
+        },
+    ] {
+        store.update_client(&forged, NOW + 4).await.expect("write");
+        assert!(matches!(read(NOW + 5).await, Err(StoreError::Corrupt(_))));
+        let flow = store
+            .load_flow(
+                FlowKeys {
+                    tenant: &c.tenant,
+                    request_id: None,
+                    client_id: Some(&c.client_id),
+                    session_hash: None,
+                },
+                NOW + 5,
+            )
+            .await;
+        assert!(matches!(flow, Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            store.list_clients(&c.tenant, NOW + 5).await,
+            Err(StoreError::Corrupt(_))
+        ));
+        // An administrator's write puts it right (and records the approval).
+        store
+            .update_approved_client(&own, NOW + 6)
+            .await
+            .expect("admin edit");
+        assert_eq!(read(NOW + 7).await.expect("read"), Some(own.clone()));
+    }
+
+    // A pending client's record claiming approval, with no approval record: refused.
+    let p = pending_client("acme", NOW);
+    store
+        .create_pending_client(&p, quota(10), NOW)
+        .await
+        .expect("create");
+    let mut claims = p.clone();
+    claims.status = ClientStatus::Approved;
+    assert!(matches!(
+        store.update_client(&claims, NOW + 1).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store
+            .get_client(&p.tenant, &p.client_id, NOW + 2)
+            .await
+            .expect("read")
+            .map(|c| c.status),
+        Some(ClientStatus::Pending)
+    );
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -1595,6 +1695,7 @@ contract!(
     approval_happens_exactly_once_and_ends_expiry,
     concurrent_approvals_have_one_winner,
     approval_is_conditional_on_the_configuration_version,
+    approval_lives_in_its_own_record,
     signin_attempts_are_counted_per_account_and_window,
     clients_list_oldest_first_and_per_tenant,
     users_are_created_once_and_replaced_by_put,

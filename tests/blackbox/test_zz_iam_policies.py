@@ -50,9 +50,6 @@ UNEXERCISED = {
         "a metadata-document client whose cached document went stale is fetched again at the "
         "token endpoint and its cache written back (shared/tests/lambda_events.rs runs it "
         "through the token function; the black-box metadata-document tests run embedded)",
-    ("authorize", "GetItem", "CLIENT#*", "table"):
-        "a metadata-document client re-read after its cache write-back lost a race with an "
-        "approval or a deletion (shared/src/cimd/mod.rs, refresh)",
 }
 
 

@@ -215,7 +215,39 @@ impl ConsentMethod {
     }
 }
 
+/// What an administrator approved, stored apart from the client's own record (DynamoDB:
+/// `APPROVAL#…`, which only the admin function's role may write). A client record that claims
+/// approval is believed only while it agrees with this ([`Client::agrees_with`]): code that may
+/// rewrite client records (registration, RFC 7592, metadata-document caching) cannot approve a
+/// client or change its approved configuration, even by mistake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub config_version: u32,
+    pub consent_method: ConsentMethod,
+    pub metadata: ClientMetadata,
+}
+
+impl Approval {
+    /// The approval of `client` as it is now (written with every approval and admin edit).
+    pub fn of(client: &Client) -> Approval {
+        Approval {
+            config_version: client.config_version,
+            consent_method: client.consent_method,
+            metadata: client.metadata.clone(),
+        }
+    }
+}
+
 impl ClientMetadata {
+    /// The judged metadata without its redirect URIs (compared on their own: a client may drop
+    /// approved ones).
+    fn judged_except_redirects(&self) -> ClientMetadata {
+        ClientMetadata {
+            redirect_uris: Vec::new(),
+            ..self.judged()
+        }
+    }
+
     /// The metadata without the fields nobody decides on when approving a client: the software
     /// version (a new release of the same application) and the contact addresses.
     fn judged(&self) -> ClientMetadata {
@@ -276,6 +308,22 @@ impl Client {
             "pending_changes": self.pending_changes,
         });
         crate::crypto::hash_secret(&shown.to_string())
+    }
+
+    /// Whether this record of an approved client agrees with its approval: the same version,
+    /// consent method and judged configuration, and no redirect URI the administrator did not
+    /// approve. What a client may change on its own (dropping redirect URIs, its software
+    /// version and contacts, `pending_changes`) does not matter.
+    pub fn agrees_with(&self, approval: &Approval) -> bool {
+        self.config_version == approval.config_version
+            && self.consent_method == approval.consent_method
+            && self.metadata.judged_except_redirects()
+                == approval.metadata.judged_except_redirects()
+            && self
+                .metadata
+                .redirect_uris
+                .iter()
+                .all(|u| approval.metadata.redirect_uris.contains(u))
     }
 
     /// Whether the client exists at `now`: a pending client past its expiry is treated as

@@ -12,7 +12,7 @@ mod user;
 
 pub use authz::{AuthorizationCode, AuthorizationRequest, Consent, Session};
 pub use client::{
-    ApplicationType, AuthMethod, Client, ClientMetadata, ClientStatus, ConsentMethod,
+    ApplicationType, Approval, AuthMethod, Client, ClientMetadata, ClientStatus, ConsentMethod,
     CreatedByType, DocumentState, GrantType, ResponseType,
 };
 pub use grant::{Grant, PublicSigningKey, RefreshToken};

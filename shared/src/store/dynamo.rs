@@ -7,8 +7,9 @@ use super::{
 };
 use crate::defaults;
 use crate::domain::{
-    ApiToken, AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent,
-    Email, Grant, PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
+    ApiToken, Approval, AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus,
+    Consent, Email, Grant, PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime,
+    User,
 };
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
@@ -233,6 +234,20 @@ const WRITE_ID_ATTRIBUTE: &str = "wid";
 
 fn client_key(tenant: &TenantId, id: &ClientId) -> (String, String) {
     (format!("CLIENT#{tenant}#{id}"), "CLIENT".into())
+}
+
+/// A client's approval record: its own partition (IAM's `dynamodb:LeadingKeys` sees partition
+/// keys only), so that only the admin function's role can write it.
+fn approval_key(tenant: &TenantId, id: &ClientId) -> (String, String) {
+    (format!("APPROVAL#{tenant}#{id}"), "APPROVAL".into())
+}
+
+fn approval_item(client: &Client) -> Result<Item, StoreError> {
+    doc_item(
+        approval_key(&client.tenant, &client.client_id),
+        "approval",
+        &Approval::of(client),
+    )
 }
 
 fn clients_gsi_pk(tenant: &TenantId) -> String {
@@ -629,7 +644,7 @@ impl DynamoStore {
         client: &Client,
         approver: &str,
         now: UnixTime,
-    ) -> Result<(TransactWriteItem, Client), StoreError> {
+    ) -> Result<([TransactWriteItem; 2], Client), StoreError> {
         let updated = approved(client.clone(), approver, now);
         let doc =
             serde_json::to_string(&updated).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -649,7 +664,18 @@ impl DynamoStore {
             .expression_attribute_values(":now", n(now))
             .build()
             .map_err(build_error)?;
-        Ok((TransactWriteItem::builder().update(update).build(), updated))
+        let record = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(approval_item(&updated)?))
+            .build()
+            .map_err(build_error)?;
+        Ok((
+            [
+                TransactWriteItem::builder().update(update).build(),
+                TransactWriteItem::builder().put(record).build(),
+            ],
+            updated,
+        ))
     }
 
     /// After a failed approval condition: "someone else approved it, or it changed since it
@@ -794,6 +820,71 @@ impl DynamoStore {
     /// transactions use it when they fail, to tell a retry of their own committed attempt (its
     /// answer lost to an attempt timeout) from a real conflict: each writes one item with a
     /// fresh random key that nothing else writes (the code, the grant, the new refresh token).
+    /// Listed clients checked against their approval records: one `BatchGetItem` per 100
+    /// approved clients (pending clients have none to check).
+    async fn verify_all(&self, clients: Vec<Client>) -> Result<Vec<Client>, StoreError> {
+        let mut records: HashMap<String, Approval> = HashMap::new();
+        let approved: Vec<&Client> = clients
+            .iter()
+            .filter(|c| c.status == ClientStatus::Approved)
+            .collect();
+        for chunk in approved.chunks(100) {
+            let mut wanted: Vec<Item> = chunk
+                .iter()
+                .map(|c| key_map(approval_key(&c.tenant, &c.client_id)))
+                .collect();
+            let mut attempt: u64 = 0;
+            while !wanted.is_empty() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(
+                        &self.table,
+                        KeysAndAttributes::builder()
+                            .set_keys(Some(std::mem::take(&mut wanted)))
+                            .consistent_read(true)
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                        records.insert(pk.clone(), decode(item)?);
+                    }
+                }
+                if let Some(rest) = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .filter(|k| !k.is_empty())
+                {
+                    attempt += 1;
+                    if attempt > 4 {
+                        return Err(StoreError::Unavailable(
+                            "batch reads kept being throttled".into(),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(attempt * 20)).await;
+                    wanted = rest;
+                }
+            }
+        }
+        clients
+            .into_iter()
+            .map(|c| {
+                let key = approval_key(&c.tenant, &c.client_id).0;
+                super::verified(c, records.get(&key))
+            })
+            .collect()
+    }
+
     async fn exists(&self, key: (String, String)) -> Result<bool, StoreError> {
         Ok(self.get(key, true).await?.is_some())
     }
@@ -946,7 +1037,39 @@ impl Store for DynamoStore {
     }
 
     async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
-        self.put(client_item(client)?, true).await
+        // The client (only if new) and its approval record, in one transaction; an answer
+        // lost after the commit is recognised by the write id, like any create.
+        let write_id = crate::crypto::new_id();
+        let mut item = client_item(client)?;
+        item.insert(WRITE_ID_ATTRIBUTE.into(), s(&write_id));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let record = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(approval_item(client)?))
+            .build()
+            .map_err(build_error)?;
+        let result = send_transaction(
+            self.client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put).build())
+                .transact_items(TransactWriteItem::builder().put(record).build()),
+        )
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if condition_failed(&codes, 0) => {
+                    self.own_write(client_key(&client.tenant, &client.client_id), &write_id)
+                        .await
+                }
+                _ => Err(unavailable(err)),
+            },
+        }
     }
 
     async fn get_client(
@@ -955,10 +1078,19 @@ impl Store for DynamoStore {
         id: &ClientId,
         now: UnixTime,
     ) -> Result<Option<Client>, StoreError> {
-        match self.get(client_key(tenant, id), true).await? {
-            Some(item) => live_client(&item, tenant, now),
-            None => Ok(None),
-        }
+        // The client and its approval record in one round trip.
+        let flow = self
+            .load_flow(
+                FlowKeys {
+                    tenant,
+                    request_id: None,
+                    client_id: Some(id),
+                    session_hash: None,
+                },
+                now,
+            )
+            .await?;
+        Ok(flow.client)
     }
 
     async fn list_clients(
@@ -966,10 +1098,12 @@ impl Store for DynamoStore {
         tenant: &TenantId,
         now: UnixTime,
     ) -> Result<Vec<Client>, StoreError> {
-        self.query_all(&clients_gsi_pk(tenant), |item| {
-            live_client(item, tenant, now)
-        })
-        .await
+        let clients = self
+            .query_all(&clients_gsi_pk(tenant), |item| {
+                live_client(item, tenant, now)
+            })
+            .await?;
+        self.verify_all(clients).await
     }
 
     async fn list_clients_page(
@@ -1003,7 +1137,7 @@ impl Store for DynamoStore {
         out.truncate(want);
         let next = (out.len() > limit).then(|| client_cursor(&out[limit - 1]));
         out.truncate(limit);
-        Ok((out, next))
+        Ok((self.verify_all(out).await?, next))
     }
 
     async fn update_client(&self, client: &Client, now: UnixTime) -> Result<(), StoreError> {
@@ -1023,6 +1157,54 @@ impl Store for DynamoStore {
                     .put(put.build().map_err(build_error)?)
                     .build(),
             ),
+        )
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if condition_failed(&codes, 0) => {
+                    match self
+                        .get_client(&client.tenant, &client.client_id, now)
+                        .await?
+                    {
+                        Some(_) => Err(StoreError::Conflict),
+                        None => Err(StoreError::NotFound),
+                    }
+                }
+                _ => Err(unavailable(err)),
+            },
+        }
+    }
+
+    async fn update_approved_client(
+        &self,
+        client: &Client,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        if client.status != ClientStatus::Approved {
+            return Err(StoreError::Conflict);
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(client_item(client)?))
+            .condition_expression(
+                "attribute_exists(pk) AND #status = :status AND attribute_not_exists(#ttl)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":status", s(client.status.as_str()))
+            .build()
+            .map_err(build_error)?;
+        let record = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(approval_item(client)?))
+            .build()
+            .map_err(build_error)?;
+        let result = send_transaction(
+            self.client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put).build())
+                .transact_items(TransactWriteItem::builder().put(record).build()),
         )
         .await;
         match result {
@@ -1080,6 +1262,15 @@ impl Store for DynamoStore {
             Err(other) => return Err(unavailable(other)),
         };
         self.revoke_client_grants(tenant, id, now).await?;
+        // The approval record goes with the client (a metadata-document URL can come back as
+        // a new client; its approval starts from nothing).
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(approval_key(tenant, id))))
+            .send()
+            .await
+            .map_err(unavailable)?;
         if existed {
             Ok(())
         } else {
@@ -1102,9 +1293,14 @@ impl Store for DynamoStore {
         if current.status != ClientStatus::Pending || current.config_version != version {
             return Err(StoreError::Conflict);
         }
-        let (approval, updated) = self.approval_item(&current, approver, now)?;
-        let result =
-            send_transaction(self.client.transact_write_items().transact_items(approval)).await;
+        let ([approval, record], updated) = self.approval_item(&current, approver, now)?;
+        let result = send_transaction(
+            self.client
+                .transact_write_items()
+                .transact_items(approval)
+                .transact_items(record),
+        )
+        .await;
         match result {
             Ok(_) => Ok(updated),
             Err(err) => match cancellation_codes(&err) {
@@ -1123,11 +1319,13 @@ impl Store for DynamoStore {
         }
         if let Some(id) = keys.client_id {
             wanted.push(key_map(client_key(keys.tenant, id)));
+            wanted.push(key_map(approval_key(keys.tenant, id)));
         }
         if let Some(h) = keys.session_hash {
             wanted.push(key_map(session_key(keys.tenant, h)));
         }
         let mut items = FlowItems::default();
+        let mut approval: Option<Approval> = None;
         let mut attempt: u64 = 0;
         while !wanted.is_empty() {
             let out = self
@@ -1158,6 +1356,9 @@ impl Store for DynamoStore {
                     Some(AttributeValue::S(k)) if k == "client" => {
                         items.client = live_client(item, keys.tenant, now)?;
                     }
+                    Some(AttributeValue::S(k)) if k == "approval" => {
+                        approval = Some(decode(item)?);
+                    }
                     Some(AttributeValue::S(k)) if k == "session" => {
                         let session: Session = decode(item)?;
                         items.session = session.is_live(now).then_some(session);
@@ -1182,6 +1383,10 @@ impl Store for DynamoStore {
                 wanted = rest;
             }
         }
+        items.client = items
+            .client
+            .map(|c| super::verified(c, approval.as_ref()))
+            .transpose()?;
         Ok(items)
     }
 
@@ -1229,7 +1434,8 @@ impl Store for DynamoStore {
             index += 1;
         }
         if let Some((client, approver)) = finish.approve {
-            req = req.transact_items(self.approval_item(client, approver, now)?.0);
+            let ([approval, record], _) = self.approval_item(client, approver, now)?;
+            req = req.transact_items(approval).transact_items(record);
             approve_index = Some(index);
         }
         match send_transaction(req).await {

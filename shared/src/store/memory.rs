@@ -2,11 +2,12 @@
 //! lazy expiry (reads check `expires_at`; a periodic sweep reclaims memory).
 
 use super::{
-    Finish, FlowItems, FlowKeys, PendingQuota, Store, StoreError, approved, client_cursor,
+    Finish, FlowItems, FlowKeys, PendingQuota, Store, StoreError, approved, client_cursor, verified,
 };
 use crate::domain::{
-    ApiToken, AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent,
-    Email, Grant, PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
+    ApiToken, Approval, AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus,
+    Consent, Email, Grant, PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime,
+    User,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -24,6 +25,8 @@ pub struct MemoryStore {
 struct Inner {
     tenants: HashMap<TenantId, Tenant>,
     clients: HashMap<(TenantId, ClientId), Client>,
+    /// The approval records, kept apart as DynamoDB keeps them (`APPROVAL#`).
+    approvals: HashMap<(TenantId, ClientId), Approval>,
     /// (tenant, window) → registrations counted, with the counter's own expiry.
     pending_counters: HashMap<(TenantId, i64), (u32, UnixTime)>,
     /// (tenant, account hash, window) → failed sign-ins, with the counter's own expiry.
@@ -55,6 +58,18 @@ impl Inner {
             self.grants.retain(|_, g| now < g.expires_at);
             self.refresh_tokens.retain(|_, t| t.is_live(now));
             self.api_tokens.retain(|_, t| t.is_live(now));
+        }
+    }
+
+    /// A live client, checked against its approval record ([`verified`]).
+    fn client(
+        &self,
+        key: &(TenantId, ClientId),
+        now: UnixTime,
+    ) -> Result<Option<Client>, StoreError> {
+        match self.clients.get(key).filter(|c| c.is_live(now)) {
+            Some(c) => verified(c.clone(), self.approvals.get(key)).map(Some),
+            None => Ok(None),
         }
     }
 
@@ -141,6 +156,7 @@ impl Store for MemoryStore {
         if inner.clients.contains_key(&key) {
             return Err(StoreError::AlreadyExists);
         }
+        inner.approvals.insert(key.clone(), Approval::of(client));
         inner.clients.insert(key, client.clone());
         Ok(())
     }
@@ -151,12 +167,7 @@ impl Store for MemoryStore {
         id: &ClientId,
         now: UnixTime,
     ) -> Result<Option<Client>, StoreError> {
-        Ok(self
-            .lock()
-            .clients
-            .get(&(tenant.clone(), id.clone()))
-            .filter(|c| c.is_live(now))
-            .cloned())
+        self.lock().client(&(tenant.clone(), id.clone()), now)
     }
 
     async fn list_clients(
@@ -164,13 +175,13 @@ impl Store for MemoryStore {
         tenant: &TenantId,
         now: UnixTime,
     ) -> Result<Vec<Client>, StoreError> {
-        let mut out: Vec<Client> = self
-            .lock()
-            .clients
-            .iter()
-            .filter(|((t, _), c)| t == tenant && c.is_live(now))
-            .map(|(_, c)| c.clone())
-            .collect();
+        let inner = self.lock();
+        let mut out: Vec<Client> = Vec::new();
+        for key in inner.clients.keys().filter(|(t, _)| t == tenant) {
+            if let Some(c) = inner.client(key, now)? {
+                out.push(c);
+            }
+        }
         out.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
         Ok(out)
     }
@@ -211,6 +222,27 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn update_approved_client(
+        &self,
+        client: &Client,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = (client.tenant.clone(), client.client_id.clone());
+        let current = inner
+            .clients
+            .get(&key)
+            .filter(|c| c.is_live(now))
+            .ok_or(StoreError::NotFound)?;
+        if current.status != client.status || client.status != ClientStatus::Approved {
+            return Err(StoreError::Conflict);
+        }
+        inner.approvals.insert(key.clone(), Approval::of(client));
+        inner.clients.insert(key, client.clone());
+        inner.note_write(now);
+        Ok(())
+    }
+
     async fn delete_client(
         &self,
         tenant: &TenantId,
@@ -223,6 +255,7 @@ impl Store for MemoryStore {
             return Err(StoreError::NotFound);
         }
         inner.clients.remove(&key);
+        inner.approvals.remove(&key);
         for ((t, _), g) in inner.grants.iter_mut() {
             if t == tenant && &g.client_id == id {
                 g.revoked_at.get_or_insert(now);
@@ -252,6 +285,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict);
         }
         let updated = approved(current, approver, now);
+        inner.approvals.insert(key.clone(), Approval::of(&updated));
         inner.clients.insert(key, updated.clone());
         inner.note_write(now);
         Ok(updated)
@@ -268,13 +302,10 @@ impl Store for MemoryStore {
                     .filter(|r| r.is_live(now))
                     .cloned()
             }),
-            client: keys.client_id.and_then(|id| {
-                inner
-                    .clients
-                    .get(&(t.clone(), id.clone()))
-                    .filter(|c| c.is_live(now))
-                    .cloned()
-            }),
+            client: match keys.client_id {
+                Some(id) => inner.client(&(t.clone(), id.clone()), now)?,
+                None => None,
+            },
             session: keys.session_hash.and_then(|h| {
                 inner
                     .sessions
@@ -330,9 +361,11 @@ impl Store for MemoryStore {
             );
         }
         if let Some((as_read, approver)) = finish.approve {
+            let updated = approved(as_read.clone(), approver, now);
             inner
-                .clients
-                .insert(client_key, approved(as_read.clone(), approver, now));
+                .approvals
+                .insert(client_key.clone(), Approval::of(&updated));
+            inner.clients.insert(client_key, updated);
         }
         inner.note_write(now);
         Ok(())

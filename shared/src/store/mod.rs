@@ -85,12 +85,15 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
     ) -> Result<(), StoreError>;
 
-    /// Stores a client an administrator created (approved, never expiring).
-    /// Errors: [`StoreError::AlreadyExists`] (id collision).
+    /// Stores a client an administrator created (approved, never expiring) with its approval
+    /// record. Errors: [`StoreError::AlreadyExists`] (id collision).
     async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
 
     /// A live client of `tenant` (strongly consistent), or `None` when it does not exist,
-    /// belongs to another tenant, or is pending past its expiry.
+    /// belongs to another tenant, or is pending past its expiry. Every read of a client (here,
+    /// in [`Store::load_flow`], in listings) reads its approval record with it: an approved
+    /// client that does not agree with its approval ([`Client::agrees_with`]) is
+    /// [`StoreError::Corrupt`], never a usable client.
     async fn get_client(
         &self,
         tenant: &TenantId,
@@ -116,11 +119,22 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
     ) -> Result<(Vec<Client>, Option<String>), StoreError>;
 
-    /// Replaces a client's record (an administrator's or the client's own edit), only while it
-    /// is live and still in the status it had when read: an edit can never undo a concurrent
-    /// approval or resurrect a deleted client. Errors: [`StoreError::NotFound`] (gone or
-    /// expired), [`StoreError::Conflict`] (its status changed meanwhile).
+    /// Replaces a client's own record (an RFC 7592 update, a metadata-document refresh, an edit
+    /// of a pending client), only while it is live and still in the status it had when read:
+    /// an edit can never undo a concurrent approval or resurrect a deleted client. It never
+    /// writes the approval record, so it cannot change what an administrator approved.
+    /// Errors: [`StoreError::NotFound`] (gone or expired), [`StoreError::Conflict`] (its
+    /// status changed meanwhile).
     async fn update_client(&self, client: &Client, now: UnixTime) -> Result<(), StoreError>;
+
+    /// An administrator's change to an approved client (consent method, scope, name, approved
+    /// pending changes): the record and its approval record, in one step, under the same
+    /// conditions as [`Store::update_client`]. Only the admin function's role may do this.
+    async fn update_approved_client(
+        &self,
+        client: &Client,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
 
     /// Deletes a live client and revokes every grant issued to it (so its refresh and access
     /// tokens stop working). Errors: [`StoreError::NotFound`].
@@ -341,6 +355,30 @@ pub struct Finish<'a> {
 /// The listing order and pagination cursor of a client: creation time, then id.
 pub fn client_cursor(client: &Client) -> String {
     format!("{:012}#{}", client.created_at.max(0), client.client_id)
+}
+
+/// A client as read, checked against its approval record: an approved client is believed only
+/// while it agrees with what the administrator approved. Disagreement means a record was
+/// written by code that may not approve (or by hand): it is refused as corrupt, loudly, and
+/// never used. Shared by both adapters.
+pub(crate) fn verified(
+    client: Client,
+    approval: Option<&crate::domain::Approval>,
+) -> Result<Client, StoreError> {
+    if client.status == crate::domain::ClientStatus::Pending
+        || approval.is_some_and(|a| client.agrees_with(a))
+    {
+        return Ok(client);
+    }
+    tracing::error!(
+        client_id = %client.client_id,
+        has_approval_record = approval.is_some(),
+        "a client record claims an approval its approval record does not hold; refusing it"
+    );
+    Err(StoreError::Corrupt(format!(
+        "client {} does not agree with its approval record",
+        client.client_id
+    )))
 }
 
 /// Approval as a pure state change, shared by both adapters so they cannot drift apart.

@@ -391,7 +391,7 @@ pub async fn approve_client(
     }
     let updated = client.approve_changes().ok_or_else(nothing)?;
     app.store
-        .update_client(&updated, now)
+        .update_approved_client(&updated, now)
         .await
         .map_err(store_write)?;
     tracing::info!(
@@ -448,10 +448,13 @@ pub async fn edit_client(
     let client = load_client(app, tenant, raw_id, now).await?;
     let updated = edit.apply(&client, tenant)?;
     if updated != client {
-        app.store
-            .update_client(&updated, now)
-            .await
-            .map_err(store_write)?;
+        // An approved client's configuration changes with its approval record (admin only).
+        let written = if updated.status == ClientStatus::Approved {
+            app.store.update_approved_client(&updated, now).await
+        } else {
+            app.store.update_client(&updated, now).await
+        };
+        written.map_err(store_write)?;
         tracing::info!(
             client_id = %client.client_id,
             consent_method = updated.consent_method.as_str(),
