@@ -229,6 +229,19 @@ pub async fn clients_approve(args: &TableArgs, tenant: &str, id: &str) -> CliRes
     }
 }
 
+pub async fn clients_record_approvals(args: &TableArgs, tenant: &str) -> CliResult {
+    let store = store(args).await?;
+    let tenant = load_tenant(&store, tenant).await?;
+    let recorded = store
+        .record_missing_approvals(&tenant.id, unix_now())
+        .await?;
+    println!(
+        "recorded the approval of {recorded} approved client(s) of {} that had none",
+        tenant.id
+    );
+    Ok(())
+}
+
 pub async fn clients_delete(args: &TableArgs, tenant: &str, id: &str) -> CliResult {
     let store = store(args).await?;
     let tenant = load_tenant(&store, tenant).await?;

@@ -106,6 +106,9 @@ enum ClientsCommand {
     Approve { tenant: String, client_id: String },
     /// Delete a client and revoke its grants
     Delete { tenant: String, client_id: String },
+    /// After an upgrade: record the approval of approved clients that have no approval record
+    /// yet (releases before it kept approval in the client record alone)
+    RecordApprovals { tenant: String },
 }
 
 #[derive(Subcommand)]
@@ -157,6 +160,9 @@ async fn main() -> ExitCode {
         }
         Command::Clients(ClientsCommand::Delete { tenant, client_id }) => {
             admin::clients_delete(t, &tenant, &client_id).await
+        }
+        Command::Clients(ClientsCommand::RecordApprovals { tenant }) => {
+            admin::clients_record_approvals(t, &tenant).await
         }
         Command::Token(TokenCommand::Create {
             tenant,

@@ -2,6 +2,7 @@
 //! (moto's server, started by `tests/run`, via `GATEHOUSE_TEST_DYNAMODB_ENDPOINT`). Both
 //! adapters must give the same answers, including expiry-on-read and exactly-once writes.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use gatehouse_core::crypto;
 use gatehouse_core::domain::{
     ApiToken, ApplicationType, AuthMethod, AuthorizationCode, AuthorizationRequest, Client,
@@ -22,6 +23,10 @@ fn memory() -> Arc<dyn Store> {
 }
 
 async fn dynamodb() -> Arc<dyn Store> {
+    Arc::new(dynamo_store().await)
+}
+
+async fn dynamo_store() -> DynamoStore {
     let endpoint = std::env::var("GATEHOUSE_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
         panic!(
             "GATEHOUSE_TEST_DYNAMODB_ENDPOINT is not set: the DynamoDB contract tests need a \
@@ -41,7 +46,7 @@ async fn dynamodb() -> Arc<dyn Store> {
     let table = format!("gatehouse-contract-{}", crypto::new_id());
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), table);
     store.ensure_table().await.expect("create the test table");
-    Arc::new(store)
+    store
 }
 
 fn tenant(id: &str) -> Tenant {
@@ -1715,3 +1720,59 @@ contract!(
     a_code_of_a_deleted_client_cannot_be_redeemed,
     a_metadata_document_client_round_trips_and_comes_back_after_expiry,
 );
+
+/// DynamoDB only (the embedded store cannot hold an approved client without its record): a
+/// client approved by a release that kept approval in the client record alone has no approval
+/// record; it is refused until the operator records its approval
+/// (`gatehouse clients record-approvals`), which leaves clients that have one alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_approvals_missing_after_an_upgrade_are_recorded_by_the_operator() {
+    let store = dynamo_store().await;
+    let c = pending_client("acme", NOW);
+    store
+        .create_pending_client(&c, quota(10), NOW)
+        .await
+        .expect("create");
+    let approved = store
+        .approve_client(&c.tenant, &c.client_id, c.config_version, "admin", NOW + 1)
+        .await
+        .expect("approve");
+    // As an earlier release left it: no approval record.
+    store
+        .sdk()
+        .delete_item()
+        .table_name(store.table())
+        .key(
+            "pk",
+            AttributeValue::S(format!("APPROVAL#acme#{}", c.client_id)),
+        )
+        .key("sk", AttributeValue::S("APPROVAL".into()))
+        .send()
+        .await
+        .expect("delete the record");
+    assert!(matches!(
+        store.get_client(&c.tenant, &c.client_id, NOW + 2).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert_eq!(
+        store
+            .record_missing_approvals(&c.tenant, NOW + 3)
+            .await
+            .expect("record"),
+        1
+    );
+    assert_eq!(
+        store
+            .get_client(&c.tenant, &c.client_id, NOW + 4)
+            .await
+            .expect("read"),
+        Some(approved)
+    );
+    assert_eq!(
+        store
+            .record_missing_approvals(&c.tenant, NOW + 5)
+            .await
+            .expect("again"),
+        0
+    );
+}

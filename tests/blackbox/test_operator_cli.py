@@ -203,6 +203,7 @@ COMMANDS = [
     ("tenant",), ("tenant", "create"), ("tenant", "list"), ("tenant", "show"), ("tenant", "set"),
     ("user",), ("user", "add"),
     ("clients",), ("clients", "list"), ("clients", "approve"), ("clients", "delete"),
+    ("clients", "record-approvals"),
     ("token",), ("token", "create"),
     ("keys",), ("keys", "generate"), ("keys", "rotate"), ("keys", "list"),
     ("serve",),
@@ -494,6 +495,9 @@ def test_clients_list_approve_and_delete(start_server):
     assert two not in listed
     assert listed_clients(cli(server, "clients", "list", "demo", "--pending")).get(two, [None])[0] == "pending"
     fails(cli(server, "clients", "approve", "demo", one), 1, ("already approved", "not pending"))
+    # Every approval made here has its approval record: nothing for the upgrade step to do.
+    recorded = ok(cli(server, "clients", "record-approvals", "demo"))
+    assert "recorded the approval of 0 approved client(s)" in recorded.stdout, recorded.stdout
     # spec: an unknown client cannot be approved; "not found"/"no client" as for delete.
     fails(cli(server, "clients", "approve", "demo", "f" * 32), 1, ("not found", "no client"))
     # spec: a client is only found in its own tenant.

@@ -494,6 +494,11 @@ impl DynamoStore {
         &self.table
     }
 
+    /// The SDK client (tests use it to set up states only an older release could leave).
+    pub fn sdk(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
     /// Whether the table exists (the operator CLI checks before it writes).
     pub async fn table_exists(&self) -> Result<bool, StoreError> {
         match self
@@ -820,6 +825,42 @@ impl DynamoStore {
     /// transactions use it when they fail, to tell a retry of their own committed attempt (its
     /// answer lost to an attempt timeout) from a real conflict: each writes one item with a
     /// fresh random key that nothing else writes (the code, the grant, the new refresh token).
+    /// For upgrades from releases that kept approval in the client record alone: records, for
+    /// every approved client of `tenant` that has no approval record yet, its configuration as
+    /// approved (an operator's action: it trusts the client records as they are). Clients that
+    /// already have one are left alone, agreeing or not. Returns how many were recorded.
+    pub async fn record_missing_approvals(
+        &self,
+        tenant: &TenantId,
+        now: UnixTime,
+    ) -> Result<usize, StoreError> {
+        let approved: Vec<Client> = self
+            .query_all(&clients_gsi_pk(tenant), |item| {
+                live_client(item, tenant, now)
+            })
+            .await?
+            .into_iter()
+            .filter(|c| c.status == ClientStatus::Approved)
+            .collect();
+        let mut recorded = 0;
+        for client in approved {
+            let key = approval_key(&client.tenant, &client.client_id);
+            if self.get(key, true).await?.is_some() {
+                continue;
+            }
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(approval_item(&client)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await
+                .map_err(unavailable)?;
+            recorded += 1;
+        }
+        Ok(recorded)
+    }
+
     /// Listed clients checked against their approval records: one `BatchGetItem` per 100
     /// approved clients (pending clients have none to check).
     async fn verify_all(&self, clients: Vec<Client>) -> Result<Vec<Client>, StoreError> {
