@@ -263,8 +263,9 @@ impl App {
         }
     }
 
-    /// The in-process per-IP registration limit (hazard 11: the tenant's pending cap is the
-    /// real quota; this slows one noisy source on one warm container).
+    /// The in-process per-IP registration limit. The tenant's pending cap is the real quota
+    /// (many users of one AI platform share one egress address, so a per-IP limit alone would
+    /// either block them or stop nothing); this slows one noisy source on one warm container.
     pub fn check_registration_rate(&self, req: &Request) -> Result<(), OAuthError> {
         if self.registration_rate_ok(req) {
             Ok(())

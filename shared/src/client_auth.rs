@@ -2,10 +2,12 @@
 //! §2.3.1): `client_secret_basic`, `client_secret_post`, or `none` (a public client names
 //! itself with `client_id` and proves possession with PKCE instead).
 //!
-//! Every failure is `401 invalid_client` (clients re-register on that signal, hazard 2), with
+//! Every failure is `401 invalid_client` (RFC 6749 §5.2; MCP clients treat exactly that answer
+//! as "register again", so a deleted or expired client must get it, never a 400), with
 //! `WWW-Authenticate: Basic` when Basic was tried. A bare `client_id` in the body next to Basic
-//! identifies, it does not authenticate: accepted when it matches (hazard 14). A secret sent in
-//! both places is two methods at once: `invalid_request`.
+//! identifies, it does not authenticate: accepted when it matches the Basic user (some MCP
+//! clients always send it; refusing the pair would break their token exchange). A secret sent
+//! in both places is two methods at once (RFC 6749 §2.3): `invalid_request`.
 
 use crate::app::App;
 use crate::crypto;

@@ -94,8 +94,9 @@ pub fn error_response(err: &OAuthError) -> Response {
     resp
 }
 
-/// CORS for endpoints browser-based MCP clients call directly (hazard 12): metadata,
-/// registration, token. No credentials are involved, so any origin may call.
+/// CORS for endpoints browser-based MCP clients call directly (they send
+/// `MCP-Protocol-Version`, which triggers a preflight): metadata, registration, token. No
+/// credentials are involved, so any origin may call.
 pub fn with_cors(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(

@@ -91,7 +91,8 @@ impl Route<'_> {
     }
 
     /// Whether browser-based clients call this route directly, so every response (errors
-    /// included) carries CORS headers (hazard 12). No cookies are involved on these routes.
+    /// included) carries CORS headers: browser-based MCP clients send `MCP-Protocol-Version`,
+    /// which makes even a simple request preflighted. No cookies are involved on these routes.
     pub fn cors(&self) -> bool {
         matches!(
             self,
