@@ -861,6 +861,104 @@ impl DynamoStore {
         Ok(recorded)
     }
 
+    /// Replaces a client's record, only while it is live and in the status it had when read
+    /// (an approved one has no TTL), and with it, when `with_approval`, its approval record:
+    /// one transaction (see [`Store::update_client`], [`Store::update_approved_client`]).
+    async fn replace_client(
+        &self,
+        client: &Client,
+        with_approval: bool,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(client_item(client)?))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":status", s(client.status.as_str()));
+        put = if with_approval {
+            put.condition_expression(
+                "attribute_exists(pk) AND #status = :status AND attribute_not_exists(#ttl)",
+            )
+        } else {
+            put.condition_expression(
+                "attribute_exists(pk) AND #status = :status AND (attribute_not_exists(#ttl) OR #ttl > :now)",
+            )
+            .expression_attribute_values(":now", n(now))
+        };
+        let mut req = self.client.transact_write_items().transact_items(
+            TransactWriteItem::builder()
+                .put(put.build().map_err(build_error)?)
+                .build(),
+        );
+        if with_approval {
+            let record = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(approval_item(client)?))
+                .build()
+                .map_err(build_error)?;
+            req = req.transact_items(TransactWriteItem::builder().put(record).build());
+        }
+        match send_transaction(req).await {
+            Ok(_) => Ok(()),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if condition_failed(&codes, 0) => {
+                    match self
+                        .get_client(&client.tenant, &client.client_id, now)
+                        .await?
+                    {
+                        Some(_) => Err(StoreError::Conflict),
+                        None => Err(StoreError::NotFound),
+                    }
+                }
+                _ => Err(unavailable(err)),
+            },
+        }
+    }
+
+    /// Items by key (at most 100), strongly consistent, in as few `BatchGetItem` calls as
+    /// DynamoDB allows: throttled keys come back unprocessed and are retried with a short
+    /// backoff. Absent items are simply missing from the answer.
+    async fn batch_get(&self, mut wanted: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut attempt: u64 = 0;
+        while !wanted.is_empty() {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(
+                    &self.table,
+                    KeysAndAttributes::builder()
+                        .set_keys(Some(std::mem::take(&mut wanted)))
+                        .consistent_read(true)
+                        .build()
+                        .map_err(build_error)?,
+                )
+                .send()
+                .await
+                .map_err(unavailable)?;
+            if let Some(items) = out.responses().and_then(|r| r.get(&self.table)) {
+                found.extend(items.iter().cloned());
+            }
+            if let Some(rest) = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .map(|k| k.keys().to_vec())
+                .filter(|k| !k.is_empty())
+            {
+                attempt += 1;
+                if attempt > 4 {
+                    return Err(StoreError::Unavailable(
+                        "batch reads kept being throttled".into(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(attempt * 20)).await;
+                wanted = rest;
+            }
+        }
+        Ok(found)
+    }
+
     /// Listed clients checked against their approval records: one `BatchGetItem` per 100
     /// approved clients (pending clients have none to check).
     async fn verify_all(&self, clients: Vec<Client>) -> Result<Vec<Client>, StoreError> {
@@ -870,50 +968,13 @@ impl DynamoStore {
             .filter(|c| c.status == ClientStatus::Approved)
             .collect();
         for chunk in approved.chunks(100) {
-            let mut wanted: Vec<Item> = chunk
+            let keys = chunk
                 .iter()
                 .map(|c| key_map(approval_key(&c.tenant, &c.client_id)))
                 .collect();
-            let mut attempt: u64 = 0;
-            while !wanted.is_empty() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(
-                        &self.table,
-                        KeysAndAttributes::builder()
-                            .set_keys(Some(std::mem::take(&mut wanted)))
-                            .consistent_read(true)
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(&self.table))
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(AttributeValue::S(pk)) = item.get("pk") {
-                        records.insert(pk.clone(), decode(item)?);
-                    }
-                }
-                if let Some(rest) = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.table))
-                    .map(|k| k.keys().to_vec())
-                    .filter(|k| !k.is_empty())
-                {
-                    attempt += 1;
-                    if attempt > 4 {
-                        return Err(StoreError::Unavailable(
-                            "batch reads kept being throttled".into(),
-                        ));
-                    }
-                    tokio::time::sleep(Duration::from_millis(attempt * 20)).await;
-                    wanted = rest;
+            for item in self.batch_get(keys).await? {
+                if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                    records.insert(pk.clone(), decode(&item)?);
                 }
             }
         }
@@ -948,13 +1009,7 @@ impl DynamoStore {
         bucket: i64,
         now: UnixTime,
     ) -> Result<u32, StoreError> {
-        self.count_at(pending_counter_key(tenant, bucket), now)
-            .await
-    }
-
-    /// A counter item's `n` (strongly consistent), 0 when absent or past its expiry.
-    async fn count_at(&self, key: (String, String), now: UnixTime) -> Result<u32, StoreError> {
-        let Some(item) = self.get(key, true).await? else {
+        let Some(item) = self.get(pending_counter_key(tenant, bucket), true).await? else {
             return Ok(0);
         };
         let expired = matches!(item.get(TTL_ATTRIBUTE), Some(AttributeValue::N(t)) if t.parse::<i64>().is_ok_and(|t| t <= now));
@@ -964,7 +1019,7 @@ impl DynamoStore {
         match item.get("n") {
             Some(AttributeValue::N(v)) => v
                 .parse()
-                .map_err(|_| StoreError::Corrupt("counter is not a number".into())),
+                .map_err(|_| StoreError::Corrupt("pending counter is not a number".into())),
             _ => Ok(0),
         }
     }
@@ -1182,39 +1237,7 @@ impl Store for DynamoStore {
     }
 
     async fn update_client(&self, client: &Client, now: UnixTime) -> Result<(), StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(client_item(client)?))
-            .condition_expression(
-                "attribute_exists(pk) AND #status = :status AND (attribute_not_exists(#ttl) OR #ttl > :now)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":status", s(client.status.as_str()))
-            .expression_attribute_values(":now", n(now));
-        let result = send_transaction(
-            self.client.transact_write_items().transact_items(
-                TransactWriteItem::builder()
-                    .put(put.build().map_err(build_error)?)
-                    .build(),
-            ),
-        )
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => match cancellation_codes(&err) {
-                Some(codes) if condition_failed(&codes, 0) => {
-                    match self
-                        .get_client(&client.tenant, &client.client_id, now)
-                        .await?
-                    {
-                        Some(_) => Err(StoreError::Conflict),
-                        None => Err(StoreError::NotFound),
-                    }
-                }
-                _ => Err(unavailable(err)),
-            },
-        }
+        self.replace_client(client, false, now).await
     }
 
     async fn update_approved_client(
@@ -1225,44 +1248,7 @@ impl Store for DynamoStore {
         if client.status != ClientStatus::Approved {
             return Err(StoreError::Conflict);
         }
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(client_item(client)?))
-            .condition_expression(
-                "attribute_exists(pk) AND #status = :status AND attribute_not_exists(#ttl)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":status", s(client.status.as_str()))
-            .build()
-            .map_err(build_error)?;
-        let record = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(approval_item(client)?))
-            .build()
-            .map_err(build_error)?;
-        let result = send_transaction(
-            self.client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(put).build())
-                .transact_items(TransactWriteItem::builder().put(record).build()),
-        )
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => match cancellation_codes(&err) {
-                Some(codes) if condition_failed(&codes, 0) => {
-                    match self
-                        .get_client(&client.tenant, &client.client_id, now)
-                        .await?
-                    {
-                        Some(_) => Err(StoreError::Conflict),
-                        None => Err(StoreError::NotFound),
-                    }
-                }
-                _ => Err(unavailable(err)),
-            },
-        }
+        self.replace_client(client, true, now).await
     }
 
     async fn delete_client(
@@ -1367,61 +1353,23 @@ impl Store for DynamoStore {
         }
         let mut items = FlowItems::default();
         let mut approval: Option<Approval> = None;
-        let mut attempt: u64 = 0;
-        while !wanted.is_empty() {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(
-                    &self.table,
-                    KeysAndAttributes::builder()
-                        .set_keys(Some(std::mem::take(&mut wanted)))
-                        .consistent_read(true)
-                        .build()
-                        .map_err(build_error)?,
-                )
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out
-                .responses()
-                .and_then(|r| r.get(&self.table))
-                .into_iter()
-                .flatten()
-            {
-                match item.get("kind") {
-                    Some(AttributeValue::S(k)) if k == "authreq" => {
-                        let r: AuthorizationRequest = decode(item)?;
-                        items.request = r.is_live(now).then_some(r);
-                    }
-                    Some(AttributeValue::S(k)) if k == "client" => {
-                        items.client = live_client(item, keys.tenant, now)?;
-                    }
-                    Some(AttributeValue::S(k)) if k == "approval" => {
-                        approval = Some(decode(item)?);
-                    }
-                    Some(AttributeValue::S(k)) if k == "session" => {
-                        let session: Session = decode(item)?;
-                        items.session = session.is_live(now).then_some(session);
-                    }
-                    _ => return Err(StoreError::Corrupt("unexpected item in flow batch".into())),
+        for item in self.batch_get(wanted).await? {
+            match item.get("kind") {
+                Some(AttributeValue::S(k)) if k == "authreq" => {
+                    let r: AuthorizationRequest = decode(&item)?;
+                    items.request = r.is_live(now).then_some(r);
                 }
-            }
-            // Throttled keys come back unprocessed: retry them with a short backoff.
-            if let Some(rest) = out
-                .unprocessed_keys()
-                .and_then(|u| u.get(&self.table))
-                .map(|k| k.keys().to_vec())
-                .filter(|k| !k.is_empty())
-            {
-                attempt += 1;
-                if attempt > 4 {
-                    return Err(StoreError::Unavailable(
-                        "batch reads kept being throttled".into(),
-                    ));
+                Some(AttributeValue::S(k)) if k == "client" => {
+                    items.client = live_client(&item, keys.tenant, now)?;
                 }
-                tokio::time::sleep(Duration::from_millis(attempt * 20)).await;
-                wanted = rest;
+                Some(AttributeValue::S(k)) if k == "approval" => {
+                    approval = Some(decode(&item)?);
+                }
+                Some(AttributeValue::S(k)) if k == "session" => {
+                    let session: Session = decode(&item)?;
+                    items.session = session.is_live(now).then_some(session);
+                }
+                _ => return Err(StoreError::Corrupt("unexpected item in flow batch".into())),
             }
         }
         items.client = items
@@ -1924,8 +1872,8 @@ impl Store for DynamoStore {
             ),
             true,
         )?;
-        // Retried on TransactionConflict: parallel refreshes of one token must serialise,
-        // not fail (hazard 9).
+        // Retried on TransactionConflict: parallel refreshes of one token (a client refreshing
+        // from several tabs or threads) must serialise, not fail and log the user out.
         let result = send_transaction(
             self.client
                 .transact_write_items()

@@ -73,6 +73,31 @@ impl Inner {
         }
     }
 
+    /// Replaces a live client's record, only in the status it had when read, and with it, when
+    /// `with_approval`, its approval record (the DynamoDB adapter's conditional transaction).
+    fn replace_client(
+        &mut self,
+        client: &Client,
+        with_approval: bool,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let key = (client.tenant.clone(), client.client_id.clone());
+        let current = self
+            .clients
+            .get(&key)
+            .filter(|c| c.is_live(now))
+            .ok_or(StoreError::NotFound)?;
+        if current.status != client.status {
+            return Err(StoreError::Conflict);
+        }
+        if with_approval {
+            self.approvals.insert(key.clone(), Approval::of(client));
+        }
+        self.clients.insert(key, client.clone());
+        self.note_write(now);
+        Ok(())
+    }
+
     fn counter(&self, tenant: &TenantId, bucket: i64, now: UnixTime) -> u32 {
         match self.pending_counters.get(&(tenant.clone(), bucket)) {
             Some((n, exp)) if now < *exp => *n,
@@ -207,19 +232,7 @@ impl Store for MemoryStore {
     }
 
     async fn update_client(&self, client: &Client, now: UnixTime) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        let key = (client.tenant.clone(), client.client_id.clone());
-        let current = inner
-            .clients
-            .get(&key)
-            .filter(|c| c.is_live(now))
-            .ok_or(StoreError::NotFound)?;
-        if current.status != client.status {
-            return Err(StoreError::Conflict);
-        }
-        inner.clients.insert(key, client.clone());
-        inner.note_write(now);
-        Ok(())
+        self.lock().replace_client(client, false, now)
     }
 
     async fn update_approved_client(
@@ -227,20 +240,10 @@ impl Store for MemoryStore {
         client: &Client,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        let key = (client.tenant.clone(), client.client_id.clone());
-        let current = inner
-            .clients
-            .get(&key)
-            .filter(|c| c.is_live(now))
-            .ok_or(StoreError::NotFound)?;
-        if current.status != client.status || client.status != ClientStatus::Approved {
+        if client.status != ClientStatus::Approved {
             return Err(StoreError::Conflict);
         }
-        inner.approvals.insert(key.clone(), Approval::of(client));
-        inner.clients.insert(key, client.clone());
-        inner.note_write(now);
-        Ok(())
+        self.lock().replace_client(client, true, now)
     }
 
     async fn delete_client(
