@@ -7,7 +7,7 @@
 use gatehouse_core::cimd;
 use gatehouse_core::client_metadata;
 use gatehouse_core::domain::{AuthMethod, ClientId, DcrSettings, Tenant, TenantId};
-use gatehouse_core::endpoints::register::apply_dcr_policy;
+use gatehouse_core::policy::apply_dcr_policy;
 use libfuzzer_sys::fuzz_target;
 
 const DOCUMENT_URL: &str = "https://agent.example/client.json";

@@ -1,6 +1,6 @@
 //! General validation of RFC 7591 client metadata: the shape and limits any client document must
 //! meet, whoever submits it (anonymous registration, RFC 7592 update, an administrator). Tenant
-//! policy for anonymous registrants is a separate layer (`endpoints::register::apply_dcr_policy`).
+//! policy for anonymous registrants is a separate layer (`policy::apply_dcr_policy`).
 
 use crate::defaults::{
     MAX_CLIENT_NAME_CHARS, MAX_CONTACTS, MAX_REDIRECT_URIS, MAX_SHORT_STRING_CHARS, MAX_URI_CHARS,

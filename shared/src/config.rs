@@ -44,6 +44,10 @@ pub struct Config {
     /// addresses (`GATEHOUSE_DEV_CIMD_ALLOW_LOOPBACK=true`). Private, link-local, multicast and
     /// cloud metadata addresses stay refused.
     pub dev_cimd_allow_loopback: bool,
+    /// Development only (`GATEHOUSE_DEV_CLOCK_FILE`): the clock runs this file's offset in
+    /// seconds ahead of the system clock (see [`crate::clock::Clock::OffsetFile`]), so black-box
+    /// tests reach lifetimes of hours and days.
+    pub dev_clock_file: Option<std::path::PathBuf>,
 }
 
 fn flag(name: &str) -> Result<bool, ConfigError> {
@@ -131,6 +135,7 @@ impl Config {
                     .map_err(|e| ConfigError(format!("GATEHOUSE_DEV_CIMD_EXTRA_CA_FILE: {e}")))?,
             },
             dev_cimd_allow_loopback: flag("GATEHOUSE_DEV_CIMD_ALLOW_LOOPBACK")?,
+            dev_clock_file: var("GATEHOUSE_DEV_CLOCK_FILE").map(std::path::PathBuf::from),
         })
     }
 
@@ -150,6 +155,7 @@ impl Config {
             pending_client_cap_override: None,
             dev_cimd_extra_roots: Vec::new(),
             dev_cimd_allow_loopback: false,
+            dev_clock_file: None,
         }
     }
 }

@@ -1,19 +1,21 @@
 //! Every default in one place, with the reason for it. Tenant settings start from these values;
 //! server configuration ([`crate::config`]) falls back to them when a variable is unset.
 
-/// Scopes a DCR tenant allows unless its administrator changes them (seed 002).
+/// Scopes a DCR tenant allows unless its administrator changes them.
 pub const TENANT_ALLOWED_SCOPES: &str = "user_default mcp:execute offline_access";
 
-/// How long a DCR client may stay unapproved before it is deleted (seed 002: 60 minutes).
+/// How long a DCR client may stay unapproved before it is deleted (60 minutes: time for an
+/// administrator to approve a first connection; abandoned registrations do not pile up).
 pub const PENDING_CLIENT_TTL_SECS: u64 = 3600;
 
 /// Most pending clients a tenant may hold per pending-lifetime window (see `storage-schema.md`,
-/// "pending counters"). Claude registers one client per connection (hazard 1), so the cap is
+/// "pending counters"). Claude registers one client per connection, so the cap is
 /// generous; its job is to stop a registration flood from filling the table, not to meter use.
 pub const PENDING_CLIENT_CAP: u32 = 200;
 
-/// Registrations accepted from one source IP per minute by one server process (hazard 11: the
-/// per-tenant cap above is the real quota; this only slows a single noisy source).
+/// Registrations accepted from one source IP per minute by one server process. Many users of
+/// one AI platform share its egress IPs, so the per-tenant cap above is the real quota; this
+/// only slows a single noisy source.
 pub const REGISTRATIONS_PER_IP_PER_MINUTE: u32 = 30;
 
 /// Largest request body any endpoint reads (registration documents are a few hundred bytes).
@@ -66,7 +68,7 @@ pub const ACCESS_TOKEN_TTL_SECS: i64 = 3600;
 pub const GRANT_TTL_SECS: i64 = 30 * 24 * 3600;
 
 /// How long a rotated refresh token still works, so concurrent refreshes from one client do
-/// not log the user out (hazard 9). Reuse after this revokes the whole grant.
+/// not log the user out. Reuse after this revokes the whole grant.
 pub const REFRESH_GRACE_SECS: i64 = 30;
 
 /// How long a process trusts its cached signing keys before re-reading them (key rotation

@@ -135,6 +135,25 @@ pub fn preflight(allow_methods: &'static str) -> Response {
 
 /// Whether the request declares a body of the given media type (parameters such as `charset`
 /// allowed).
+/// The credentials of an `Authorization: {scheme} {credentials}` header (RFC 9110 §11.6.2; the
+/// scheme is case-insensitive). `None`: no header, not text, another scheme, or nothing after it.
+pub fn authorization<'r>(req: &'r Request, scheme: &str) -> Option<&'r str> {
+    req.headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')
+        .filter(|(s, _)| s.eq_ignore_ascii_case(scheme))
+        .map(|(_, credentials)| credentials.trim())
+        .filter(|credentials| !credentials.is_empty())
+}
+
+/// An RFC 6750 §2.1 bearer token of at most `max_len` bytes (our own opaque tokens are short;
+/// anything longer is not one of them and is not worth hashing).
+pub fn bearer_token(req: &Request, max_len: usize) -> Option<&str> {
+    authorization(req, "bearer").filter(|t| t.len() <= max_len)
+}
+
 pub fn has_media_type(headers: &HeaderMap, media_type: &str) -> bool {
     headers
         .get(header::CONTENT_TYPE)

@@ -23,6 +23,37 @@ impl Function {
     }
 }
 
+/// One row of the route table's method column, see [`Route::methods`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Methods {
+    /// The methods the route answers, as a `405`'s `Allow` header lists them.
+    pub allow: &'static str,
+    /// Browsers call the route cross-origin: preflights are answered with these methods
+    /// (`Access-Control-Allow-Methods`) and every response carries CORS headers.
+    pub preflight: Option<&'static str>,
+    pub check: MethodCheck,
+}
+
+impl Methods {
+    /// Whether `method` is one the route answers (preflights are answered before this).
+    pub fn allows(&self, method: &str) -> bool {
+        method != "OPTIONS" && self.allow.split(", ").any(|m| m == method)
+    }
+}
+
+/// Who turns away a method the route does not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodCheck {
+    /// The dispatcher, before the tenant is read.
+    Router,
+    /// The endpoint, after it authenticated the caller: an unauthenticated RFC 7592 caller
+    /// learns nothing about a client id, and an MCP client discovers the authorization server
+    /// from the `401` whatever method it tried first (MCP authorization, RFC 9728 §5).
+    AfterAuthentication,
+    /// The endpoint routes methods per sub-path (admin API and console).
+    BySubPath,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route<'a> {
     /// `POST /t/{tenant}/oauth/register` (RFC 7591).
@@ -90,22 +121,49 @@ impl Route<'_> {
         }
     }
 
+    /// The route table's method column: which methods the route answers, whether browsers call
+    /// it cross-origin, and who checks the method. The dispatcher ([`crate::server`]) answers
+    /// preflights and `405`s from it; nothing else lists methods.
+    pub fn methods(&self) -> Methods {
+        use MethodCheck::{AfterAuthentication, BySubPath, Router};
+        let (allow, preflight, check) = match self {
+            Self::Register { .. }
+            | Self::Token { .. }
+            | Self::Revoke { .. }
+            | Self::Introspect { .. } => ("POST, OPTIONS", Some("POST, OPTIONS"), Router),
+            Self::AuthorizationServerMetadata { .. }
+            | Self::Jwks { .. }
+            | Self::ProtectedResourceMetadata { .. } => {
+                ("GET, HEAD, OPTIONS", Some("GET, OPTIONS"), Router)
+            }
+            Self::ClientConfiguration { .. } => (
+                "GET, PUT, DELETE",
+                Some("GET, PUT, DELETE, OPTIONS"),
+                AfterAuthentication,
+            ),
+            // GET is allowed in a preflight so that a browser client's attempt to open a
+            // server-initiated stream reaches the endpoint and gets its `401` or `405`.
+            Self::Mcp { .. } => (
+                "POST, OPTIONS",
+                Some("GET, POST, OPTIONS"),
+                AfterAuthentication,
+            ),
+            Self::Authorize { .. } => ("GET, POST", None, Router),
+            Self::Approve { .. } => ("POST", None, Router),
+            Self::AdminApi { .. } | Self::Console { .. } => ("", None, BySubPath),
+        };
+        Methods {
+            allow,
+            preflight,
+            check,
+        }
+    }
+
     /// Whether browser-based clients call this route directly, so every response (errors
     /// included) carries CORS headers: browser-based MCP clients send `MCP-Protocol-Version`,
     /// which makes even a simple request preflighted. No cookies are involved on these routes.
     pub fn cors(&self) -> bool {
-        matches!(
-            self,
-            Self::Register { .. }
-                | Self::ClientConfiguration { .. }
-                | Self::AuthorizationServerMetadata { .. }
-                | Self::Token { .. }
-                | Self::Revoke { .. }
-                | Self::Introspect { .. }
-                | Self::Jwks { .. }
-                | Self::ProtectedResourceMetadata { .. }
-                | Self::Mcp { .. }
-        )
+        self.methods().preflight.is_some()
     }
 
     pub fn name(&self) -> &'static str {

@@ -2,7 +2,7 @@
 //! authorization spec's preferred client identification). A client with no prior relationship
 //! uses an `https` URL as its `client_id`; the JSON document at that URL is its metadata.
 //!
-//! Seed 002's approval gate applies unchanged: the first authorization request for an unknown
+//! The DCR approval gate applies unchanged: the first authorization request for an unknown
 //! URL fetches and validates the document and records a **pending** client (`createdByType`
 //! `cimd`, the tenant's pending lifetime, TTL and cap), which an administrator approves on the
 //! consent page like any registered client. The stored client is the cache of the document
@@ -24,7 +24,7 @@ use crate::domain::{
     AuthMethod, Client, ClientId, ClientMetadata, ClientStatus, ConsentMethod, CreatedByType,
     DocumentState, ScopeSet, Tenant, UnixTime,
 };
-use crate::store::{PendingQuota, StoreError};
+use crate::store::StoreError;
 use fetch::FetchError;
 use serde_json::Value;
 use url::Url;
@@ -190,12 +190,9 @@ pub fn validate_document(
         .as_ref()
         .map(|s| ScopeSet::from_tokens(s.iter().filter(|t| allowed.contains(t.as_str())).cloned()))
         .filter(|s| !s.is_empty());
-    let scope = crate::endpoints::register::grant_scope(
-        requested_scope.as_ref(),
-        allowed,
-        AuthMethod::None,
-    )
-    .map_err(|e| invalid(e.description))?;
+    let scope =
+        crate::policy::registration_scope(requested_scope.as_ref(), allowed, AuthMethod::None)
+            .map_err(|e| invalid(e.description))?;
     Ok(ClientMetadata {
         client_name: requested.client_name,
         redirect_uris: requested.redirect_uris,
@@ -326,10 +323,7 @@ pub async fn resolve(
     }
     let doc = fetch_document(app, tenant, id, now).await?;
     let client = new_pending(tenant, id, doc, now);
-    let quota = PendingQuota {
-        cap: tenant.dcr.pending_client_cap,
-        window_secs: tenant.dcr.pending_client_ttl_secs,
-    };
+    let quota = crate::policy::pending_quota(&tenant.dcr);
     match app.store.create_pending_client(&client, quota, now).await {
         Ok(()) => {
             tracing::info!(client_id = %client.client_id, "recorded pending metadata-document client");
@@ -342,7 +336,7 @@ pub async fn resolve(
             .await?
             .ok_or(ResolveError::Store(StoreError::NotFound)),
         Err(StoreError::PendingCapReached) => Err(ResolveError::CapReached {
-            retry_after: crate::endpoints::register::retry_after(quota, now),
+            retry_after: crate::policy::retry_after(quota, now),
         }),
         Err(e) => Err(e.into()),
     }

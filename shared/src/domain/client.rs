@@ -18,7 +18,7 @@ impl ClientStatus {
     }
 }
 
-/// Seed 002's `createdByType`.
+/// How a client came to exist (`createdByType` in the admin API and its list filter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CreatedByType {
@@ -30,7 +30,7 @@ pub enum CreatedByType {
     Cimd,
 }
 
-/// Seed 002's consent method: `Required` asks each user once per client configuration;
+/// The client's consent method: `Required` asks each user once per client configuration;
 /// `Trusted` skips the consent page. Every DCR client starts `Required`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,7 +98,8 @@ pub enum ResponseType {
 }
 
 /// RFC 7591 / OpenID Connect Registration `application_type`. Stored and echoed; redirect URIs
-/// are judged by their own shape, never by this declaration (hazard 15).
+/// are judged by their own shape, never by this declaration: clients often omit it (it then
+/// defaults to `web`) or declare it wrongly, and enforcing it would refuse working native apps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApplicationType {

@@ -17,8 +17,8 @@ pub struct Grant {
     /// The user's `grant_epoch` when the grant began; disabling the user moves it on.
     #[serde(default)]
     pub user_epoch: u32,
-    /// Scope as authorized. Later scope edits on the client do not change it (seed 002: scope
-    /// changes do not affect active connections).
+    /// Scope as authorized. Later scope edits on the client do not change it: a scope
+    /// change must not alter or cut off connections already made.
     pub scope: ScopeSet,
     pub resource: String,
     pub created_at: UnixTime,

@@ -7,7 +7,8 @@ use url::{Host, Url};
 /// `[::1]`); private-use schemes for native apps (`com.example.app:/cb`, `cursor://…`).
 /// Refused: relative URIs, fragments, user information, whitespace, and schemes that execute or
 /// embed content (`javascript:`, `data:`, `file:` …). The exact string the client sent is kept
-/// and echoed: we never substitute a normalised form (hazard 4).
+/// and echoed: we never substitute a normalised form (redirect URIs are compared as exact
+/// strings, RFC 9700 §4.1.3, so a rewritten one would no longer match the client's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct RedirectUri(String);
@@ -115,7 +116,8 @@ impl RedirectUri {
 
     /// Does a redirect URI presented in an authorization request match this registered one?
     /// Exact string comparison (RFC 9700 §4.1.3), except that for loopback `http` URIs the port
-    /// is ignored (RFC 8252 §7.3), `localhost` included (hazard 3).
+    /// is ignored (RFC 8252 §7.3), `localhost` included: RFC 8252 §8.3 discourages it, but native
+    /// clients register `http://localhost:<port>/…` and pick a new port on each run.
     pub fn matches(&self, presented: &str) -> bool {
         if self.0 == presented {
             return true;

@@ -9,7 +9,7 @@ pub struct Tenant {
     pub display_name: String,
     pub dcr: DcrSettings,
     /// The tenant's MCP server URL: the `aud` of tokens when a client names no `resource`
-    /// (seed 003's client never does). `None`: the demo MCP endpoint `{issuer}/mcp`.
+    /// (some agent platforms' clients never do). `None`: the demo MCP endpoint `{issuer}/mcp`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub default_resource: Option<String>,
     /// Whether clients may identify themselves with a Client ID Metadata Document URL
@@ -23,14 +23,14 @@ fn enabled() -> bool {
     true
 }
 
-/// Seed 002's per-tenant DCR settings. Every field has a default in [`crate::defaults`].
+/// Per-tenant DCR settings, set by the tenant's administrator. Every field has a default in [`crate::defaults`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DcrSettings {
     /// Whether the public registration endpoint accepts registrations at all.
     pub enabled: bool,
     /// Token endpoint authentication methods a registrant may choose.
     pub allowed_auth_methods: Vec<AuthMethod>,
-    /// Whether a registration must carry `client_uri` (seed 002 requires it; RFC 7591 does not).
+    /// Whether a registration must carry `client_uri` (off by default; RFC 7591 makes it optional).
     pub require_client_uri: bool,
     /// The scopes a registrant may ask for, and the default set when it asks for none.
     pub allowed_scopes: ScopeSet,

@@ -7,8 +7,8 @@
 //! code.
 //! Deny: end the request with `access_denied` (the pending client expires on its own).
 
-use crate::app::App;
-use crate::domain::{Role, Tenant};
+use crate::context::Ctx;
+use crate::domain::Role;
 use crate::endpoints::authorize::{
     self, AuthorizeError, Grants, admin_required, invalid_decision, issue_code, load_form,
     signin_again,
@@ -16,16 +16,12 @@ use crate::endpoints::authorize::{
 use crate::http::{Request, Response};
 use ::http::StatusCode;
 
-pub async fn post(app: &App, tenant: &Tenant, req: &Request) -> Response {
-    let ctx = match authorize::Ctx::new(app, tenant, req) {
-        Ok(ctx) => ctx,
-        Err(e) => return authorize::bare_page(tenant, e),
-    };
-    let result = decide(&ctx, req).await;
-    authorize::respond(&ctx, result)
+pub async fn post(ctx: &Ctx<'_>, req: &Request) -> Response {
+    let result = decide(ctx, req).await;
+    authorize::respond(ctx, result)
 }
 
-async fn decide(ctx: &authorize::Ctx<'_>, req: &Request) -> Result<Response, AuthorizeError> {
+async fn decide(ctx: &Ctx<'_>, req: &Request) -> Result<Response, AuthorizeError> {
     let form = load_form(ctx, req).await?;
     let Some(session) = form.session.as_ref() else {
         return Ok(signin_again(ctx, &form));

@@ -12,7 +12,6 @@
 //! [`next_step`] → park the request unless it ends at once → [`run_step`] (sign-in page,
 //! approval/consent page, or a code).
 
-use crate::app::App;
 use crate::cimd::{self, ResolveError};
 use crate::crypto;
 use crate::defaults::{
@@ -20,7 +19,7 @@ use crate::defaults::{
 };
 use crate::domain::{
     AuthorizationCode, AuthorizationRequest, Client, ClientId, ClientStatus, Consent,
-    ConsentMethod, GrantType, OFFLINE_ACCESS, Role, ScopeSet, Session, Tenant, UnixTime,
+    ConsentMethod, Role, ScopeSet, Session,
 };
 use crate::endpoints::metadata;
 use crate::error::ErrorCode;
@@ -38,29 +37,10 @@ use crate::signin::{self, BROWSER_COOKIE, SESSION_COOKIE};
 
 // ------------------------------------------------------------------ context and errors
 
-/// What every step needs: the app, the tenant, its issuer, the time.
-pub(crate) struct Ctx<'a> {
-    pub app: &'a App,
-    pub tenant: &'a Tenant,
-    pub base: String,
-    pub issuer: String,
-    pub now: UnixTime,
-}
+pub(crate) use crate::context::Ctx;
 
-impl<'a> Ctx<'a> {
-    pub(crate) fn new(app: &'a App, tenant: &'a Tenant, req: &Request) -> Result<Self, PageError> {
-        let base = app
-            .public_base(req)
-            .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, "Bad request", e.description))?;
-        Ok(Self {
-            app,
-            tenant,
-            issuer: metadata::issuer(&base, tenant),
-            base,
-            now: app.now(),
-        })
-    }
-
+/// What the hosted pages need of the request context.
+impl Ctx<'_> {
     fn authorize_action(&self) -> String {
         format!("{}/oauth/authorize", self.issuer)
     }
@@ -303,13 +283,9 @@ fn page_param<'p>(params: &'p Params, name: &'static str) -> Result<Option<&'p s
 
 // ------------------------------------------------------------------ GET
 
-pub async fn get(app: &App, tenant: &Tenant, req: &Request) -> Response {
-    let ctx = match Ctx::new(app, tenant, req) {
-        Ok(ctx) => ctx,
-        Err(e) => return bare_page(tenant, e),
-    };
-    let result = authorize_get(&ctx, req).await;
-    finish(&ctx, result, StatusCode::FOUND)
+pub async fn get(ctx: &Ctx<'_>, req: &Request) -> Response {
+    let result = authorize_get(ctx, req).await;
+    finish(ctx, result, StatusCode::FOUND)
 }
 
 async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, AuthorizeError> {
@@ -596,7 +572,7 @@ fn validate_request(
                 .into(),
         ));
     }
-    let scope = grant_scope(client, p("scope")?).map_err(|bad| {
+    let scope = crate::policy::requested_scope(client, p("scope")?).map_err(|bad| {
         fail(
             ErrorCode::InvalidScope,
             format!("scope {bad} is not registered for this application"),
@@ -628,28 +604,6 @@ fn validate_request(
         scope,
         resource,
     })
-}
-
-/// Requested scopes must be registered for the client; omitted means all of them.
-/// `offline_access` the client cannot hold is dropped, not refused (hazard 7).
-fn grant_scope(client: &Client, raw: Option<&str>) -> Result<ScopeSet, String> {
-    let registered = &client.metadata.scope;
-    let Some(raw) = raw else {
-        return Ok(registered.clone());
-    };
-    let requested = ScopeSet::parse(raw).map_err(|bad| format!("{bad:?}"))?;
-    let requested = if registered.contains(OFFLINE_ACCESS) {
-        requested
-    } else {
-        requested.without(OFFLINE_ACCESS)
-    };
-    if let Some(bad) = requested.not_in(registered).next() {
-        return Err(format!("{:?}", bad.as_str()));
-    }
-    if requested.is_empty() {
-        return Ok(registered.clone());
-    }
-    Ok(requested.ordered_like(registered))
 }
 
 // ------------------------------------------------------------------ the flow
@@ -740,7 +694,7 @@ async fn run_step(
 }
 
 /// Consent counts when it was given to the client's current configuration and covers the
-/// requested scopes (seed 002: ask again when the client's configuration changes).
+/// requested scopes: a configuration change (a scope edit) asks every user again.
 async fn has_consent(
     ctx: &Ctx<'_>,
     client: &Client,
@@ -968,7 +922,7 @@ pub(crate) fn consent_page(
                 1 => "1 minute ago".to_owned(),
                 m => format!("{m} minutes ago"),
             },
-            stays_connected: stays_connected(client),
+            stays_connected: crate::policy::gets_refresh_token(client),
             user_email: session.email.as_str(),
             action: &action,
             request_id: &areq.id,
@@ -977,16 +931,6 @@ pub(crate) fn consent_page(
             config_version: client.config_version,
         },
     )
-}
-
-/// Refresh tokens go to clients registered with the `refresh_token` grant whose scope holds
-/// `offline_access`; the consent page says so.
-fn stays_connected(client: &Client) -> bool {
-    client
-        .metadata
-        .grant_types
-        .contains(&GrantType::RefreshToken)
-        && client.metadata.scope.contains(OFFLINE_ACCESS)
 }
 
 // ------------------------------------------------------------------ POST (forms)
@@ -1102,13 +1046,9 @@ fn redirect_of(ctx: &Ctx<'_>, areq: &AuthorizationRequest, client: &Client) -> V
     }
 }
 
-pub async fn post(app: &App, tenant: &Tenant, req: &Request) -> Response {
-    let ctx = match Ctx::new(app, tenant, req) {
-        Ok(ctx) => ctx,
-        Err(e) => return bare_page(tenant, e),
-    };
-    let result = authorize_post(&ctx, req).await;
-    finish(&ctx, result, StatusCode::SEE_OTHER)
+pub async fn post(ctx: &Ctx<'_>, req: &Request) -> Response {
+    let result = authorize_post(ctx, req).await;
+    finish(ctx, result, StatusCode::SEE_OTHER)
 }
 
 async fn authorize_post(ctx: &Ctx<'_>, req: &Request) -> Result<Response, AuthorizeError> {
@@ -1197,11 +1137,6 @@ async fn sign_in(
         ctx.cookie(SESSION_COOKIE, session_id, SESSION_TTL_SECS),
     );
     Ok(resp)
-}
-
-/// A page for an error met before the context exists (e.g. a malformed `Host`).
-pub(crate) fn bare_page(tenant: &Tenant, e: PageError) -> Response {
-    html::message(e.status, &tenant.display_name, &e.title, &e.message, e.hint)
 }
 
 pub(crate) fn respond(ctx: &Ctx<'_>, result: Result<Response, AuthorizeError>) -> Response {

@@ -7,13 +7,15 @@
 
 use crate::app::App;
 use crate::client_metadata;
+use crate::context::Ctx;
 use crate::crypto;
 use crate::domain::{Client, ClientId, Tenant, UnixTime};
-use crate::endpoints::register::{self, apply_dcr_policy, check_body, registration_response};
+use crate::endpoints::register::{check_body, registration_response};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{Request, Response};
+use crate::policy::{self, apply_dcr_policy};
 use crate::store::StoreError;
-use ::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use ::http::header::WWW_AUTHENTICATE;
 use ::http::{Method, StatusCode};
 use serde_json::Value;
 
@@ -29,22 +31,11 @@ fn invalid_token() -> OAuthError {
     )
 }
 
-pub async fn handle(
-    app: &App,
-    tenant: &Tenant,
-    raw_id: &str,
-    req: &Request,
-) -> Result<Response, OAuthError> {
-    let now = app.now();
+pub async fn handle(ctx: &Ctx<'_>, raw_id: &str, req: &Request) -> Result<Response, OAuthError> {
+    let (app, tenant, now, issuer) = (ctx.app, ctx.tenant, ctx.now, &ctx.issuer);
     let client = authorize_rat(app, tenant, raw_id, req, now).await?;
-    let issuer = crate::endpoints::metadata::issuer(&app.public_base(req)?, tenant);
     match *req.method() {
-        Method::GET => Ok(registration_response(
-            &client,
-            &issuer,
-            None,
-            StatusCode::OK,
-        )),
+        Method::GET => Ok(registration_response(&client, issuer, None, StatusCode::OK)),
         Method::PUT => {
             let updated = replace(tenant, &client, req)?;
             match app.store.update_client(&updated, now).await {
@@ -62,7 +53,7 @@ pub async fn handle(
             tracing::info!(client_id = %updated.client_id, config_version = updated.config_version, "client updated its registration");
             Ok(registration_response(
                 &updated,
-                &issuer,
+                issuer,
                 None,
                 StatusCode::OK,
             ))
@@ -79,7 +70,7 @@ pub async fn handle(
             tracing::info!(client_id = %client.client_id, "client deleted its registration");
             Ok(crate::http::no_content())
         }
-        _ => Err(OAuthError::method_not_allowed("GET, PUT, DELETE")),
+        _ => Err(OAuthError::method_not_allowed(ctx.methods.allow)),
     }
 }
 
@@ -92,15 +83,7 @@ async fn authorize_rat(
     req: &Request,
     now: UnixTime,
 ) -> Result<Client, OAuthError> {
-    let token = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .filter(|t| !t.is_empty() && t.len() <= 256)
-        .ok_or_else(invalid_token)?;
+    let token = crate::http::bearer_token(req, 256).ok_or_else(invalid_token)?;
     let id = ClientId::parse(raw_id).ok_or_else(invalid_token)?;
     let client = app
         .store
@@ -163,7 +146,7 @@ fn replace(tenant: &Tenant, client: &Client, req: &Request) -> Result<Client, OA
             client.metadata.token_endpoint_auth_method.as_str()
         )));
     }
-    register::check_dcr_enabled(&tenant.dcr)?;
+    policy::check_dcr_enabled(&tenant.dcr)?;
     let metadata = apply_dcr_policy(requested, &tenant.dcr)?;
     Ok(client.clone().propose(metadata))
 }

@@ -4,14 +4,14 @@
 //! bound to the issuer and to this resource as `aud`), and point unauthenticated clients at the
 //! protected resource metadata (RFC 9728 §5.1) so they can discover the authorization server.
 
-use crate::app::App;
+use crate::context::Ctx;
 use crate::domain::{OFFLINE_ACCESS, Tenant};
 use crate::endpoints::metadata;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{self, Cache, Request, Response};
 use crate::tokens::{self, AccessClaims};
 use ::http::StatusCode;
-use ::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use ::http::header::WWW_AUTHENTICATE;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
@@ -37,12 +37,8 @@ fn challenge(base: &str, tenant: &Tenant, error: Option<(&str, &str)>) -> String
 }
 
 /// RFC 6750 §3: no token → 401 without an error code; a bad one → `invalid_token`.
-async fn authenticate(
-    app: &App,
-    tenant: &Tenant,
-    base: &str,
-    req: &Request,
-) -> Result<AccessClaims, OAuthError> {
+async fn authenticate(ctx: &Ctx<'_>, req: &Request) -> Result<AccessClaims, OAuthError> {
+    let (app, tenant, base, issuer) = (ctx.app, ctx.tenant, ctx.base.as_str(), &ctx.issuer);
     let unauthorized = |error: Option<(&str, &str)>, description: &str| {
         OAuthError::new(
             StatusCode::UNAUTHORIZED,
@@ -51,15 +47,8 @@ async fn authenticate(
         )
         .with_header(WWW_AUTHENTICATE, challenge(base, tenant, error))
     };
-    let token = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
+    let token = http::authorization(req, "bearer")
         .ok_or_else(|| unauthorized(None, "a bearer access token is required"))?;
-    let issuer = metadata::issuer(base, tenant);
     let resource = metadata::demo_resource(base, tenant);
     let stale_kid = |keys: &tokens::KeySet| {
         tokens::token_kid(token).is_some_and(|kid| !keys.public.iter().any(|k| k.kid == kid))
@@ -85,7 +74,7 @@ async fn authenticate(
             "the access token is invalid, expired, revoked, or not for this resource",
         )
     };
-    let claims = tokens::verify_access_token(token, &keys, &issuer, Some(&resource))
+    let claims = tokens::verify_access_token(token, &keys, issuer, Some(&resource))
         .map_err(|_| invalid())?;
     // The demo resource also asks whether the grant behind the token still stands (one
     // consistent read), so revocation, refresh-token reuse and client deletion take effect
@@ -95,7 +84,7 @@ async fn authenticate(
         .store
         .get_grant(&tenant.id, &claims.sid)
         .await?
-        .is_some_and(|g| g.is_active(app.now()));
+        .is_some_and(|g| g.is_active(ctx.now));
     if live { Ok(claims) } else { Err(invalid()) }
 }
 
@@ -115,12 +104,12 @@ fn rpc_error(status: StatusCode, id: &Value, code: i64, message: &str) -> Respon
     )
 }
 
-pub async fn handle(app: &App, tenant: &Tenant, req: &Request) -> Result<Response, OAuthError> {
-    let base = app.public_base(req)?;
-    let claims = authenticate(app, tenant, &base, req).await?;
-    if req.method() != ::http::Method::POST {
+pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError> {
+    let claims = authenticate(ctx, req).await?;
+    let (tenant, base) = (ctx.tenant, ctx.base.as_str());
+    if !ctx.methods.allows(req.method().as_str()) {
         // No server-initiated stream (GET) in this demo; Streamable HTTP allows 405 here.
-        return Err(OAuthError::method_not_allowed("POST, OPTIONS"));
+        return Err(OAuthError::method_not_allowed(ctx.methods.allow));
     }
     let message: Value = match serde_json::from_slice(req.body()) {
         Ok(v) => v,
@@ -186,7 +175,7 @@ pub async fn handle(app: &App, tenant: &Tenant, req: &Request) -> Result<Respons
                 .with_header(
                     WWW_AUTHENTICATE,
                     challenge(
-                        &base,
+                        base,
                         tenant,
                         Some((
                             "insufficient_scope",

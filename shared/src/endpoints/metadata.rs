@@ -1,5 +1,5 @@
 //! RFC 8414 authorization server metadata. `issuer` is byte-for-byte the issuer URL the
-//! document was looked up for (hazard 5), and the document lists only endpoints that exist.
+//! document was looked up for (RFC 8414 §3.3: clients must refuse a mismatch), and the document lists only endpoints that exist.
 
 use crate::domain::{AuthMethod, Tenant};
 use crate::http::{self, Cache, Response};
@@ -66,7 +66,8 @@ pub fn document(base: &str, tenant: &Tenant) -> Value {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
-        // PKCE S256 only; `plain` is refused (hazard 6).
+        // PKCE S256 only: `plain` exposes the verifier to whoever reads the authorization
+        // request (RFC 9700 §2.1.1), so it is refused, and the document advertises only what works.
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": settings.allowed_scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "token_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),

@@ -9,16 +9,15 @@
 
 use crate::app::App;
 use crate::client_auth;
+use crate::context::Ctx;
 use crate::crypto;
-use crate::defaults::{ACCESS_TOKEN_TTL_SECS, GRANT_TTL_SECS};
 use crate::domain::{
-    AuthorizationCode, Client, Email, Grant, GrantType, OFFLINE_ACCESS, RefreshToken, ScopeSet,
-    Tenant, UnixTime,
+    AuthorizationCode, Client, Email, Grant, RefreshToken, ScopeSet, Tenant, UnixTime,
 };
-use crate::endpoints::metadata;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{self, Cache, Request, Response};
 use crate::params::Params;
+use crate::policy;
 use crate::store::StoreError;
 use crate::tokens::{self, AccessClaims};
 use ::http::StatusCode;
@@ -79,14 +78,10 @@ struct Authenticated {
     client: Client,
 }
 
-async fn authenticated(
-    app: &App,
-    tenant: &Tenant,
-    req: &Request,
-) -> Result<Authenticated, OAuthError> {
+async fn authenticated(ctx: &Ctx<'_>, req: &Request) -> Result<Authenticated, OAuthError> {
+    let (app, tenant, now) = (ctx.app, ctx.tenant, ctx.now);
     let form = check_form(req)?;
-    let issuer = metadata::issuer(&app.public_base(req)?, tenant);
-    let now = app.now();
+    let issuer = ctx.issuer.clone();
     let presented = client_auth::presented(req, &form, &issuer)?;
     let client = client_auth::authenticate(app, tenant, &issuer, &presented, now).await?;
     Ok(Authenticated {
@@ -97,13 +92,14 @@ async fn authenticated(
     })
 }
 
-pub async fn token(app: &App, tenant: &Tenant, req: &Request) -> Result<Response, OAuthError> {
+pub async fn token(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError> {
+    let (app, tenant) = (ctx.app, ctx.tenant);
     let Authenticated {
         form,
         issuer,
         now,
         client,
-    } = authenticated(app, tenant, req).await?;
+    } = authenticated(ctx, req).await?;
     match param(&form, "grant_type")? {
         Some("authorization_code") => {
             authorization_code(app, tenant, &issuer, &client, &form, now).await
@@ -169,17 +165,6 @@ fn check_pkce(verifier: Option<&str>, challenge: &str) -> Result<(), OAuthError>
     }
 }
 
-/// Refresh tokens go to clients registered with the refresh_token grant whose registered
-/// scope holds offline_access, whether or not the request repeated it (MCP clients request
-/// the resource's scopes).
-fn gets_refresh_token(client: &Client) -> bool {
-    client
-        .metadata
-        .grant_types
-        .contains(&GrantType::RefreshToken)
-        && client.metadata.scope.contains(OFFLINE_ACCESS)
-}
-
 async fn authorization_code(
     app: &App,
     tenant: &Tenant,
@@ -220,15 +205,10 @@ async fn authorization_code(
         scope: code.scope.clone(),
         resource: code.resource.clone(),
         created_at: now,
-        expires_at: now
-            + if gets_refresh_token(client) {
-                GRANT_TTL_SECS
-            } else {
-                ACCESS_TOKEN_TTL_SECS
-            },
+        expires_at: policy::grant_expiry(client, app.config.access_token_ttl_secs, now),
         revoked_at: None,
     };
-    let refresh = gets_refresh_token(client).then(|| new_refresh(&grant, now));
+    let refresh = policy::gets_refresh_token(client).then(|| new_refresh(&grant, now));
     match app
         .store
         .redeem_code(&code, &grant, refresh.as_ref().map(|(t, _)| t), now)
@@ -567,13 +547,14 @@ async fn find_token(
 
 /// RFC 7009: revoking either kind of token revokes its grant. Unknown tokens, and tokens of
 /// other clients, get the same `200` (no oracle).
-pub async fn revoke(app: &App, tenant: &Tenant, req: &Request) -> Result<Response, OAuthError> {
+pub async fn revoke(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError> {
+    let (app, tenant) = (ctx.app, ctx.tenant);
     let Authenticated {
         form,
         issuer,
         now,
         client,
-    } = authenticated(app, tenant, req).await?;
+    } = authenticated(ctx, req).await?;
     let token = required(&form, "token")?;
     // Revocation needs no grant read: the token names its grant and client, and revoking an
     // already revoked grant is a no-op.
@@ -595,13 +576,14 @@ pub async fn revoke(app: &App, tenant: &Tenant, req: &Request) -> Result<Respons
 /// learns only about its own tokens (RFC 7662 §4: a client must not be able to learn who holds
 /// another client's tokens or what they may do). Anything unknown, expired, revoked or issued
 /// to another client is `{"active": false}`, so the answer reveals nothing more.
-pub async fn introspect(app: &App, tenant: &Tenant, req: &Request) -> Result<Response, OAuthError> {
+pub async fn introspect(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError> {
+    let (app, tenant) = (ctx.app, ctx.tenant);
     let Authenticated {
         form,
         issuer,
         now,
         client: caller,
-    } = authenticated(app, tenant, req).await?;
+    } = authenticated(ctx, req).await?;
     if caller.secret_hash.is_none() {
         return Err(OAuthError::new(
             StatusCode::UNAUTHORIZED,
@@ -648,7 +630,8 @@ pub async fn introspect(app: &App, tenant: &Tenant, req: &Request) -> Result<Res
 
 /// The JWKS (public keys only). Served by the discovery function, which cannot create keys:
 /// before the first token is issued the set may be empty.
-pub async fn jwks(app: &App) -> Result<Response, OAuthError> {
+pub async fn jwks(ctx: &Ctx<'_>) -> Result<Response, OAuthError> {
+    let app = ctx.app;
     let keys = app
         .keys
         .key_set(app.store.as_ref(), false)

@@ -8,12 +8,12 @@ use super::manage::{self, ClientEdit, UserEdit};
 use super::{Admin, AuthError, Via, authenticate, new_api_token};
 use crate::app::App;
 use crate::client_metadata;
+use crate::context::Ctx;
 use crate::crypto;
 use crate::defaults::{ADMIN_TOKEN_DEFAULT_TTL_SECS, ADMIN_TOKEN_MAX_TTL_SECS, MAX_BODY_BYTES};
 use crate::domain::{
     Client, ClientId, ClientStatus, ConsentMethod, CreatedByType, Email, Tenant, UnixTime,
 };
-use crate::endpoints::register;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{self, Cache, Request, Response};
 use crate::params::Params;
@@ -112,12 +112,8 @@ fn store_write(e: StoreError) -> OAuthError {
 }
 
 /// `{issuer}/api/v1/{rest}`.
-pub async fn handle(
-    app: &App,
-    tenant: &Tenant,
-    rest: &str,
-    req: &Request,
-) -> Result<Response, OAuthError> {
+pub async fn handle(ctx: &Ctx<'_>, rest: &str, req: &Request) -> Result<Response, OAuthError> {
+    let (app, tenant, now, issuer) = (ctx.app, ctx.tenant, ctx.now, &ctx.issuer);
     let segments: Vec<&str> = rest.split('/').collect();
     let allowed = allowed_methods(&segments).ok_or_else(|| {
         OAuthError::not_found("no such admin API endpoint; see docs/admin-api.md")
@@ -126,7 +122,6 @@ pub async fn handle(
     if !allowed.split(", ").any(|m| m == method.as_str()) {
         return Err(OAuthError::method_not_allowed(allowed));
     }
-    let now = app.now();
     let admin = authenticate(app, tenant, req, now)
         .await
         .map_err(auth_error)?;
@@ -134,7 +129,6 @@ pub async fn handle(
     if writes && !admin.csrf_ok(header(req, "x-csrf-token")) {
         return Err(csrf_refused());
     }
-    let issuer = crate::endpoints::metadata::issuer(&app.public_base(req)?, tenant);
     match (method, segments.as_slice()) {
         (Method::GET, ["oauth-clients"]) => list_clients(app, tenant, req, now).await,
         (Method::POST, ["oauth-clients"]) => create_client(app, tenant, &admin, req, now).await,
@@ -498,7 +492,7 @@ const MANUAL_CLIENT_FIELDS: &[&str] = &[
     "contacts",
 ];
 
-/// A client created by an administrator ("bring your own client", seed 003): approved at once,
+/// A client created by an administrator ("bring your own client"): approved at once,
 /// `createdByType: user`. General RFC 7591 validation applies; the DCR switches (on/off,
 /// allowed methods, `client_uri` rule) do not — they limit anonymous registrants.
 async fn create_client(
@@ -535,7 +529,7 @@ async fn create_client(
     let mut settings = tenant.dcr.clone();
     settings.allowed_auth_methods = crate::domain::AuthMethod::ALL.to_vec();
     settings.require_client_uri = false;
-    let metadata = register::apply_dcr_policy(requested, &settings)?;
+    let metadata = crate::policy::apply_dcr_policy(requested, &settings)?;
     let secret = method.is_confidential().then(crypto::new_secret);
     let client = Client {
         tenant: tenant.id.clone(),

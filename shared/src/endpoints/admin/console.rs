@@ -7,7 +7,6 @@ use super::api::{self, filtered_page};
 use super::filter::ClientFilter;
 use super::manage::{self, ClientEdit, UserEdit};
 use super::{Admin, AuthError, authenticate_session};
-use crate::app::App;
 use crate::crypto;
 use crate::domain::{AuthMethod, Client, ClientStatus, Tenant, UnixTime};
 use crate::endpoints::authorize::{Ctx, cookie_value};
@@ -301,18 +300,13 @@ fn consent_label(client: &Client) -> &'static str {
 
 /// `{issuer}/admin` and everything under it (`rest` is what follows `/admin`, without the
 /// leading slash; empty for the console's home).
-pub async fn handle(app: &App, tenant: &Tenant, rest: &str, req: &Request) -> Response {
-    let ctx = match Ctx::new(app, tenant, req) {
-        Ok(ctx) => ctx,
-        Err(_) => {
-            return http::error_response(&OAuthError::invalid_request("malformed Host header"));
-        }
-    };
+pub async fn handle(ctx: &Ctx<'_>, rest: &str, req: &Request) -> Response {
+    let (app, tenant) = (ctx.app, ctx.tenant);
     let segments: Vec<&str> = rest.split('/').collect();
     if matches!(segments.as_slice(), ["signin"]) {
         return match *req.method() {
-            Method::GET => signin_page(&ctx, req, "", None, StatusCode::OK),
-            Method::POST => sign_in(&ctx, req).await,
+            Method::GET => signin_page(ctx, req, "", None, StatusCode::OK),
+            Method::POST => sign_in(ctx, req).await,
             _ => http::error_response(&OAuthError::method_not_allowed("GET, POST")),
         };
     }
@@ -320,7 +314,7 @@ pub async fn handle(app: &App, tenant: &Tenant, rest: &str, req: &Request) -> Re
     let admin = match authenticate_session(app, tenant, req, ctx.now).await {
         Ok(admin) => admin,
         Err(AuthError::NotAdmin) => {
-            let f = frame(&ctx, nonce, "", None);
+            let f = frame(ctx, nonce, "", None);
             return message(
                 &f,
                 StatusCode::FORBIDDEN,
@@ -335,7 +329,7 @@ pub async fn handle(app: &App, tenant: &Tenant, rest: &str, req: &Request) -> Re
         super::Via::Session { csrf } => csrf.clone(),
         super::Via::Token { .. } => String::new(),
     };
-    let f = frame(&ctx, nonce, &csrf, None);
+    let f = frame(ctx, nonce, &csrf, None);
     let post = *req.method() == Method::POST;
     let form = if post {
         match console_form(req, &admin) {
@@ -346,16 +340,16 @@ pub async fn handle(app: &App, tenant: &Tenant, rest: &str, req: &Request) -> Re
         None
     };
     let result = match (req.method().clone(), segments.as_slice(), form) {
-        (Method::GET, [""], _) => clients_page(&ctx, &f, req).await,
-        (Method::GET, ["clients", id], _) => client_page(&ctx, &f, id, None).await,
+        (Method::GET, [""], _) => clients_page(ctx, &f, req).await,
+        (Method::GET, ["clients", id], _) => client_page(ctx, &f, id, None).await,
         (Method::POST, ["clients", id], Some(form)) => {
-            client_post(&ctx, &f, &admin, id, &form).await
+            client_post(ctx, &f, &admin, id, &form).await
         }
-        (Method::GET, ["settings"], _) => Ok(settings_page(&ctx, &f, ctx.tenant, StatusCode::OK)),
-        (Method::POST, ["settings"], Some(form)) => settings_post(&ctx, &f, &form).await,
-        (Method::GET, ["users"], _) => users_page(&ctx, &f, StatusCode::OK).await,
-        (Method::POST, ["users"], Some(form)) => users_post(&ctx, &f, &admin, &form).await,
-        (Method::POST, ["signout"], Some(_)) => Ok(sign_out(&ctx, req).await),
+        (Method::GET, ["settings"], _) => Ok(settings_page(ctx, &f, ctx.tenant, StatusCode::OK)),
+        (Method::POST, ["settings"], Some(form)) => settings_post(ctx, &f, &form).await,
+        (Method::GET, ["users"], _) => users_page(ctx, &f, StatusCode::OK).await,
+        (Method::POST, ["users"], Some(form)) => users_post(ctx, &f, &admin, &form).await,
+        (Method::POST, ["signout"], Some(_)) => Ok(sign_out(ctx, req).await),
         (_, [""], _) => Err(OAuthError::method_not_allowed("GET")),
         (_, ["clients", _] | ["settings"] | ["users"], _) => {
             Err(OAuthError::method_not_allowed("GET, POST"))

@@ -1,4 +1,4 @@
-//! The clients list filter of seed 002: `createdByType eq "dcr"`, conditions joined by `and`.
+//! The admin API's clients list filter: `createdByType eq "dcr"`, conditions joined by `and`.
 //!
 //! Grammar (keywords case-insensitive, values case-sensitive):
 //! ```text
@@ -79,8 +79,8 @@ impl ClientFilter {
         })
     }
 
-    /// Pending clients are listed only when the filter asks for them (seed 002: unapproved
-    /// registrations stay out of the administrator's list).
+    /// Pending clients are listed only when the filter asks for them: unapproved registrations
+    /// come from anyone and expire on their own, so they stay out of the administrator's list.
     pub fn shows_pending(&self) -> bool {
         self.0.contains(&Condition::Status(ClientStatus::Pending))
     }

@@ -5,8 +5,7 @@ use crate::client_metadata;
 use crate::crypto;
 use crate::defaults::{MAX_CLIENT_NAME_CHARS, MAX_URI_CHARS};
 use crate::domain::{
-    AuthMethod, Client, ConsentMethod, Email, OFFLINE_ACCESS, Role, ScopeSet, Tenant, UnixTime,
-    User,
+    AuthMethod, Client, ConsentMethod, Email, Role, ScopeSet, Tenant, UnixTime, User,
 };
 use crate::error::OAuthError;
 use serde_json::{Map, Value, json};
@@ -113,8 +112,8 @@ impl ClientEdit {
     }
 
     /// Applies the edit. A scope change bumps `config_version`, so every user sees the consent
-    /// page again; grants already issued keep their scope (seed 002: no active connection is
-    /// cut off).
+    /// page again; grants already issued keep their scope (a scope edit must not cut off an
+    /// active connection).
     pub fn apply(&self, client: &Client, tenant: &Tenant) -> Result<Client, OAuthError> {
         let mut out = client.clone();
         if let Some(name) = &self.client_name {
@@ -133,7 +132,11 @@ impl ClientEdit {
             })?;
         }
         if let Some(raw) = &self.scope {
-            let scope = client_scope(raw, tenant, client.metadata.token_endpoint_auth_method)?;
+            let scope = crate::policy::admin_scope(
+                raw,
+                tenant,
+                client.metadata.token_endpoint_auth_method,
+            )?;
             if scope != client.metadata.scope {
                 out.metadata.scope = scope;
                 out.config_version = client.config_version.saturating_add(1);
@@ -149,37 +152,6 @@ fn valid_client_name(name: &str) -> Result<String, OAuthError> {
     client_metadata::string_field(&doc, "client_name", MAX_CLIENT_NAME_CHARS)?
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| OAuthError::invalid_client_metadata("client_name must not be empty"))
-}
-
-/// A scope an administrator sets on a client: well-formed, not empty, within the tenant's
-/// allowed scopes, and no `offline_access` for public clients (they never get refresh tokens).
-pub fn client_scope(
-    raw: &str,
-    tenant: &Tenant,
-    method: AuthMethod,
-) -> Result<ScopeSet, OAuthError> {
-    let scope = ScopeSet::parse(raw).map_err(|bad| {
-        OAuthError::invalid_client_metadata(format!("scope token {bad:?} is malformed"))
-    })?;
-    if scope.is_empty() {
-        return Err(OAuthError::invalid_client_metadata(
-            "scope must name at least one scope",
-        ));
-    }
-    let allowed = &tenant.dcr.allowed_scopes;
-    let unknown: Vec<&str> = scope.not_in(allowed).map(|t| t.as_str()).collect();
-    if !unknown.is_empty() {
-        return Err(OAuthError::invalid_client_metadata(format!(
-            "scope {} is not available on this tenant; allowed scopes: {allowed}",
-            unknown.join(" ")
-        )));
-    }
-    if !method.is_confidential() && scope.contains(OFFLINE_ACCESS) {
-        return Err(OAuthError::invalid_client_metadata(
-            "public clients cannot hold offline_access (they never receive refresh tokens)",
-        ));
-    }
-    Ok(scope.ordered_like(allowed))
 }
 
 // ------------------------------------------------------------------ tenant settings

@@ -82,17 +82,11 @@ fn token_tenant(token: &str) -> Option<TenantId> {
     TenantId::parse(tenant)
 }
 
+/// `None`: no `Authorization` header; `Some(None)`: one that holds no usable bearer token.
 fn bearer(req: &Request) -> Option<Option<&str>> {
-    let value = req.headers().get(AUTHORIZATION)?;
-    Some(
-        value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
-            .filter(|t| !t.is_empty() && t.len() <= 256),
-    )
+    req.headers()
+        .contains_key(AUTHORIZATION)
+        .then(|| crate::http::bearer_token(req, 256))
 }
 
 /// Who is calling: an enabled administrator of `tenant`, or why not.
