@@ -49,6 +49,14 @@ impl App {
         }
     }
 
+    /// The store and the fetcher, as metadata-document resolution needs them.
+    pub fn documents(&self) -> crate::cimd::Sources<'_> {
+        crate::cimd::Sources {
+            store: self.store.as_ref(),
+            fetcher: &self.cimd,
+        }
+    }
+
     pub fn now(&self) -> UnixTime {
         self.clock.now()
     }

@@ -132,7 +132,7 @@ pub async fn authenticate(
     // that is gone, changed into something invalid or unreachable means the client cannot
     // authenticate (nothing is fetched for an unknown URL: no code can exist for it).
     if client.document.as_ref().is_some_and(|d| !d.is_fresh(now)) {
-        client = match crate::cimd::refresh(app, tenant, client, now).await {
+        client = match crate::cimd::refresh(app.documents(), tenant, client, now).await {
             Ok(client) => client,
             Err(crate::cimd::ResolveError::Store(crate::store::StoreError::NotFound)) => {
                 return Err(fail("unknown client"));

@@ -6,7 +6,8 @@ use crate::defaults::{
     MAX_CLIENT_NAME_CHARS, MAX_CONTACTS, MAX_REDIRECT_URIS, MAX_SHORT_STRING_CHARS, MAX_URI_CHARS,
 };
 use crate::domain::{
-    ApplicationType, AuthMethod, Email, GrantType, RedirectUri, ResponseType, ScopeSet,
+    ApplicationType, AuthMethod, ClientMetadata, Email, GrantType, RedirectUri, ResponseType,
+    ScopeSet,
 };
 use crate::error::OAuthError;
 use serde_json::{Map, Value};
@@ -31,6 +32,29 @@ pub struct RequestedMetadata {
     pub software_id: Option<String>,
     pub software_version: Option<String>,
     pub contacts: Vec<String>,
+}
+
+impl RequestedMetadata {
+    /// The client's metadata once a policy has settled the two fields it decides: the
+    /// authentication method and the scope. Everything else is kept as requested.
+    pub fn into_metadata(self, method: AuthMethod, scope: ScopeSet) -> ClientMetadata {
+        ClientMetadata {
+            client_name: self.client_name,
+            redirect_uris: self.redirect_uris,
+            grant_types: self.grant_types,
+            response_types: self.response_types,
+            token_endpoint_auth_method: method,
+            scope,
+            application_type: self.application_type,
+            client_uri: self.client_uri,
+            logo_uri: self.logo_uri,
+            tos_uri: self.tos_uri,
+            policy_uri: self.policy_uri,
+            software_id: self.software_id,
+            software_version: self.software_version,
+            contacts: self.contacts,
+        }
+    }
 }
 
 /// Parses a request body into a JSON object, with errors that say what is wrong and where.

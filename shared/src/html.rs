@@ -3,6 +3,7 @@
 //! `frame-ancestors 'none'` against clickjacking, and `no-store`.
 
 use crate::crypto;
+use crate::domain::UnixTime;
 use crate::http::Response;
 use askama::Template;
 use bytes::Bytes;
@@ -98,14 +99,7 @@ pub fn page(status: StatusCode, nonce: &str, template: &impl Template) -> Respon
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    crate::http::base_headers(h);
     resp
 }
 
@@ -129,6 +123,27 @@ pub fn message(
             hint,
         },
     )
+}
+
+/// How long ago `then` was, in the words every page uses ("3 minutes ago").
+pub fn ago(now: UnixTime, then: UnixTime) -> String {
+    let secs = (now - then).max(0);
+    let (n, unit) = match secs {
+        0..60 => return "less than a minute ago".to_owned(),
+        60..3600 => (secs / 60, "minute"),
+        3600..86_400 => (secs / 3600, "hour"),
+        _ => (secs / 86_400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+/// How long until `until`, in whole minutes ("42 min left").
+pub fn time_left(now: UnixTime, until: UnixTime) -> String {
+    if until - now >= 60 {
+        format!("{} min left", (until - now) / 60)
+    } else {
+        "under a minute left".to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -155,5 +170,16 @@ mod tests {
             .to_str()
             .unwrap();
         assert!(csp.contains("frame-ancestors 'none'"));
+    }
+
+    #[test]
+    fn durations_read_the_same_on_every_page() {
+        assert_eq!(ago(1000, 1000), "less than a minute ago");
+        assert_eq!(ago(1000, 2000), "less than a minute ago");
+        assert_eq!(ago(1060, 1000), "1 minute ago");
+        assert_eq!(ago(1000 + 7200, 1000), "2 hours ago");
+        assert_eq!(ago(1000 + 86_400, 1000), "1 day ago");
+        assert_eq!(time_left(1000, 1000 + 59), "under a minute left");
+        assert_eq!(time_left(1000, 1000 + 3600), "60 min left");
     }
 }

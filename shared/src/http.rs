@@ -1,6 +1,7 @@
 //! Request/response types shared by the Lambda adapter and the local runner, and the one place
 //! where errors and JSON become HTTP responses.
 
+use crate::defaults::MAX_BODY_BYTES;
 use crate::error::OAuthError;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -26,8 +27,24 @@ pub struct BodyTooLarge;
 
 const JSON: &str = "application/json";
 
-/// Headers every response carries.
-fn base_headers(headers: &mut HeaderMap) {
+/// A JSON request body's envelope: at most [`MAX_BODY_BYTES`] (`413`), sent as
+/// `application/json` (`415`, the description naming `what` was sent).
+pub fn check_json_body(req: &Request, what: &str) -> Result<(), OAuthError> {
+    if req.body().len() > MAX_BODY_BYTES {
+        return Err(OAuthError::payload_too_large());
+    }
+    if !is_json(req.headers()) {
+        return Err(OAuthError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            crate::error::ErrorCode::InvalidRequest,
+            format!("{what} must be sent as Content-Type: application/json"),
+        ));
+    }
+    Ok(())
+}
+
+/// Headers every response carries (pages add their own on top, see [`crate::html`]).
+pub(crate) fn base_headers(headers: &mut HeaderMap) {
     headers.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),

@@ -14,6 +14,7 @@ pub mod defaults;
 pub mod domain;
 pub mod endpoints;
 pub mod error;
+pub mod hosted;
 pub mod html;
 pub mod http;
 pub mod lambda;

@@ -75,22 +75,7 @@ pub fn apply_dcr_policy(
         );
         scope = ScopeSet::from_tokens(tokens).ordered_like(&settings.allowed_scopes);
     }
-    Ok(ClientMetadata {
-        client_name: req.client_name,
-        redirect_uris: req.redirect_uris,
-        grant_types: req.grant_types,
-        response_types: req.response_types,
-        token_endpoint_auth_method: method,
-        scope,
-        application_type: req.application_type,
-        client_uri: req.client_uri,
-        logo_uri: req.logo_uri,
-        tos_uri: req.tos_uri,
-        policy_uri: req.policy_uri,
-        software_id: req.software_id,
-        software_version: req.software_version,
-        contacts: req.contacts,
-    })
+    Ok(req.into_metadata(method, scope))
 }
 
 /// Registration scope rules. Unknown scopes are refused (RFC 7591 §3.2.2 `invalid_client_metadata`)

@@ -17,15 +17,14 @@
 pub mod address;
 pub mod fetch;
 
-use crate::app::App;
 use crate::client_metadata;
 use crate::defaults::{CIMD_CACHE_DEFAULT_SECS, CIMD_CACHE_MAX_SECS, CIMD_CACHE_MIN_SECS};
 use crate::domain::{
     AuthMethod, Client, ClientId, ClientMetadata, ClientStatus, ConsentMethod, CreatedByType,
     DocumentState, ScopeSet, Tenant, UnixTime,
 };
-use crate::store::StoreError;
-use fetch::FetchError;
+use crate::store::{Store, StoreError};
+use fetch::{FetchError, Fetcher};
 use serde_json::Value;
 use url::Url;
 
@@ -193,22 +192,7 @@ pub fn validate_document(
     let scope =
         crate::policy::registration_scope(requested_scope.as_ref(), allowed, AuthMethod::None)
             .map_err(|e| invalid(e.description))?;
-    Ok(ClientMetadata {
-        client_name: requested.client_name,
-        redirect_uris: requested.redirect_uris,
-        grant_types: requested.grant_types,
-        response_types: requested.response_types,
-        token_endpoint_auth_method: AuthMethod::None,
-        scope,
-        application_type: requested.application_type,
-        client_uri: requested.client_uri,
-        logo_uri: requested.logo_uri,
-        tos_uri: requested.tos_uri,
-        policy_uri: requested.policy_uri,
-        software_id: requested.software_id,
-        software_version: requested.software_version,
-        contacts: requested.contacts,
-    })
+    Ok(requested.into_metadata(AuthMethod::None, scope))
 }
 
 /// A fetched, validated document.
@@ -217,14 +201,25 @@ struct Document {
     state: DocumentState,
 }
 
+/// What resolving a metadata-document client needs: the store port and the guarded fetcher.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    pub store: &'a dyn Store,
+    pub fetcher: &'a Fetcher,
+}
+
 async fn fetch_document(
-    app: &App,
+    app: Sources<'_>,
     tenant: &Tenant,
     id: &ClientId,
     now: UnixTime,
 ) -> Result<Document, DocumentError> {
     let url = document_url(id)?;
-    let fetched = app.cimd.fetch(&url).await.map_err(DocumentError::Fetch)?;
+    let fetched = app
+        .fetcher
+        .fetch(&url)
+        .await
+        .map_err(DocumentError::Fetch)?;
     let metadata = validate_document(&fetched.body, id, &url, tenant)?;
     Ok(Document {
         metadata,
@@ -282,7 +277,7 @@ pub fn apply_document(client: Client, metadata: ClientMetadata, state: DocumentS
 /// Fetches the document again now (stale cache, or an administrator asked) and stores the
 /// result. A client approved or deleted meanwhile is re-read rather than overwritten.
 pub async fn refresh(
-    app: &App,
+    app: Sources<'_>,
     tenant: &Tenant,
     client: Client,
     now: UnixTime,
@@ -305,7 +300,7 @@ pub async fn refresh(
 /// URL is recorded as a pending client (counted against the tenant's cap; `rate` is consulted
 /// first, since this is the one path where an anonymous request makes Gatehouse fetch).
 pub async fn resolve(
-    app: &App,
+    app: Sources<'_>,
     tenant: &Tenant,
     id: &ClientId,
     stored: Option<Client>,

@@ -9,9 +9,9 @@
 
 use crate::context::Ctx;
 use crate::domain::Role;
-use crate::endpoints::authorize::{
-    self, AuthorizeError, Grants, admin_required, invalid_decision, issue_code, load_form,
-    signin_again,
+use crate::hosted::{
+    self as authorize, AuthorizeError, Grants, admin_required, invalid_decision, issue_code,
+    load_form, signin_again,
 };
 use crate::http::{Request, Response};
 use ::http::StatusCode;

@@ -9,11 +9,10 @@
 use crate::client_metadata::{self};
 use crate::context::Ctx;
 use crate::crypto;
-use crate::defaults::MAX_BODY_BYTES;
 use crate::domain::{
     Client, ClientId, ClientMetadata, ClientStatus, ConsentMethod, CreatedByType, Tenant, UnixTime,
 };
-use crate::error::{ErrorCode, OAuthError};
+use crate::error::OAuthError;
 use crate::http::{self, Cache, Request, Response};
 use crate::policy;
 use crate::store::StoreError;
@@ -53,19 +52,9 @@ pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError
     ))
 }
 
-/// `application/json`, at most 64 KiB.
+/// `application/json`, at most 64 KiB (RFC 7591 §3.1, RFC 7592 §2.2).
 pub fn check_body(req: &Request) -> Result<(), OAuthError> {
-    if req.body().len() > MAX_BODY_BYTES {
-        return Err(OAuthError::payload_too_large());
-    }
-    if !http::is_json(req.headers()) {
-        return Err(OAuthError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::InvalidRequest,
-            "registration requests must be sent as Content-Type: application/json",
-        ));
-    }
-    Ok(())
+    http::check_json_body(req, "registration requests")
 }
 
 /// The secrets a registration hands out once; only their SHA-256 hashes are stored.

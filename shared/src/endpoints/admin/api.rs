@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::client_metadata;
 use crate::context::Ctx;
 use crate::crypto;
-use crate::defaults::{ADMIN_TOKEN_DEFAULT_TTL_SECS, ADMIN_TOKEN_MAX_TTL_SECS, MAX_BODY_BYTES};
+use crate::defaults::{ADMIN_TOKEN_DEFAULT_TTL_SECS, ADMIN_TOKEN_MAX_TTL_SECS};
 use crate::domain::{
     Client, ClientId, ClientStatus, ConsentMethod, CreatedByType, Email, Tenant, UnixTime,
 };
@@ -74,16 +74,7 @@ fn no_content() -> Result<Response, OAuthError> {
 }
 
 fn json_body(req: &Request) -> Result<Map<String, Value>, OAuthError> {
-    if req.body().len() > MAX_BODY_BYTES {
-        return Err(OAuthError::payload_too_large());
-    }
-    if !http::is_json(req.headers()) {
-        return Err(OAuthError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::InvalidRequest,
-            "send the body as Content-Type: application/json",
-        ));
-    }
+    http::check_json_body(req, "the body")?;
     match serde_json::from_slice::<Value>(req.body()) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(OAuthError::invalid_request(
@@ -411,7 +402,7 @@ pub async fn refresh_metadata(
             "only clients identified by a metadata document (createdByType cimd) have a document to fetch",
         ));
     }
-    crate::cimd::refresh(app, tenant, client, now)
+    crate::cimd::refresh(app.documents(), tenant, client, now)
         .await
         .map_err(|e| match e {
             crate::cimd::ResolveError::Store(e) => store_write(e),

@@ -7,10 +7,11 @@ use super::api::{self, filtered_page};
 use super::filter::ClientFilter;
 use super::manage::{self, ClientEdit, UserEdit};
 use super::{Admin, AuthError, authenticate_session};
+use crate::context::Ctx;
 use crate::crypto;
 use crate::domain::{AuthMethod, Client, ClientStatus, Tenant, UnixTime};
-use crate::endpoints::authorize::{Ctx, cookie_value};
 use crate::error::OAuthError;
+use crate::hosted::cookie_value;
 use crate::html;
 use crate::http::{self, Request, Response};
 use crate::params::Params;
@@ -189,9 +190,9 @@ fn document_view(now: UnixTime, c: &Client) -> Option<DocumentView> {
     let doc = c.document.as_ref()?;
     Some(DocumentView {
         url: c.client_id.to_string(),
-        fetched: ago(now, doc.fetched_at),
+        fetched: html::ago(now, doc.fetched_at),
         fresh_for: if doc.fresh_until > now {
-            format!("{} more minutes", (doc.fresh_until - now + 59) / 60)
+            html::time_left(now, doc.fresh_until)
         } else {
             "stale: fetched again on next use".to_owned()
         },
@@ -273,22 +274,11 @@ fn see_other(to: &str) -> Response {
     resp
 }
 
-fn ago(now: UnixTime, then: UnixTime) -> String {
-    let secs = (now - then).max(0);
-    match secs {
-        0..60 => "just now".into(),
-        60..3600 => format!("{} min ago", secs / 60),
-        3600..86_400 => format!("{} h ago", secs / 3600),
-        _ => format!("{} days ago", secs / 86_400),
-    }
-}
-
 fn time_left(now: UnixTime, client: &Client) -> String {
-    match client.expires_at {
-        Some(exp) if exp - now >= 60 => format!("{} min left", (exp - now) / 60),
-        Some(_) => "under a minute left".into(),
-        None => String::new(),
-    }
+    client
+        .expires_at
+        .map(|exp| html::time_left(now, exp))
+        .unwrap_or_default()
 }
 
 fn consent_label(client: &Client) -> &'static str {
@@ -570,7 +560,7 @@ async fn clients_page(ctx: &Ctx<'_>, f: &Frame<'_>, req: &Request) -> Result<Res
                 .iter()
                 .map(|u| u.as_str().to_owned())
                 .collect(),
-            created: ago(ctx.now, c.created_at),
+            created: html::ago(ctx.now, c.created_at),
             time_left: time_left(ctx.now, c),
         })
         .collect();
@@ -634,7 +624,7 @@ async fn client_page(
                 .map(|u| u.as_str().to_owned())
                 .collect(),
             client_uri: c.metadata.client_uri.as_deref(),
-            created: ago(ctx.now, c.created_at),
+            created: html::ago(ctx.now, c.created_at),
         },
     ))
 }

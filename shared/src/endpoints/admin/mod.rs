@@ -14,7 +14,7 @@ pub mod manage;
 use crate::app::App;
 use crate::crypto;
 use crate::domain::{ApiToken, Role, Tenant, TenantId, UnixTime, User};
-use crate::endpoints::authorize::cookie_value;
+use crate::hosted::cookie_value;
 use crate::http::Request;
 use crate::signin::{SESSION_COOKIE, session_csrf};
 use crate::store::StoreError;
