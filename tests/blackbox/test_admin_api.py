@@ -124,11 +124,18 @@ def list_clients(admin: Admin, **params):
     return admin.api("GET", "/oauth-clients" + (f"?{query}" if query else ""))
 
 
-def page_of(resp, limit: int | None = None) -> tuple[list[dict], str | None]:
+def page_of(resp, limit: int | None = None, full: bool = False) -> tuple[list[dict], str | None]:
+    """One listing page, checked. `limit`: at most that many items; with `full`, exactly that
+    many and a next_cursor (the caller made sure more match than one page holds)."""
     doc = assert_json(resp)
     assert isinstance(doc.get("data"), list), doc
     if limit is not None:
         assert len(doc["data"]) <= limit, f"{len(doc['data'])} items on a page of {limit}"
+    if full:
+        assert limit is not None
+        assert len(doc["data"]) == limit, (
+            f"{len(doc['data'])} items on a page of {limit}, though more than {limit} match")
+        assert doc.get("next_cursor"), f"a full page with more to come has no next_cursor: {doc}"
     for client in doc["data"]:
         assert_no_secrets(client)
     if "next_cursor" in doc:
@@ -138,13 +145,21 @@ def page_of(resp, limit: int | None = None) -> tuple[list[dict], str | None]:
 
 
 def walk(admin: Admin, filter: str | None = None, limit: int | None = 100) -> list[dict]:
-    """Every page of a listing, following next_cursor; each cursor is new."""
+    """Every page of a listing, following next_cursor; each cursor is new. Every page but the
+    last is exactly full (the server fills a page before it hands out a cursor), and the last
+    one is empty only when the whole listing is."""
+    size = limit if limit is not None else 50
     items: list[dict] = []
     cursor = None
     seen: set[str] = set()
     for _ in range(2000):
         data, cursor = page_of(list_clients(admin, filter=filter, limit=limit, cursor=cursor),
-                               limit if limit is not None else 50)
+                               size)
+        if cursor is not None:
+            assert len(data) == size, (
+                f"a page with a next_cursor holds {len(data)} items, not {size} (filter {filter!r})")
+        elif seen:
+            assert data, f"a next_cursor led to an empty last page (filter {filter!r})"
         items.extend(data)
         if cursor is None:
             return items
@@ -663,29 +678,42 @@ def test_malformed_filter_is_400_naming_the_position(server, admin, filter_, bre
             f"expected the position of {breaks_at!r} ({at}) in {description!r}")
 
 
+def ensure_clients(admin: Admin, flt: str | None, at_least: int) -> list[str]:
+    """Creates manual clients (createdByType "user", so every listing below counts them) until
+    at least `at_least` clients match `flt`; returns the ids of the whole listing."""
+    have = ids(walk(admin, flt))
+    for i in range(max(0, at_least - len(have))):
+        admin.create_client(client_name=unique(f"bulk-{i}"))
+    everything = ids(walk(admin, flt, limit=100))
+    assert len(everything) >= at_least, (flt, len(everything))
+    return everything
+
+
 def test_pagination_walks_every_client_exactly_once(server, admin, catalog):
     extra = [admin.create_client(client_name=unique(f"page-{i}"))["client_id"] for i in range(3)]
     flt = 'createdByType eq "user"'
     whole = walk(admin, flt, limit=100)
     one_by_one = walk(admin, flt, limit=1)
+    # At least catalog's two and the three above: limit=1 really paged (walk checks each page
+    # but the last holds exactly one client).
+    assert len(one_by_one) >= 5, ids(one_by_one)
     listed = ids(one_by_one)
     assert len(listed) == len(set(listed)), "a client came back on two pages"
     assert listed == ids(whole), "limit=1 and limit=100 disagree"
     assert {catalog["manual"], catalog["trusted"], *extra} <= set(listed)
     assert_oldest_first(one_by_one)
     # Unfiltered, two at a time: the same set as one page of 100 at a time.
-    assert ids(walk(admin, None, limit=2)) == ids(walk(admin, None, limit=100))
+    by_two = walk(admin, None, limit=2)
+    assert len(by_two) >= 5, ids(by_two)
+    assert ids(by_two) == ids(walk(admin, None, limit=100))
 
 
 def test_default_page_size_is_50(server, admin):
     flt = 'createdByType eq "user"'
-    have = len(walk(admin, flt))
-    for i in range(max(0, 51 - have)):
-        admin.create_client(client_name=unique(f"bulk-{i}"))
-    everything = ids(walk(admin, flt, limit=100))
-    assert len(everything) >= 51
-    data, cursor = page_of(list_clients(admin, filter=flt), 50)
+    everything = ensure_clients(admin, flt, 51)
+    data, cursor = page_of(list_clients(admin, filter=flt), 50, full=True)
     assert cursor, "more than 50 clients match, so the first default page is not the last"
+    assert ids(data) == everything[:50], "the first default page is not the oldest 50"
     assert ids(walk(admin, flt, limit=None)) == everything
 
 
@@ -699,8 +727,12 @@ def test_bad_limit_or_cursor_is_400(server, admin, params):
 
 
 def test_limits_1_and_100_are_accepted(server, admin, catalog):
-    page_of(list_clients(admin, limit=1), 1)
-    page_of(list_clients(admin, limit=100), 100)
+    # More than 100 clients, so both pages must come back exactly full, with a cursor.
+    everything = ensure_clients(admin, None, 101)
+    data, _ = page_of(list_clients(admin, limit=1), 1, full=True)
+    assert ids(data) == everything[:1]
+    data, _ = page_of(list_clients(admin, limit=100), 100, full=True)
+    assert ids(data) == everything[:100]
 
 
 # --------------------------------------------------------------------------------------------
@@ -910,7 +942,8 @@ def test_scope_change_asks_for_consent_again_but_existing_grants_keep_working(se
 
     assert_consent_page(authorize(server, user, client).resp)
     assert_consent_page(authorize(server, user, client, scope="mcp:execute").resp)
-    # The grant given before the change lives on, with the scope it was given (seed 002).
+    # The grant given before the change lives on, with the scope it was given: a scope edit
+    # cuts off no active connection.
     refreshed = assert_tokens(refresh(server, client, tokens["refresh_token"]), refresh_token=True)
     assert set(refreshed["scope"].split()) == granted, refreshed
 

@@ -1217,23 +1217,39 @@ def test_logo_is_shown_as_an_address_and_never_loaded(server, admin, user):
 
 
 # --------------------------------------------------------------------------------------------
-# Pending-client expiry (a server with a 2-second pending lifetime)
+# Pending-client expiry (a server with a 3-second pending lifetime)
 # --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", ["embedded", "dynamodb"])
 def test_expired_pending_client_can_neither_start_nor_finish_an_authorization(
         start_server, mode):
-    srv = start_server({"GATEHOUSE_PENDING_CLIENT_TTL": "2",
+    ttl = 3
+    srv = start_server({"GATEHOUSE_PENDING_CLIENT_TTL": str(ttl),
                         "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode=mode)
+    browser = Browser(srv)
+    # The administrator signs in (argon2: slow in debug builds) before the clock starts, through
+    # a client of its own; the session then serves the authorizations below.
+    warm_up = register(srv)
+    assert_page(browser.sign_in(browser.authorize(warm_up), ADMIN_EMAIL, DEMO_ADMIN_PASSWORD),
+                200, "New, unverified application")
+    # The clock starts. The server keeps whole seconds: a client registered at t expires at
+    # floor(t) + ttl, so it is surely pending until t + ttl - 1 and surely gone from t + ttl on.
+    started = time.monotonic()
     unused = register(srv)
     client = register(srv)
-    browser = Browser(srv)
-    page = browser.authorize(client, state="late")
-    approval = browser.sign_in(page, ADMIN_EMAIL, DEMO_ADMIN_PASSWORD)
+    registered = time.monotonic()
+    approval = browser.authorize(client, state="late")
     form = assert_page(approval, 200, "New, unverified application").form()
-    time.sleep(3.2)
-    # A new authorization with the expired client: unknown, and never a redirect.
+    # Just before: both clients are known, to a new visitor and to the administrator.
+    assert_page(Browser(srv).authorize(unused), 200, "Sign in")
+    assert_page(browser.authorize(unused), 200, "New, unverified application")
+    elapsed = time.monotonic() - started
+    assert elapsed < ttl - 1, (
+        f"the checks while pending took {elapsed:.2f} s, past the {ttl - 1} s the clients are "
+        "surely pending: the machine is too slow for this test")
+    time.sleep(max(0.0, registered + ttl + 0.5 - time.monotonic()))
+    # After: a new authorization with the expired client: unknown, and never a redirect.
     assert_page(Browser(srv).authorize(unused), 400, "Unknown application")
     assert_page(browser.authorize(unused), 400, "Unknown application")
     # Approving it now is too late.

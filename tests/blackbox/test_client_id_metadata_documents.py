@@ -226,7 +226,7 @@ def test_first_request_records_a_pending_client_from_the_document(srv, docs, adm
     assert "pending_changes" not in view
     listed = [c["client_id"] for c in cimd_clients(admin, "pending")]
     assert url in listed
-    # Pending clients stay hidden from the default listing (seed 002).
+    # Pending clients stay hidden from the default listing; only a `status` filter shows them.
     default = assert_json(admin.api("GET", "/oauth-clients?limit=100"))
     assert url not in [c["client_id"] for c in default["data"]]
 

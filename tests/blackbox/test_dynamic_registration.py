@@ -20,7 +20,7 @@ CLIENT_SECRET = re.compile(r"[A-Za-z0-9_-]{43}")  # 256 bits, base64url without 
 ALL_SCOPES = "user_default mcp:execute offline_access"
 PUBLIC_DEFAULT_SCOPES = "user_default mcp:execute"
 
-# What an MCP client such as Claude sends (seed 001): every optional field a real client fills.
+# What an MCP client such as Claude sends: every optional field a real client fills.
 SEED_001 = {
     "client_name": "Claude",
     "redirect_uris": ["https://claude.example.com/api/mcp/auth_callback"],

@@ -57,6 +57,8 @@ class CallLog:
         self.rows: list[tuple[str, str, int]] = []
 
     def step(self, name: str) -> int:
+        assert name in BOUNDS, f"step {name!r} has no budget in BOUNDS"
+        assert name not in {n for n, _, _ in self.rows}, f"step {name!r} measured twice"
         text = self.server.log()
         new, self.offset = text[self.offset:], len(text)
         lines = [m for m in HANDLED.finditer(new)]
@@ -94,14 +96,17 @@ def test_dynamodb_calls_per_request_through_the_mcp_flow(start_server, capsys):
         status, _, page = browser.send(authorize_url(server, client, pkce))
         if log:
             log.step("authorize GET, signed out")
+        assert status == 200, page
         fields = only_form(page)["fields"]
-        if fields.get("action") == "sign_in":
-            status, _, page = browser.send(f"{server.issuer}/oauth/authorize", {
-                **fields, "email": ADMIN_EMAIL, "password": DEMO_ADMIN_PASSWORD})
-            assert status == 200, page
-            if log:
-                log.step("sign-in POST (approval page)")
+        # A fresh browser is always signed out: the sign-in step is never skipped.
+        assert fields.get("action") == "sign_in", f"expected the sign-in page: {page[-1500:]}"
+        status, _, page = browser.send(f"{server.issuer}/oauth/authorize", {
+            **fields, "email": ADMIN_EMAIL, "password": DEMO_ADMIN_PASSWORD})
+        assert status == 200, page
+        if log:
+            log.step("sign-in POST (approval page)")
         form = only_form(page)
+        assert form["fields"].get("action") == "decide", f"expected the approval page: {page[-1500:]}"
         status, headers, _ = browser.send(
             urllib.parse.urljoin(server.issuer + "/", form["action"]),
             {**form["fields"], "decision": "approve"})
@@ -158,5 +163,10 @@ def test_dynamodb_calls_per_request_through_the_mcp_flow(start_server, capsys):
         print("\nDynamoDB calls per request (steady state):")
         for name, route, calls in log.rows:
             print(f"  {name:<48} {route:<14} {calls}")
+    measured = [n for n, _, _ in log.rows]
+    assert sorted(measured) == sorted(BOUNDS), (
+        "every budgeted step must be measured exactly once: "
+        f"not measured {sorted(set(BOUNDS) - set(measured))}, "
+        f"not budgeted {sorted(set(measured) - set(BOUNDS))}, measured {measured}")
     over = [(n, c, BOUNDS[n]) for n, _, c in log.rows if c > BOUNDS[n]]
     assert not over, f"more DynamoDB calls than budgeted: {over}"

@@ -29,7 +29,10 @@ are 202, ...). JSON endpoints must answer JSON errors with an `error` member. Af
 the server log must not contain "panicked" and the server must still be running. The last test
 checks that the stored data survived: the tenant settings, the demo administrator's and demo
 user's records, the set of listed clients (apart from the clients this module created on
-purpose) and the sacrificial client the battery aimed its edits at.
+purpose) and the sacrificial client the battery aimed its edits at. It does not rely on the
+tests before it: every battery case records itself in the module's world, and the last test
+first runs whatever part of the battery has not run (all of it when it runs alone), then checks
+that every case ran exactly once before it compares.
 
 Requests go out through `http.client` so that targets, headers and bodies travel byte for byte
 (no re-encoding, no Content-Type added behind our back). The demo administrator signs in once
@@ -235,6 +238,8 @@ class World:
     victim_before: dict
     created_approved: set = field(default_factory=set)
     created_pending: set = field(default_factory=set)
+    # Battery cases already sent (ids as in BATTERY below), in order; the last test runs the rest.
+    ran: list = field(default_factory=list)
 
 
 def list_ids(admin: Admin, flt: str | None) -> dict[str, dict]:
@@ -1337,13 +1342,18 @@ def settings_guard(w: World) -> Callable[[], list[str]]:
     return check
 
 
-@pytest.mark.parametrize("ep,cat", CASES)
-def test_garbage(server, world, ep: Ep, cat: str):
+def garbage_case(server, world: World, ep: Ep, cat: str) -> None:
+    world.ran.append(f"garbage {ep.id}-{cat}")
     reqs = BUILDERS[cat](ep, world)
     assert reqs, f"no requests for {ep.id} × {cat}"
     guard = settings_guard(world) if ep.group in ("api_settings_patch",
                                                   "console_settings_post") else None
     run(server, ep, reqs, guard)
+
+
+@pytest.mark.parametrize("ep,cat", CASES)
+def test_garbage(server, world, ep: Ep, cat: str):
+    garbage_case(server, world, ep, cat)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1395,6 +1405,11 @@ EP_BY_ID = {ep.id: ep for ep in EPS}
 @pytest.mark.parametrize("ep_id,allowed,tried", METHOD_CASES,
                          ids=[c[0] for c in METHOD_CASES])
 def test_unserved_methods_are_405_with_allow(server, world, ep_id, allowed, tried):
+    unserved_methods_case(server, world, ep_id, allowed, tried)
+
+
+def unserved_methods_case(server, world: World, ep_id: str, allowed: str, tried: str) -> None:
+    world.ran.append(f"methods {ep_id}")
     ep = EP_BY_ID[ep_id]
     reqs = []
     for method in tried.split():
@@ -1427,7 +1442,12 @@ NOWHERE = [
 
 
 @pytest.mark.parametrize("path", NOWHERE, ids=[p[:60] for p in NOWHERE])
-def test_paths_that_lead_nowhere_are_404(server, path):
+def test_paths_that_lead_nowhere_are_404(server, world, path):
+    nowhere_case(server, world, path)
+
+
+def nowhere_case(server, world: World, path: str) -> None:
+    world.ran.append(f"nowhere {path}")
     nowhere = Ep("nowhere", "GET", path, "nobody", "anon")
     for method, body in (("GET", None), ("POST", b'{"client_name": "x"}')):
         headers = {"Content-Type": JSON} if body else {}
@@ -1440,7 +1460,38 @@ def test_paths_that_lead_nowhere_are_404(server, path):
 # --------------------------------------------------------------------------------------------
 
 
+# Every case of the battery, in file order: (id as recorded in World.ran, how to run it).
+BATTERY: list[tuple[str, Callable[[object, World], None]]] = [
+    *[(f"garbage {p.values[0].id}-{p.values[1]}",
+       lambda srv, w, ep=p.values[0], cat=p.values[1]: garbage_case(srv, w, ep, cat))
+      for p in CASES],
+    *[(f"methods {ep_id}",
+       lambda srv, w, c=(ep_id, allowed, tried): unserved_methods_case(srv, w, *c))
+      for ep_id, allowed, tried in METHOD_CASES],
+    *[(f"nowhere {path}", lambda srv, w, path=path: nowhere_case(srv, w, path))
+      for path in NOWHERE],
+]
+
+
 def test_zz_stored_data_survived_the_battery(server, world):
+    # Self-contained: the cases the tests above did not run (all of them when this test runs
+    # alone, e.g. `pytest test_garbage.py::test_zz_...`) run here first, so the comparison below
+    # always follows the whole battery.
+    already = set(world.ran)
+    missing = [(case_id, case) for case_id, case in BATTERY if case_id not in already]
+    for _, case in missing:
+        case(server, world)
+    expected = [case_id for case_id, _ in BATTERY]
+    assert len(set(expected)) == len(expected), "two battery cases share an id"
+    assert sorted(world.ran) == sorted(expected), (
+        "the battery did not run each case exactly once before the check: "
+        f"never {sorted(set(expected) - set(world.ran))[:10]}, "
+        f"twice {sorted({c for c in world.ran if world.ran.count(c) > 1})[:10]}")
+    # The battery's own creations are the positive sign that it reached the store: the unicode
+    # registrations and admin-API creations it made on purpose (beyond build_world's four).
+    assert len(world.created_pending) > 1 and len(world.created_approved) > 3, (
+        f"the battery created nothing on purpose: pending {world.created_pending}, "
+        f"approved {world.created_approved}")
     admin = world.admin
     after = snapshot(admin)
     before = world.before
@@ -1465,6 +1516,8 @@ def test_zz_stored_data_survived_the_battery(server, world):
         f"created on purpose but missing: {sorted(world.created_pending - extra)}")
     # The sacrificial client: only its name was changed on purpose (unicode renames).
     victim = admin.client(world.victim["client_id"])
+    assert victim["client_name"] != world.victim_before["client_name"], (
+        "the battery never renamed the sacrificial client: it did not reach it")
     drop = {"client_name"}
     assert {k: v for k, v in victim.items() if k not in drop} == {
         k: v for k, v in world.victim_before.items() if k not in drop}, victim

@@ -18,7 +18,8 @@ What this file adds:
    family goes, including tokens issued during that race.
 3. Two administrators approving the same pending client at the same instant: approved once.
 4. Approvals submitted while the pending lifetime runs out: each either wins durably (approved,
-   no expiry, its code redeemable after the original expiry) or fails cleanly (gone, no code).
+   no expiry, its code redeemable after the original expiry) or fails cleanly (gone, no code);
+   one surely before and one surely after the expiry make both outcomes happen on every run.
 5. Deleting a client while its tokens are refreshed, introspected, used at the MCP endpoint and
    its codes redeemed: no 5xx, and afterwards nothing of it works.
 6. Registration floods: a concurrent flood at the pending cap admits exactly the cap; a
@@ -328,7 +329,7 @@ def test_parallel_redemption_has_one_winner_whose_tokens_the_replay_then_revokes
 
 
 def test_parallel_refreshes_within_the_grace_window_keep_the_session(server, admin):
-    """Hazard 9, harder than test_tokens' five: eight at once, then the eight siblings at once;
+    """Refreshes, harder than test_tokens' five: eight at once, then the eight siblings at once;
     nobody is logged out and nothing answers 5xx."""
     client = approved_client(server, admin)
     first = tokens_for(server, admin, client)
@@ -467,41 +468,60 @@ def test_two_administrators_approving_at_once_approve_exactly_once(
 
 @pytest.mark.parametrize("mode", MODES)
 def test_approval_racing_expiry_wins_durably_or_fails_cleanly(start_server, mode):
-    """Pending lifetime 2 s. Approval pages for several new clients; Approve pressed at spread
-    moments around the expiry, and once surely after it. An approval that won made the client
-    permanent (still there, approved and unexpiring after the lifetime, its code redeemable); one
-    that lost is a 410/400 page, no code, and the client is gone."""
-    srv = start_server({"GATEHOUSE_PENDING_CLIENT_TTL": "2",
+    """Pending lifetime 3 s. Approval pages for several new clients; Approve pressed once surely
+    within the lifetime (it must win), at spread moments around the expiry (either outcome), and
+    once surely after it (it must lose). An approval that won made the client permanent (still
+    there, approved and unexpiring after the lifetime, its code redeemable); one that lost is a
+    410/400 page, no code, and the client is gone. Both branches run on every run."""
+    ttl = 3
+    srv = start_server({"GATEHOUSE_PENDING_CLIENT_TTL": str(ttl),
                         "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode=mode)
     admin = Admin(srv)  # signed in before the clock starts: argon2 is slow in debug builds
-    clients, attempts, registered = [], [], []
-    for _ in range(5):
-        registered.append(time.monotonic())
-        client = register(srv, client_name=unique("expiring"), grant_types=REFRESHING)
+    # The server keeps whole seconds: a client created at t expires at floor(t) + ttl, so it is
+    # surely pending until t + ttl - 1 and surely gone from t + ttl on. Each Approve is pressed
+    # at a moment relative to its client's registration: "early" at once (surely pending),
+    # "around" at ttl-1, ttl-0.5 and ttl seconds (either way), "late" a second after the latest
+    # possible expiry.
+    plan = [("early", 0.0), ("around", ttl - 1.0), ("around", ttl - 0.5), ("around", float(ttl)),
+            ("late", ttl + 1.0)]
+    clients, attempts, outcomes = [], [], []
+    registered: list[tuple[float, float]] = []  # monotonic time before and after registering
+    for kind, _ in plan:
+        before = time.monotonic()
+        client = register(srv, client_name=unique(f"expiring-{kind}"), grant_types=REFRESHING)
+        registered.append((before, time.monotonic()))
         attempt = authorize(srv, admin.browser, client)
         assert attempt.resp.status == 200 and is_approval_page(attempt.resp), (
             f"approval page while the client is pending: {attempt.resp!r}")
         clients.append(client)
         attempts.append(attempt)
-    # Each Approve pressed 1.0, 1.5, 2.0, 2.5 s after its client registered, and the last one
-    # at 3.5 s (surely past the lifetime, whatever the rounding).
-    offsets = [1.0, 1.5, 2.0, 2.5, 3.5]
-    outcomes = []
-    for attempt, since, offset in zip(attempts, registered, offsets):
-        delay = since + offset - time.monotonic()
+        if kind == "early":
+            outcomes.append(admin.browser.submit(page_form(attempt.resp, "decide"), "approve"))
+            elapsed = time.monotonic() - before
+            assert elapsed < ttl - 1, (
+                f"the early approval took {elapsed:.2f} s after registration, past the "
+                f"{ttl - 1} s the client is surely pending: the machine is too slow for this test")
+    for (kind, offset), attempt, (before, after) in zip(plan, attempts, registered):
+        if kind == "early":
+            continue
+        delay = (after if kind == "late" else before) + offset - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         outcomes.append(admin.browser.submit(page_form(attempt.resp, "decide"), "approve"))
+    assert len(outcomes) == len(plan)
     assert_no_5xx(outcomes, "approvals around the expiry")
-    last = outcomes[-1]
+    first, last = outcomes[0], outcomes[-1]
+    assert first.status in (302, 303), f"approval well within the lifetime: {first!r}"
     assert last.status in (400, 410), f"approval after the expiry: {last!r}"
     # Well past every original expiry now.
-    delay = registered[-1] + 4.5 - time.monotonic()
+    delay = registered[-1][1] + ttl + 1.5 - time.monotonic()
     if delay > 0:
         time.sleep(delay)
+    branches = {"won": 0, "lost": 0}
     for client, attempt, resp in zip(clients, attempts, outcomes):
         cid = client["client_id"]
         if resp.status in (302, 303):
+            branches["won"] += 1
             code = code_of(srv, attempt, resp)
             doc = admin.client(cid)
             assert doc["status"] == "approved", doc
@@ -509,6 +529,7 @@ def test_approval_racing_expiry_wins_durably_or_fails_cleanly(start_server, mode
             assert_tokens(exchange(srv, client, code), refresh_token=True)
             code_of(srv, authorize(srv, admin.browser, client))
         else:
+            branches["lost"] += 1
             assert resp.status in (400, 410), f"a late approval must be a 4xx page: {resp!r}"
             assert resp.location is None, f"a late approval must not redirect: {resp!r}"
             assert "code=" not in resp.body, resp
@@ -516,6 +537,9 @@ def test_approval_racing_expiry_wins_durably_or_fails_cleanly(start_server, mode
             page = authorize(srv, admin.browser, client).resp
             assert page.status == 400 and "unknown application" in page.text.lower(), page
             assert cid not in {c["client_id"] for c in list_pending(admin)}
+    assert branches["won"] >= 1 and branches["lost"] >= 1, (
+        f"both outcomes must have been checked: {branches}, statuses "
+        f"{[r.status for r in outcomes]}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -693,6 +717,12 @@ def test_parallel_console_sign_in_brute_force_is_limited_per_account(start_serve
         assert len(form) == 1, page
         assert browser.cookie("gh_browser"), "the sign-in page sets gh_browser"
         pages.append((browser, urllib.parse.urljoin(url, form[0].action or url), form[0]))
+    # The per-account window is a fixed minute of the wall clock (floor(now / 60)): a flood that
+    # straddled a minute boundary would start counting afresh and let the right password in.
+    # Start early in a minute, so that the flood and the check below share one window.
+    into_minute = time.time() % 60
+    if into_minute > 40:
+        time.sleep(60 - into_minute + 0.2)
     results = together([
         lambda b=b, a=a, f=f, i=i: b.post(a, dict(f.fields, email=USER_EMAIL,
                                                    password=f"wrong-password-{i}"))

@@ -355,7 +355,7 @@ def test_confidential_client_exchanges_a_code(server, flow, how):
 
 
 def test_basic_with_a_matching_bare_client_id_in_the_body_is_accepted(server, flow):
-    """Hazard 14: some clients send `client_id` in the body next to Basic; it identifies,
+    """Some MCP clients send `client_id` in the body next to Basic; it identifies,
     it does not authenticate twice."""
     client = refreshing_client(flow)
     code = flow.code(client)
@@ -556,10 +556,21 @@ def test_public_client_sending_a_secret_is_invalid_client(server, flow, how):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_expired_pending_client_is_invalid_client(start_server, mode):
-    srv = start_server({"GATEHOUSE_PENDING_CLIENT_TTL": "2",
+    ttl = 2
+    srv = start_server({"GATEHOUSE_PENDING_CLIENT_TTL": str(ttl),
                         "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode=mode)
+    started = time.monotonic()
     pending = register(srv, grant_types=REFRESHING)
-    time.sleep(3.2)
+    registered = time.monotonic()
+    configuration = (pending["registration_client_uri"], None,
+                     {"Authorization": f"Bearer {pending['registration_access_token']}"})
+    # Just before (surely pending until registration + ttl - 1 s, whole seconds): it exists.
+    assert request("GET", *configuration)[0] == 200
+    elapsed = time.monotonic() - started
+    assert elapsed < ttl - 1, f"the pending check took {elapsed:.2f} s: the machine is too slow"
+    time.sleep(max(0.0, registered + ttl + 0.5 - time.monotonic()))
+    # After: gone, there and at the token endpoint.
+    assert request("GET", *configuration)[0] == 401
     for how in ("basic", "post"):
         resp = refresh(srv, pending, "x" * 43, how)
         assert_error(resp, 401, "invalid_client")
@@ -731,7 +742,7 @@ def test_refresh_works_with_either_secret_method(server, flow, how):
 
 
 def test_concurrent_refreshes_with_one_token_all_succeed(server, flow):
-    """Hazard 9: a client refreshing from several tabs or threads at once is not logged out."""
+    """A client refreshing from several tabs or threads at once is not logged out."""
     client = refreshing_client(flow)
     first = assert_tokens(exchange(server, client, flow.code(client)), refresh_token=True)
     results: list = [None] * 5
@@ -806,16 +817,29 @@ def test_refresh_with_the_authorized_resource_only(server, flow):
 def test_reuse_after_the_grace_window_revokes_the_grant(start_server, mode):
     """RFC 9700 §4.14.2: a rotated refresh token used after the grace window means it leaked;
     the whole grant goes, the latest refresh token included."""
-    srv = start_server({"GATEHOUSE_REFRESH_GRACE": "1",
+    grace = 3
+    srv = start_server({"GATEHOUSE_REFRESH_GRACE": str(grace),
                         "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode=mode)
     flow = Flow(srv)
-    client = refreshing_client(flow)
+    client = refreshing_client(flow)  # the sign-in (argon2) happens here, before the clock
     first = assert_tokens(exchange(srv, client, flow.code(client)), refresh_token=True)
+    started = time.monotonic()
     second = assert_tokens(refresh(srv, client, first["refresh_token"]), refresh_token=True)
-    time.sleep(2.5)
+    rotated = time.monotonic()
+    # Whole seconds: a token rotated at t is accepted again until at least t + grace - 1.
+    # Just before: within the grace window the rotated token still refreshes (a concurrent
+    # refresh), and the session keeps working.
+    sibling = assert_tokens(refresh(srv, client, first["refresh_token"]), refresh_token=True)
+    assert active(srv, client, second["refresh_token"]).get("active") is True
+    elapsed = time.monotonic() - started
+    assert elapsed < grace - 1, f"the in-grace checks took {elapsed:.2f} s: the machine is too slow"
+    time.sleep(max(0.0, rotated + grace + 0.5 - time.monotonic()))
+    # After: the reuse revokes the whole grant, what the in-grace reuse got included.
     assert_error(refresh(srv, client, first["refresh_token"]), 400, "invalid_grant")
     assert_error(refresh(srv, client, second["refresh_token"]), 400, "invalid_grant")
     assert active(srv, client, second["refresh_token"]) == {"active": False}
+    assert_error(refresh(srv, client, sibling["refresh_token"]), 400, "invalid_grant")
+    assert active(srv, client, sibling["access_token"]) == {"active": False}
 
 
 # --------------------------------------------------------------------------------------------
@@ -984,13 +1008,22 @@ def test_introspection_requires_a_confidential_client(server, flow):
 def test_expired_access_token_is_inactive(start_server, mode):
     """RFC 7662 §2.2: `active` is false once the token is past its expiration time (the
     server is its own issuer: no clock-skew leeway applies). The grant lives on."""
-    srv = start_server({"GATEHOUSE_ACCESS_TOKEN_TTL": "1",
+    ttl = 3
+    srv = start_server({"GATEHOUSE_ACCESS_TOKEN_TTL": str(ttl),
                         "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode=mode)
     flow = Flow(srv)
-    client = refreshing_client(flow)
-    body = assert_tokens(exchange(srv, client, flow.code(client)), refresh_token=True)
-    assert body["expires_in"] == 1, body
-    time.sleep(2.5)
+    client = refreshing_client(flow)  # the sign-in (argon2) happens here, before the clock
+    code = flow.code(client)
+    started = time.monotonic()
+    body = assert_tokens(exchange(srv, client, code), refresh_token=True)
+    assert body["expires_in"] == ttl, body
+    claims = verify(srv, body["access_token"])  # just before: valid (PyJWT checks exp too)
+    assert claims["exp"] - claims["iat"] == ttl, claims
+    assert active(srv, client, body["access_token"]).get("active") is True
+    # Whole seconds: the token is surely valid until issuance + ttl - 1.
+    elapsed = time.monotonic() - started
+    assert elapsed < ttl - 1, f"the checks while valid took {elapsed:.2f} s: the machine is too slow"
+    time.sleep(max(0.0, claims["exp"] + 0.5 - time.time()))
     with pytest.raises(jwt.ExpiredSignatureError):
         verify(srv, body["access_token"])
     info = active(srv, client, body["access_token"])

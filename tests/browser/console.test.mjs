@@ -483,6 +483,10 @@ describe('admin console in a real browser', { timeout: SUITE_TIMEOUT_MS }, () =>
       await noMarkup(page.locator('#client-detail'), 'detail page');
 
       // The page's CSP (nonce-based) keeps inline script and inline handlers from running.
+      // No fixed pause: the probe waits for positive signals that each attempt has had its
+      // chance: the <img> fired its error/load event (its inline handler, registered first,
+      // would have run before our listener), and the CSP violation report for the <script>
+      // arrived (an inline script that ran would have run synchronously, at appendChild).
       const probe = await page.evaluate(async () => {
         const violations = [];
         document.addEventListener('securitypolicyviolation', (e) => violations.push(e.effectiveDirective || e.violatedDirective));
@@ -491,17 +495,34 @@ describe('admin console in a real browser', { timeout: SUITE_TIMEOUT_MS }, () =>
         const s = document.createElement('script');
         s.textContent = 'window.__ghInline = true;';
         document.body.appendChild(s);
+        const inlineAtOnce = window.__ghInline;
         const d = document.createElement('div');
         d.innerHTML = '<img src="data:," onerror="window.__ghHandler = true">';
+        const img = d.querySelector('img');
+        const imgEvent = new Promise((resolve) => {
+          img.addEventListener('error', () => resolve({ event: 'error', handler: window.__ghHandler }));
+          img.addEventListener('load', () => resolve({ event: 'load', handler: window.__ghHandler }));
+        });
         document.body.appendChild(d);
-        await new Promise((r) => setTimeout(r, 300));
-        return { inline: window.__ghInline, handler: window.__ghHandler, violations };
+        const bounded = (p, ms, what) => Promise.race([p, new Promise((r) => setTimeout(() => r({ event: `no ${what} within ${ms} ms` }), ms))]);
+        const img_ = await bounded(imgEvent, 10_000, 'img event');
+        const scriptReported = new Promise((resolve) => {
+          const poll = () => (violations.some((v) => v.startsWith('script-src')) ? resolve(true) : setTimeout(poll, 10));
+          poll();
+        });
+        const reported = await bounded(scriptReported, 10_000, 'script violation');
+        return { inline: window.__ghInline, inlineAtOnce, handler: window.__ghHandler, img: img_, reported, violations };
       });
+      assert.ok(['error', 'load'].includes(probe.img.event), `the probe <img> never finished loading: ${JSON.stringify(probe)}`);
+      assert.equal(probe.reported, true, `no CSP violation was reported for the inline <script>: ${JSON.stringify(probe)}`);
       assert.equal(probe.inline, false, 'an inline <script> without the nonce ran on a console page');
+      assert.equal(probe.inlineAtOnce, false, 'an inline <script> without the nonce ran on a console page');
       assert.equal(probe.handler, false, 'an inline event handler ran on a console page');
+      assert.equal(probe.img.handler, false, 'an inline event handler ran on a console page');
       assert.ok(probe.violations.length >= 1, `no CSP violation was reported: ${JSON.stringify(probe)}`);
 
-      await page.waitForTimeout(300);
+      // A dialog blocks the page's script until it is dismissed, so one opened by the probe was
+      // recorded before page.evaluate returned.
       assert.deepEqual(dialogs, [], 'a dialog fired on a console page');
       assert.deepEqual(pageErrors, []);
     });

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { ADMIN, OUT, SUITE_TIMEOUT_MS, USER, browserTestbed, decideAndLand, signIn, submitAndLoad } from './support.mjs';
+import { ADMIN, OUT, SUITE_TIMEOUT_MS, USER, assertSettledAt, browserTestbed, decideAndLand, signIn, submitAndLoad } from './support.mjs';
 
 const HOSTILE_NAME = '<img src=x onerror=alert(1)><script>alert(1)</script>';
 
@@ -30,7 +30,8 @@ function framingRoutes(req, res, url) {
     const src = url.searchParams.get('src') ?? '';
     const attr = src.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(`<!doctype html><title>framer</title><iframe id="victim" src="${attr}" width="600" height="600"></iframe>`);
+    // The iframe counts its load events (data-loads): the test's signal that the frame is done.
+    res.end(`<!doctype html><title>framer</title><iframe id="victim" src="${attr}" width="600" height="600" data-loads="0" onload="this.dataset.loads = String(Number(this.dataset.loads) + 1)"></iframe>`);
     return true;
   }
   if (req.method === 'GET' && url.pathname === '/frameable') {
@@ -137,8 +138,9 @@ describe('hosted pages in a real browser', { timeout: SUITE_TIMEOUT_MS }, () => 
       const last = documents.at(-1);
       assert.equal(last.status, 403);
       assertPageHeaders(last, 'the refusal page');
-      // Give a stray redirect a moment, then make sure the client heard nothing.
-      await page.waitForTimeout(300);
+      // The page settled at Gatehouse and nothing on it can redirect later; the client heard nothing.
+      await assertSettledAt(page, gh.base, documents, 'the refusal page');
+      assert.ok(!documents.some((d) => d.url.startsWith(cb.origin)), `the browser reached the client: ${JSON.stringify(documents.map((d) => d.url))}`);
       assert.deepEqual(cb.hitsFor(state), []);
       assert.deepEqual(cb.hits.filter((h) => h.state === state || h.code), []);
       assert.deepEqual(dialogs, []);
@@ -217,7 +219,8 @@ describe('hosted pages in a real browser', { timeout: SUITE_TIMEOUT_MS }, () => 
       `expected the denial page, got: ${await page.locator('body').innerText()}`,
     );
     assertPageHeaders(documents.at(-1), 'the denial page');
-    await page.waitForTimeout(300);
+    await assertSettledAt(page, gh.base, documents, 'the denial page');
+    assert.ok(!documents.some((d) => d.url.startsWith(cb.origin)), `the browser reached the client: ${JSON.stringify(documents.map((d) => d.url))}`);
     assert.deepEqual(cb.hitsFor(state), [], 'the denied client heard from the browser');
     assert.deepEqual(dialogs, []);
   });
@@ -225,7 +228,7 @@ describe('hosted pages in a real browser', { timeout: SUITE_TIMEOUT_MS }, () => 
   test('5. a hostile client name is shown as text and never runs', async () => {
     const hostile = await registerClient(gh.base, cb.redirectUri, HOSTILE_NAME);
     const { url } = authorizationUrl(gh.base, hostile.client_id, cb.redirectUri);
-    const { page, dialogs } = await freshPage();
+    const { page, dialogs, documents } = await freshPage();
     const consoleErrors = [];
     page.on('pageerror', (e) => consoleErrors.push(String(e)));
 
@@ -249,7 +252,9 @@ describe('hosted pages in a real browser', { timeout: SUITE_TIMEOUT_MS }, () => 
     assert.deepEqual(injected.imgs, [], 'an <img> element exists in the consent page');
     assert.ok(injected.title.includes('<script>'), `title does not carry the name as text: ${injected.title}`);
     await page.screenshot({ path: path.join(OUT, 'hostile-name.png'), fullPage: true });
-    await page.waitForTimeout(300);
+    // Every load the page started has ended (an <img> that failed would have run its handler by
+    // then) and its CSP lets no script run at all: a dialog could only have fired already.
+    await assertSettledAt(page, gh.base, documents, 'the consent page');
     assert.deepEqual(dialogs, [], 'a dialog fired');
     assert.deepEqual(consoleErrors, []);
   });
@@ -272,12 +277,17 @@ describe('hosted pages in a real browser', { timeout: SUITE_TIMEOUT_MS }, () => 
     // And the browser really refuses to show it in a frame on another origin.
     const { page: attacker, dialogs } = await freshPage();
     const signInButtonsInFrame = async (src) => {
+      // Positive signals before counting: the framed document was requested and answered, and
+      // the <iframe> element fired its load event (the framer page counts them in data-loads).
+      const answered = attacker.waitForResponse((r) => r.url() === src && r.request().frame() !== attacker.mainFrame());
       await attacker.goto(`${cb.origin}/frame?src=${encodeURIComponent(src)}`);
-      await attacker.locator('#victim').waitFor();
-      await attacker.waitForTimeout(500);
+      const resp = await answered;
+      assert.equal(resp.status(), 200, `the framed document ${src} answered ${resp.status()}`);
+      await attacker.waitForFunction(() => Number(document.getElementById('victim')?.dataset.loads ?? 0) >= 1);
       const frame = attacker.frames().find((f) => f !== attacker.mainFrame());
       assert.ok(frame, 'the iframe is missing');
-      return { count: await frame.getByRole('button', { name: 'Sign in' }).count(), url: frame.url() };
+      await frame.waitForLoadState('load');
+      return { count: await frame.getByRole('button', { name: 'Sign in' }).count(), url: frame.url(), headers: await resp.allHeaders() };
     };
     // Positive control: a frameable page on another origin (localhost vs 127.0.0.1) does show.
     const control = await signInButtonsInFrame(`${cb.origin.replace('127.0.0.1', 'localhost')}/frameable`);
@@ -285,6 +295,7 @@ describe('hosted pages in a real browser', { timeout: SUITE_TIMEOUT_MS }, () => 
     const victim = authorizationUrl(gh.base, framed.client_id, cb.redirectUri);
     const framedPage = await signInButtonsInFrame(victim.url);
     assert.equal(framedPage.count, 0, `the sign-in form rendered inside a cross-origin frame (${framedPage.url})`);
+    assert.equal((framedPage.headers['x-frame-options'] ?? '').toUpperCase(), 'DENY', 'the framed answer was not the protected page');
     assert.deepEqual(dialogs, []);
   });
 });

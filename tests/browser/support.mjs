@@ -416,3 +416,32 @@ export async function sdk(step, log, fn) {
     assert.fail(`the MCP SDK failed at ${step}:\n${describeError(e, log)}`);
   }
 }
+
+// ------------------------------------------------------------------ "nothing else happened", positively
+
+/**
+ * Instead of "wait a moment, then see that nothing happened": waits until `page` has settled
+ * (its load event, then Playwright's `networkidle`: every request the page made was answered
+ * and none has started for 500 ms), then asserts that nothing can still move it on. The browser
+ * is still at `origin`; the last document (`documents`, from freshPage) is the page shown and
+ * carries no `Refresh` header; the page has no `<meta http-equiv=refresh>`; and its CSP lets no
+ * script run (`default-src 'none'`, no `script-src`), so no timer or auto-submitted form can
+ * navigate later. Resolves to that document's record.
+ */
+export async function assertSettledAt(page, origin, documents, what) {
+  await page.waitForLoadState('load');
+  await page.waitForLoadState('networkidle');
+  assert.ok(page.url().startsWith(origin), `${what}: the browser left ${origin} for ${page.url()}`);
+  const doc = documents.at(-1);
+  assert.ok(doc, `${what}: no document response recorded`);
+  assert.equal(doc.url, page.url(), `${what}: the last document loaded is not the page shown`);
+  assert.equal(doc.headers.refresh, undefined, `${what}: a Refresh header would navigate later`);
+  const metaRefresh = await page.evaluate(
+    () => [...document.querySelectorAll('meta')].filter((m) => (m.httpEquiv || '').toLowerCase() === 'refresh').length,
+  );
+  assert.equal(metaRefresh, 0, `${what}: a <meta http-equiv=refresh> would navigate later`);
+  const csp = (doc.headers['content-security-policy'] ?? '').split(';').map((d) => d.trim().toLowerCase());
+  assert.ok(csp.includes("default-src 'none'"), `${what}: CSP without default-src 'none': ${csp.join('; ')}`);
+  assert.ok(!csp.some((d) => d.startsWith('script-src')), `${what}: CSP allows some script: ${csp.join('; ')}`);
+  return doc;
+}
