@@ -12,7 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gatehouse_core::app::App;
 use gatehouse_core::config::Config;
 use gatehouse_core::crypto;
-use gatehouse_core::domain::{AuthorizationCode, ClientId, Email, TenantId, unix_now};
+use gatehouse_core::domain::{AuthorizationCode, ClientId, Email, TenantId, User, unix_now};
 use gatehouse_core::http::Request;
 use gatehouse_core::seed;
 use gatehouse_core::store::Store;
@@ -31,26 +31,118 @@ fn form(path: &str, body: String) -> Request {
         .unwrap_or_default()
 }
 
-fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut config = Config::for_tests("http://127.0.0.1:8787");
-    config.pending_client_cap_override = Some(0);
-    let store = Arc::new(MemoryStore::new());
-    rt.block_on(seed::seed_demo(store.as_ref(), &config))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let app = App::new(store.clone(), config);
-    let tenant = TenantId::parse("demo").unwrap_or_else(|| panic!("tenant"));
-    // The seeded demo user: the token endpoint checks the user behind every code and token.
-    let email = Email::parse("user@demo.test").unwrap_or_else(|| panic!("email"));
-    let user = rt
-        .block_on(store.get_user(&tenant, &email))
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("seeded user"));
+/// The embedded store with the demo tenant and an approved confidential client that holds the
+/// refresh grant, driven through `App::handle` on a current-thread runtime.
+struct World {
+    rt: tokio::runtime::Runtime,
+    store: Arc<MemoryStore>,
+    app: App,
+    tenant: TenantId,
+    user: User,
+    client: ClientId,
+    secret: String,
+    challenge: String,
+}
 
-    // An approved confidential client with the refresh grant.
+impl World {
+    fn new() -> Self {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut config = Config::for_tests("http://127.0.0.1:8787");
+        config.pending_client_cap_override = Some(0);
+        let store = Arc::new(MemoryStore::new());
+        rt.block_on(seed::seed_demo(store.as_ref(), &config))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let app = App::new(store.clone(), config);
+        let tenant = TenantId::parse("demo").unwrap_or_else(|| panic!("tenant"));
+        // The seeded demo user: the token endpoint checks the user behind every code and token.
+        let email = Email::parse("user@demo.test").unwrap_or_else(|| panic!("email"));
+        let user = rt
+            .block_on(store.get_user(&tenant, &email))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("seeded user"));
+        let (client, secret) = register_approved(&rt, &app, store.as_ref(), &tenant);
+        let challenge = {
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(VERIFIER.as_bytes()))
+        };
+        Self {
+            rt,
+            store,
+            app,
+            tenant,
+            user,
+            client,
+            secret,
+            challenge,
+        }
+    }
+
+    fn handle(&self, req: Request) -> gatehouse_core::http::Response {
+        self.rt.block_on(self.app.handle(None, req))
+    }
+
+    /// A fresh authorization code for the client, stored directly (no browser flow).
+    fn new_code(&self) -> String {
+        let code = crypto::new_secret();
+        let now = unix_now();
+        self.rt
+            .block_on(
+                self.store.create_code(&AuthorizationCode {
+                    code_hash: crypto::hash_secret(&code),
+                    tenant: self.tenant.clone(),
+                    client_id: self.client.clone(),
+                    redirect_uri: "http://localhost/cb".into(),
+                    code_challenge: self.challenge.clone(),
+                    scope: gatehouse_core::domain::ScopeSet::parse("mcp:execute offline_access")
+                        .unwrap_or_default(),
+                    resource: "http://127.0.0.1:8787/t/demo/mcp".into(),
+                    user_id: self.user.id.clone(),
+                    user_email: Some(self.user.email.clone()),
+                    user_epoch: self.user.grant_epoch,
+                    auth_time: now,
+                    expires_at: now + 300,
+                    redeemed_grant: None,
+                }),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        code
+    }
+
+    fn token_request(&self, grant: String) -> Request {
+        form(
+            "/t/demo/oauth/token",
+            format!(
+                "{grant}&client_id={}&client_secret={}",
+                self.client, self.secret
+            ),
+        )
+    }
+
+    fn exchange(&self, code: &str) -> Request {
+        self.token_request(format!(
+            "grant_type=authorization_code&code={code}&code_verifier={VERIFIER}&redirect_uri=http%3A%2F%2Flocalhost%2Fcb"
+        ))
+    }
+
+    /// The answer of a first code exchange: an access token and a refresh token.
+    fn first_tokens(&self) -> serde_json::Value {
+        serde_json::from_slice(self.handle(self.exchange(&self.new_code())).body())
+            .unwrap_or_default()
+    }
+}
+
+/// Registers a confidential client with the refresh grant and approves it in the store.
+fn register_approved(
+    rt: &tokio::runtime::Runtime,
+    app: &App,
+    store: &MemoryStore,
+    tenant: &TenantId,
+) -> (ClientId, String) {
     let register = http::Request::builder()
         .method("POST")
         .uri("/t/demo/oauth/register")
@@ -59,102 +151,61 @@ fn bench(c: &mut Criterion) {
         .unwrap_or_default();
     let registered: serde_json::Value =
         serde_json::from_slice(rt.block_on(app.handle(None, register)).body()).unwrap_or_default();
-    let client_id = registered["client_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let secret = registered["client_secret"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let id = ClientId::parse(&client_id).unwrap_or_else(|| panic!("client id"));
+    let id = ClientId::parse(registered["client_id"].as_str().unwrap_or_default())
+        .unwrap_or_else(|| panic!("client id"));
     let version = rt
-        .block_on(store.get_client(&tenant, &id, unix_now()))
+        .block_on(store.get_client(tenant, &id, unix_now()))
         .ok()
         .flatten()
         .map_or(0, |c| c.config_version);
-    rt.block_on(store.approve_client(&tenant, &id, version, "bench", unix_now()))
+    rt.block_on(store.approve_client(tenant, &id, version, "bench", unix_now()))
         .unwrap_or_else(|e| panic!("{e}"));
-    let challenge = {
-        use base64::Engine as _;
-        use sha2::Digest as _;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(sha2::Sha256::digest(VERIFIER.as_bytes()))
-    };
-    let new_code = || {
-        let code = crypto::new_secret();
-        let now = unix_now();
-        rt.block_on(
-            store.create_code(&AuthorizationCode {
-                code_hash: crypto::hash_secret(&code),
-                tenant: tenant.clone(),
-                client_id: id.clone(),
-                redirect_uri: "http://localhost/cb".into(),
-                code_challenge: challenge.clone(),
-                scope: gatehouse_core::domain::ScopeSet::parse("mcp:execute offline_access")
-                    .unwrap_or_default(),
-                resource: "http://127.0.0.1:8787/t/demo/mcp".into(),
-                user_id: user.id.clone(),
-                user_email: Some(email.clone()),
-                user_epoch: user.grant_epoch,
-                auth_time: now,
-                expires_at: now + 300,
-                redeemed_grant: None,
-            }),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        code
-    };
-    let exchange = |code: &str| {
-        form(
-            "/t/demo/oauth/token",
-            format!(
-                "grant_type=authorization_code&code={code}&code_verifier={VERIFIER}&redirect_uri=http%3A%2F%2Flocalhost%2Fcb&client_id={client_id}&client_secret={secret}"
-            ),
-        )
-    };
+    let secret = registered["client_secret"].as_str().unwrap_or_default();
+    (id, secret.to_owned())
+}
 
+fn code_exchange(c: &mut Criterion) {
+    let w = World::new();
     c.bench_function("token: authorization_code exchange (embedded store)", |b| {
         b.iter_batched(
-            &new_code,
+            || w.new_code(),
             |code| {
-                let resp = rt.block_on(app.handle(None, exchange(&code)));
+                let resp = w.handle(w.exchange(&code));
                 assert_eq!(resp.status(), 200);
                 black_box(resp)
             },
             criterion::BatchSize::SmallInput,
         )
     });
+}
 
-    let first: serde_json::Value =
-        serde_json::from_slice(rt.block_on(app.handle(None, exchange(&new_code()))).body())
-            .unwrap_or_default();
-    let mut refresh = first["refresh_token"]
+fn refresh_rotation(c: &mut Criterion) {
+    let w = World::new();
+    let mut refresh = w.first_tokens()["refresh_token"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     c.bench_function("token: refresh_token rotation (embedded store)", |b| {
         b.iter(|| {
-            let resp = rt.block_on(app.handle(
-                None,
-                form(
-                    "/t/demo/oauth/token",
-                    format!("grant_type=refresh_token&refresh_token={refresh}&client_id={client_id}&client_secret={secret}"),
-                ),
-            ));
+            let resp = w.handle(
+                w.token_request(format!("grant_type=refresh_token&refresh_token={refresh}")),
+            );
             assert_eq!(resp.status(), 200);
             let doc: serde_json::Value = serde_json::from_slice(resp.body()).unwrap_or_default();
             refresh = doc["refresh_token"].as_str().unwrap_or_default().to_owned();
         })
     });
+}
 
-    let access = first["access_token"]
+fn verify_and_introspect(c: &mut Criterion) {
+    let w = World::new();
+    let access = w.first_tokens()["access_token"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let keys = rt
-        .block_on(app.keys.key_set(store.as_ref(), false))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let keys =
+        w.rt.block_on(w.app.keys.key_set(w.store.as_ref(), false))
+            .unwrap_or_else(|e| panic!("{e}"));
     c.bench_function("jwt: verify an ES256 access token", |b| {
         b.iter(|| {
             let claims = gatehouse_core::tokens::verify_access_token(
@@ -167,23 +218,26 @@ fn bench(c: &mut Criterion) {
             black_box(claims)
         })
     });
-
     c.bench_function("introspect: an access token (embedded store)", |b| {
         b.iter(|| {
-            let resp = rt.block_on(app.handle(
-                None,
-                form(
-                    "/t/demo/oauth/introspect",
-                    format!("token={access}&client_id={client_id}&client_secret={secret}"),
+            let resp = w.handle(form(
+                "/t/demo/oauth/introspect",
+                format!(
+                    "token={access}&client_id={}&client_secret={}",
+                    w.client, w.secret
                 ),
             ));
             assert_eq!(resp.status(), 200);
             black_box(resp)
         })
     });
+}
 
+fn authorize_get(c: &mut Criterion) {
+    let w = World::new();
     let authorize = format!(
-        "/t/demo/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri=http%3A%2F%2Flocalhost%2Fcb&code_challenge={challenge}&code_challenge_method=S256&state=s&scope=mcp%3Aexecute"
+        "/t/demo/oauth/authorize?response_type=code&client_id={}&redirect_uri=http%3A%2F%2Flocalhost%2Fcb&code_challenge={}&code_challenge_method=S256&state=s&scope=mcp%3Aexecute",
+        w.client, w.challenge
     );
     c.bench_function(
         "authorize: validate a request and render sign-in (embedded store)",
@@ -194,7 +248,7 @@ fn bench(c: &mut Criterion) {
                     .uri(authorize.as_str())
                     .body(Bytes::new())
                     .unwrap_or_default();
-                let resp = rt.block_on(app.handle(None, req));
+                let resp = w.handle(req);
                 assert_eq!(resp.status(), 200);
                 black_box(resp)
             })
@@ -202,5 +256,11 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench);
+criterion_group!(
+    benches,
+    code_exchange,
+    refresh_rotation,
+    verify_and_introspect,
+    authorize_get
+);
 criterion_main!(benches);

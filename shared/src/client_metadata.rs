@@ -220,6 +220,33 @@ pub fn validate(doc: &Map<String, Value>) -> Result<RequestedMetadata, OAuthErro
     let client_name = string_field(doc, "client_name", MAX_CLIENT_NAME_CHARS)?
         .ok_or_else(|| OAuthError::invalid_client_metadata("client_name is required"))?;
 
+    let redirect_uris = redirect_uris(doc)?;
+    let grant_types = grant_types(doc)?;
+    let response_types = response_types(doc)?;
+    let token_endpoint_auth_method = auth_method(doc)?;
+    let scope = scope(doc)?;
+    let application_type = application_type(doc)?;
+    let contacts = contacts(doc)?;
+    Ok(RequestedMetadata {
+        client_name,
+        redirect_uris,
+        grant_types,
+        response_types,
+        token_endpoint_auth_method,
+        scope,
+        application_type,
+        client_uri: web_uri_field(doc, "client_uri")?,
+        logo_uri: web_uri_field(doc, "logo_uri")?,
+        tos_uri: web_uri_field(doc, "tos_uri")?,
+        policy_uri: web_uri_field(doc, "policy_uri")?,
+        software_id: string_field(doc, "software_id", MAX_SHORT_STRING_CHARS)?,
+        software_version: string_field(doc, "software_version", MAX_SHORT_STRING_CHARS)?,
+        contacts,
+    })
+}
+
+/// `redirect_uris`: required, at least one, each a valid redirect URI; duplicates dropped.
+fn redirect_uris(doc: &Map<String, Value>) -> Result<Vec<RedirectUri>, OAuthError> {
     let raw_uris = string_array(doc, "redirect_uris", MAX_REDIRECT_URIS)
         .map_err(|e| OAuthError::invalid_redirect_uri(e.description))?
         .ok_or_else(|| {
@@ -237,7 +264,11 @@ pub fn validate(doc: &Map<String, Value>) -> Result<RequestedMetadata, OAuthErro
             redirect_uris.push(uri);
         }
     }
+    Ok(redirect_uris)
+}
 
+/// `grant_types`: `authorization_code` (the default) and optionally `refresh_token`.
+fn grant_types(doc: &Map<String, Value>) -> Result<Vec<GrantType>, OAuthError> {
     let grant_types = match string_array(doc, "grant_types", 8)? {
         None => vec![GrantType::AuthorizationCode],
         Some(list) => {
@@ -260,7 +291,11 @@ pub fn validate(doc: &Map<String, Value>) -> Result<RequestedMetadata, OAuthErro
             "grant_types must include authorization_code: clients connect through the authorization code flow",
         ));
     }
+    Ok(grant_types)
+}
 
+/// `response_types`: `code` only (the default).
+fn response_types(doc: &Map<String, Value>) -> Result<Vec<ResponseType>, OAuthError> {
     let response_types = match string_array(doc, "response_types", 8)? {
         None => vec![ResponseType::Code],
         Some(list) if list.is_empty() => {
@@ -277,7 +312,11 @@ pub fn validate(doc: &Map<String, Value>) -> Result<RequestedMetadata, OAuthErro
             vec![ResponseType::Code]
         }
     };
+    Ok(response_types)
+}
 
+/// `token_endpoint_auth_method`: `client_secret_basic` when absent (RFC 7591 §2).
+fn auth_method(doc: &Map<String, Value>) -> Result<AuthMethod, OAuthError> {
     let token_endpoint_auth_method =
         match string_field(doc, "token_endpoint_auth_method", MAX_SHORT_STRING_CHARS)? {
             None => AuthMethod::ClientSecretBasic,
@@ -287,7 +326,11 @@ pub fn validate(doc: &Map<String, Value>) -> Result<RequestedMetadata, OAuthErro
                 ))
             })?,
         };
+    Ok(token_endpoint_auth_method)
+}
 
+/// `scope`: a space-delimited string of well-formed tokens; empty means absent.
+fn scope(doc: &Map<String, Value>) -> Result<Option<ScopeSet>, OAuthError> {
     let scope = match field(doc, "scope") {
         None => None,
         Some(Value::String(raw)) => {
@@ -308,7 +351,11 @@ pub fn validate(doc: &Map<String, Value>) -> Result<RequestedMetadata, OAuthErro
             )));
         }
     };
+    Ok(scope)
+}
 
+/// `application_type`: `web` (the default) or `native`.
+fn application_type(doc: &Map<String, Value>) -> Result<ApplicationType, OAuthError> {
     let application_type = match string_field(doc, "application_type", MAX_SHORT_STRING_CHARS)? {
         None => ApplicationType::Web,
         Some(t) if t == "web" => ApplicationType::Web,
@@ -319,7 +366,11 @@ pub fn validate(doc: &Map<String, Value>) -> Result<RequestedMetadata, OAuthErro
             )));
         }
     };
+    Ok(application_type)
+}
 
+/// `contacts`: email addresses.
+fn contacts(doc: &Map<String, Value>) -> Result<Vec<String>, OAuthError> {
     let contacts = string_array(doc, "contacts", MAX_CONTACTS)?
         .unwrap_or_default()
         .into_iter()
@@ -333,23 +384,7 @@ pub fn validate(doc: &Map<String, Value>) -> Result<RequestedMetadata, OAuthErro
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-
-    Ok(RequestedMetadata {
-        client_name,
-        redirect_uris,
-        grant_types,
-        response_types,
-        token_endpoint_auth_method,
-        scope,
-        application_type,
-        client_uri: web_uri_field(doc, "client_uri")?,
-        logo_uri: web_uri_field(doc, "logo_uri")?,
-        tos_uri: web_uri_field(doc, "tos_uri")?,
-        policy_uri: web_uri_field(doc, "policy_uri")?,
-        software_id: string_field(doc, "software_id", MAX_SHORT_STRING_CHARS)?,
-        software_version: string_field(doc, "software_version", MAX_SHORT_STRING_CHARS)?,
-        contacts,
-    })
+    Ok(contacts)
 }
 
 #[cfg(test)]
@@ -393,6 +428,8 @@ mod tests {
         assert_eq!(m.scope, None);
     }
 
+    // Longer than 80 lines because it is one table of cases, five lines each as rustfmt lays
+    // them out; the loop that checks them is the last ten lines.
     #[test]
     fn field_errors_name_the_field_and_code() {
         let cases: Vec<(Value, ErrorCode, &str)> = vec![

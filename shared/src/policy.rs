@@ -188,6 +188,24 @@ pub fn gets_refresh_token(client: &Client) -> bool {
         && client.metadata.scope.contains(OFFLINE_ACCESS)
 }
 
+/// The scope of a refreshed access token (RFC 6749 §6): the grant's, or a narrower one the
+/// client asks for; never wider.
+pub fn refresh_scope(granted: &ScopeSet, raw: Option<&str>) -> Result<ScopeSet, OAuthError> {
+    let invalid = |d: String| OAuthError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidScope, d);
+    let Some(raw) = raw else {
+        return Ok(granted.clone());
+    };
+    let requested =
+        ScopeSet::parse(raw).map_err(|bad| invalid(format!("scope token {bad:?} is malformed")))?;
+    if let Some(extra) = requested.not_in(granted).next() {
+        return Err(invalid(format!(
+            "scope {:?} was not granted",
+            extra.as_str()
+        )));
+    }
+    Ok(requested)
+}
+
 /// When a new grant ends: a grant with refresh tokens lasts [`GRANT_TTL_SECS`]; one without
 /// lasts as long as its only access token (`access_token_ttl_secs`, the configured
 /// `GATEHOUSE_ACCESS_TOKEN_TTL`), so its record expires with the last token it backs.

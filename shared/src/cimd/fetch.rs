@@ -228,15 +228,8 @@ impl Fetcher {
         let addrs = self.resolve(url).await?;
         let tcp = self.connect(&addrs).await?;
         let tls = self.tls()?;
-        let server_name = match url.host() {
-            Some(Host::Ipv4(ip)) => ServerName::IpAddress(IpAddr::V4(ip).into()),
-            Some(Host::Ipv6(ip)) => ServerName::IpAddress(IpAddr::V6(ip).into()),
-            Some(Host::Domain(name)) => ServerName::try_from(name.to_owned())
-                .map_err(|_| FetchError::Tls("invalid server name".into()))?,
-            None => return Err(FetchError::Tls("no server name".into())),
-        };
         let stream = tokio_rustls::TlsConnector::from(tls)
-            .connect(server_name, tcp)
+            .connect(server_name(url)?, tcp)
             .await
             .map_err(|e| FetchError::Tls(e.to_string()))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -246,24 +239,7 @@ impl Fetcher {
         let driver = AbortOnDrop(tokio::spawn(async move {
             let _ = conn.await;
         }));
-        let authority = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_owned(),
-        };
-        let request = http::Request::get(&url[Position::BeforePath..Position::AfterQuery])
-            .header(http::header::HOST, authority)
-            .header(http::header::ACCEPT, "application/json")
-            .header(
-                http::header::USER_AGENT,
-                concat!(
-                    "Gatehouse/",
-                    env!("CARGO_PKG_VERSION"),
-                    " (client metadata)"
-                ),
-            )
-            .header(http::header::CONNECTION, "close")
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| FetchError::Http(e.to_string()))?;
+        let request = document_request(url)?;
         let response = sender
             .send_request(request)
             .await
@@ -310,6 +286,40 @@ impl Fetcher {
         drop(driver);
         Ok(Fetched { body, max_age })
     }
+}
+
+/// The name the server's certificate must carry: the URL's host, as written.
+fn server_name(url: &Url) -> Result<ServerName<'static>, FetchError> {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => Ok(ServerName::IpAddress(IpAddr::V4(ip).into())),
+        Some(Host::Ipv6(ip)) => Ok(ServerName::IpAddress(IpAddr::V6(ip).into())),
+        Some(Host::Domain(name)) => ServerName::try_from(name.to_owned())
+            .map_err(|_| FetchError::Tls("invalid server name".into())),
+        None => Err(FetchError::Tls("no server name".into())),
+    }
+}
+
+/// `GET {path}?{query}` with `Host`, `Accept: application/json`, our user agent and
+/// `Connection: close` (one request per connection).
+fn document_request(url: &Url) -> Result<http::Request<Empty<Bytes>>, FetchError> {
+    let authority = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    http::Request::get(&url[Position::BeforePath..Position::AfterQuery])
+        .header(http::header::HOST, authority)
+        .header(http::header::ACCEPT, "application/json")
+        .header(
+            http::header::USER_AGENT,
+            concat!(
+                "Gatehouse/",
+                env!("CARGO_PKG_VERSION"),
+                " (client metadata)"
+            ),
+        )
+        .header(http::header::CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| FetchError::Http(e.to_string()))
 }
 
 /// The certificates of a PEM file (the development-only extra CA).

@@ -221,85 +221,96 @@ fn validate_request(
             .single(name)
             .map_err(|e| fail(ErrorCode::InvalidRequest, e.describe()))
     };
-    match p("response_type")? {
-        Some("code") => {}
-        Some(other) => {
-            return Err(fail(
-                ErrorCode::UnsupportedResponseType,
-                format!("response_type {other:?} is not supported; use \"code\""),
-            ));
-        }
-        None => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "response_type is required (\"code\")".into(),
-            ));
-        }
-    }
-    let code_challenge = p("code_challenge")?.ok_or_else(|| {
-        fail(
-            ErrorCode::InvalidRequest,
-            "PKCE is required: send code_challenge with code_challenge_method=S256".into(),
-        )
-    })?;
-    match p("code_challenge_method")? {
-        Some("S256") => {}
-        Some(other) => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                format!("code_challenge_method {other:?} is not supported; use S256"),
-            ));
-        }
-        None => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge_method is required and must be S256 (plain is not accepted)".into(),
-            ));
-        }
-    }
-    let challenge_ok = code_challenge.len() == 43
-        && code_challenge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !challenge_ok {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)"
-                .into(),
-        ));
-    }
+    let refused = |(code, d): (ErrorCode, String)| fail(code, d);
+    response_type(p("response_type")?).map_err(refused)?;
+    let code_challenge =
+        pkce_challenge(p("code_challenge")?, p("code_challenge_method")?).map_err(refused)?;
     let scope = crate::policy::requested_scope(client, p("scope")?).map_err(|bad| {
         fail(
             ErrorCode::InvalidScope,
             format!("scope {bad} is not registered for this application"),
         )
     })?;
-
-    let default_resource = metadata::default_resource(&ctx.base, ctx.tenant);
-    let resources = params.all("resource");
-    let resource = match resources.as_slice() {
-        [] => default_resource,
-        [one] if *one == default_resource => default_resource,
-        [one] => {
-            return Err(fail(
-                ErrorCode::InvalidTarget,
-                format!(
-                    "resource {one:?} is not served by this authorization server; use {default_resource}"
-                ),
-            ));
-        }
-        _ => {
-            return Err(fail(
-                ErrorCode::InvalidTarget,
-                "only one resource may be requested at a time".into(),
-            ));
-        }
-    };
+    let resource = single_resource(ctx, params).map_err(refused)?;
     Ok(ValidatedRequest {
         code_challenge: code_challenge.to_owned(),
         scope,
         resource,
     })
+}
+
+/// A refusal sent back to the client: the RFC 6749 §4.1.2.1 error code and a description.
+type Refusal = (ErrorCode, String);
+
+/// `response_type` must be `code` (OAuth 2.1: the only response type).
+fn response_type(raw: Option<&str>) -> Result<(), Refusal> {
+    match raw {
+        Some("code") => Ok(()),
+        Some(other) => Err((
+            ErrorCode::UnsupportedResponseType,
+            format!("response_type {other:?} is not supported; use \"code\""),
+        )),
+        None => Err((
+            ErrorCode::InvalidRequest,
+            "response_type is required (\"code\")".into(),
+        )),
+    }
+}
+
+/// PKCE (RFC 7636, required by OAuth 2.1): an S256 challenge of the right shape; `plain` is
+/// refused because it sends the verifier itself through the browser (RFC 9700 §2.1.1).
+fn pkce_challenge<'p>(
+    challenge: Option<&'p str>,
+    method: Option<&str>,
+) -> Result<&'p str, Refusal> {
+    let invalid = |d: String| (ErrorCode::InvalidRequest, d);
+    let challenge = challenge.ok_or_else(|| {
+        invalid("PKCE is required: send code_challenge with code_challenge_method=S256".into())
+    })?;
+    match method {
+        Some("S256") => {}
+        Some(other) => {
+            return Err(invalid(format!(
+                "code_challenge_method {other:?} is not supported; use S256"
+            )));
+        }
+        None => {
+            return Err(invalid(
+                "code_challenge_method is required and must be S256 (plain is not accepted)".into(),
+            ));
+        }
+    }
+    let well_formed = challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if well_formed {
+        Ok(challenge)
+    } else {
+        Err(invalid(
+            "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)"
+                .into(),
+        ))
+    }
+}
+
+/// RFC 8707: at most one `resource`, and it must be the tenant's; absent means the tenant's.
+fn single_resource(ctx: &Ctx<'_>, params: &Params) -> Result<String, Refusal> {
+    let default_resource = metadata::default_resource(&ctx.base, ctx.tenant);
+    match params.all("resource").as_slice() {
+        [] => Ok(default_resource),
+        [one] if *one == default_resource => Ok(default_resource),
+        [one] => Err((
+            ErrorCode::InvalidTarget,
+            format!(
+                "resource {one:?} is not served by this authorization server; use {default_resource}"
+            ),
+        )),
+        _ => Err((
+            ErrorCode::InvalidTarget,
+            "only one resource may be requested at a time".into(),
+        )),
+    }
 }
 
 pub async fn post(ctx: &Ctx<'_>, req: &Request) -> Response {

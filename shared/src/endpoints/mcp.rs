@@ -106,7 +106,6 @@ fn rpc_error(status: StatusCode, id: &Value, code: i64, message: &str) -> Respon
 
 pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError> {
     let claims = authenticate(ctx, req).await?;
-    let (tenant, base) = (ctx.tenant, ctx.base.as_str());
     if !ctx.methods.allows(req.method().as_str()) {
         // No server-initiated stream (GET) in this demo; Streamable HTTP allows 405 here.
         return Err(OAuthError::method_not_allowed(ctx.methods.allow));
@@ -137,6 +136,17 @@ pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError
         return Ok(resp);
     };
     let params = message.get("params").cloned().unwrap_or(Value::Null);
+    answer(ctx, &claims, method, id, &params)
+}
+
+/// The answer to one JSON-RPC request (a message with an `id`).
+fn answer(
+    ctx: &Ctx<'_>,
+    claims: &AccessClaims,
+    method: &str,
+    id: &Value,
+    params: &Value,
+) -> Result<Response, OAuthError> {
     let resp = match method {
         "initialize" => {
             let requested = params.get("protocolVersion").and_then(Value::as_str);
@@ -161,38 +171,47 @@ pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError
                 "inputSchema": {"type": "object", "properties": {}, "additionalProperties": false},
             }]}),
         ),
-        "tools/call" => {
-            let name = params.get("name").and_then(Value::as_str);
-            if name != Some("whoami") {
-                return Ok(rpc_error(StatusCode::OK, id, -32602, "unknown tool"));
-            }
-            if !claims.scope.split(' ').any(|s| s == "mcp:execute") {
-                return Err(OAuthError::new(
-                    StatusCode::FORBIDDEN,
-                    ErrorCode::InsufficientScope,
-                    "calling tools needs the mcp:execute scope",
-                )
-                .with_header(
-                    WWW_AUTHENTICATE,
-                    challenge(
-                        base,
-                        tenant,
-                        Some((
-                            "insufficient_scope",
-                            "calling tools needs the mcp:execute scope",
-                        )),
-                    ),
-                ));
-            }
-            rpc_result(
-                id,
-                json!({"content": [{"type": "text", "text": format!(
-                    "subject {} through client {} with scope \"{}\"",
-                    claims.sub, claims.client_id, claims.scope
-                )}], "isError": false}),
-            )
-        }
+        "tools/call" => return call_tool(ctx, claims, id, params),
         _ => rpc_error(StatusCode::OK, id, -32601, "method not found"),
     };
     Ok(resp)
+}
+
+/// `tools/call`: the one tool, `whoami`, needs the `mcp:execute` scope (RFC 6750 §3.1
+/// `insufficient_scope` otherwise, with the challenge naming the scope).
+fn call_tool(
+    ctx: &Ctx<'_>,
+    claims: &AccessClaims,
+    id: &Value,
+    params: &Value,
+) -> Result<Response, OAuthError> {
+    let name = params.get("name").and_then(Value::as_str);
+    if name != Some("whoami") {
+        return Ok(rpc_error(StatusCode::OK, id, -32602, "unknown tool"));
+    }
+    if !claims.scope.split(' ').any(|s| s == "mcp:execute") {
+        return Err(OAuthError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::InsufficientScope,
+            "calling tools needs the mcp:execute scope",
+        )
+        .with_header(
+            WWW_AUTHENTICATE,
+            challenge(
+                &ctx.base,
+                ctx.tenant,
+                Some((
+                    "insufficient_scope",
+                    "calling tools needs the mcp:execute scope",
+                )),
+            ),
+        ));
+    }
+    Ok(rpc_result(
+        id,
+        json!({"content": [{"type": "text", "text": format!(
+            "subject {} through client {} with scope \"{}\"",
+            claims.sub, claims.client_id, claims.scope
+        )}], "isError": false}),
+    ))
 }

@@ -120,6 +120,32 @@ pub(crate) enum Grants {
     ApprovalAndConsent,
 }
 
+/// A fresh authorization code for the parked request and the signed-in user (only its hash is
+/// stored), valid for [`AUTHORIZATION_CODE_TTL_SECS`].
+fn new_code(
+    ctx: &Ctx<'_>,
+    areq: &AuthorizationRequest,
+    session: &Session,
+) -> (String, AuthorizationCode) {
+    let code = crypto::new_secret();
+    let record = AuthorizationCode {
+        code_hash: crypto::hash_secret(&code),
+        tenant: ctx.tenant.id.clone(),
+        client_id: areq.client_id.clone(),
+        redirect_uri: areq.redirect_uri.clone(),
+        code_challenge: areq.code_challenge.clone(),
+        scope: areq.scope.clone(),
+        resource: areq.resource.clone(),
+        user_id: session.user_id.clone(),
+        user_email: Some(session.email.clone()),
+        user_epoch: session.grant_epoch,
+        auth_time: ctx.now,
+        expires_at: ctx.now + AUTHORIZATION_CODE_TTL_SECS,
+        redeemed_grant: None,
+    };
+    (code, record)
+}
+
 /// Ends the authorization with a code, in one store transaction that consumes the parked
 /// request (exactly once: a replayed form finds it gone), records consent and, for an
 /// administrator's approval, approves the client (only while it is still pending and live).
@@ -132,22 +158,7 @@ pub(crate) async fn issue_code(
     grants: Grants,
 ) -> Result<Response, AuthorizeError> {
     let (client, areq) = (flow.client, flow.areq);
-    let code = crypto::new_secret();
-    let record = AuthorizationCode {
-        code_hash: crypto::hash_secret(&code),
-        tenant: ctx.tenant.id.clone(),
-        client_id: client.client_id.clone(),
-        redirect_uri: areq.redirect_uri.clone(),
-        code_challenge: areq.code_challenge.clone(),
-        scope: areq.scope.clone(),
-        resource: areq.resource.clone(),
-        user_id: session.user_id.clone(),
-        user_email: Some(session.email.clone()),
-        user_epoch: session.grant_epoch,
-        auth_time: ctx.now,
-        expires_at: ctx.now + AUTHORIZATION_CODE_TTL_SECS,
-        redeemed_grant: None,
-    };
+    let (code, record) = new_code(ctx, areq, session);
     let consent = Consent {
         tenant: ctx.tenant.id.clone(),
         client_id: client.client_id.clone(),

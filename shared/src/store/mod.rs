@@ -1,5 +1,5 @@
 //! The storage port. Protocol code talks to [`Store`]; two adapters implement it with the same
-//! semantics, proven by one contract suite (`shared/tests/store_contract.rs`):
+//! semantics, proven by one contract suite (`shared/tests/store_contract/`):
 //! [`memory::MemoryStore`] (embedded, the local runner's default) and
 //! [`dynamo::DynamoStore`] (DynamoDB). Every key, attribute and TTL is documented in
 //! `shared/storage-schema.md`.

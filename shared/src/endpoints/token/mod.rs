@@ -11,9 +11,7 @@ use crate::app::App;
 use crate::client_auth;
 use crate::context::Ctx;
 use crate::crypto;
-use crate::domain::{
-    AuthorizationCode, Client, Email, Grant, RefreshToken, ScopeSet, Tenant, UnixTime,
-};
+use crate::domain::{AuthorizationCode, Client, Grant, RefreshToken, ScopeSet, Tenant, UnixTime};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{self, Cache, Request, Response};
 use crate::params::Params;
@@ -26,13 +24,19 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-fn invalid_grant(d: &str) -> OAuthError {
+mod lookup;
+mod revocation;
+
+use lookup::*;
+pub use revocation::{introspect, revoke};
+
+pub(super) fn invalid_grant(d: &str) -> OAuthError {
     OAuthError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidGrant, d)
 }
 
 /// Token-endpoint requests are `application/x-www-form-urlencoded` (RFC 6749 §4.1.3) with no
 /// repeated parameter.
-fn check_form(req: &Request) -> Result<Params, OAuthError> {
+pub(super) fn check_form(req: &Request) -> Result<Params, OAuthError> {
     let is_form = http::is_form(req.headers());
     if !is_form {
         return Err(OAuthError::invalid_request(
@@ -48,17 +52,20 @@ fn check_form(req: &Request) -> Result<Params, OAuthError> {
     Ok(form)
 }
 
-fn param<'a>(form: &'a Params, name: &'static str) -> Result<Option<&'a str>, OAuthError> {
+pub(super) fn param<'a>(
+    form: &'a Params,
+    name: &'static str,
+) -> Result<Option<&'a str>, OAuthError> {
     form.single(name)
         .map_err(|e| OAuthError::invalid_request(e.describe()))
 }
 
-fn required<'a>(form: &'a Params, name: &'static str) -> Result<&'a str, OAuthError> {
+pub(super) fn required<'a>(form: &'a Params, name: &'static str) -> Result<&'a str, OAuthError> {
     param(form, name)?.ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
 }
 
 /// RFC 8707 at the token endpoint: a `resource`, when sent, must be the one authorized.
-fn check_resource(form: &Params, granted: &str) -> Result<(), OAuthError> {
+pub(super) fn check_resource(form: &Params, granted: &str) -> Result<(), OAuthError> {
     match form.all("resource").as_slice() {
         [] => Ok(()),
         [one] if *one == granted => Ok(()),
@@ -71,14 +78,17 @@ fn check_resource(form: &Params, granted: &str) -> Result<(), OAuthError> {
 }
 
 /// What every token-side endpoint starts with: a well-formed form and an authenticated client.
-struct Authenticated {
+pub(super) struct Authenticated {
     form: Params,
     issuer: String,
     now: UnixTime,
     client: Client,
 }
 
-async fn authenticated(ctx: &Ctx<'_>, req: &Request) -> Result<Authenticated, OAuthError> {
+pub(super) async fn authenticated(
+    ctx: &Ctx<'_>,
+    req: &Request,
+) -> Result<Authenticated, OAuthError> {
     let (app, tenant, now) = (ctx.app, ctx.tenant, ctx.now);
     let form = check_form(req)?;
     let issuer = ctx.issuer.clone();
@@ -116,7 +126,7 @@ pub async fn token(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError>
     }
 }
 
-async fn load_code(
+pub(super) async fn load_code(
     app: &App,
     tenant: &Tenant,
     client: &Client,
@@ -143,7 +153,7 @@ async fn load_code(
 }
 
 /// RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge.
-fn check_pkce(verifier: Option<&str>, challenge: &str) -> Result<(), OAuthError> {
+pub(super) fn check_pkce(verifier: Option<&str>, challenge: &str) -> Result<(), OAuthError> {
     let verifier =
         verifier.ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
     let shape_ok = (43..=128).contains(&verifier.len())
@@ -165,7 +175,7 @@ fn check_pkce(verifier: Option<&str>, challenge: &str) -> Result<(), OAuthError>
     }
 }
 
-async fn authorization_code(
+pub(super) async fn authorization_code(
     app: &App,
     tenant: &Tenant,
     issuer: &str,
@@ -244,7 +254,7 @@ async fn authorization_code(
     .await
 }
 
-fn new_refresh(grant: &Grant, now: UnixTime) -> (RefreshToken, String) {
+pub(super) fn new_refresh(grant: &Grant, now: UnixTime) -> (RefreshToken, String) {
     let value = crypto::new_secret();
     (
         RefreshToken {
@@ -265,7 +275,7 @@ fn new_refresh(grant: &Grant, now: UnixTime) -> (RefreshToken, String) {
     )
 }
 
-async fn refresh_token(
+pub(super) async fn refresh_token(
     app: &App,
     tenant: &Tenant,
     issuer: &str,
@@ -311,26 +321,7 @@ async fn refresh_token(
         revoked_at: None,
     };
     check_resource(form, &grant.resource)?;
-    let scope = match param(form, "scope")? {
-        None => grant.scope.clone(),
-        Some(raw) => {
-            let requested = ScopeSet::parse(raw).map_err(|bad| {
-                OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::InvalidScope,
-                    format!("scope token {bad:?} is malformed"),
-                )
-            })?;
-            if let Some(extra) = requested.not_in(&grant.scope).next() {
-                return Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::InvalidScope,
-                    format!("scope {:?} was not granted", extra.as_str()),
-                ));
-            }
-            requested
-        }
-    };
+    let scope = policy::refresh_scope(&grant.scope, param(form, "scope")?)?;
     let (new, value) = new_refresh(&grant, now);
     match app
         .store
@@ -350,7 +341,7 @@ async fn refresh_token(
     token_response(app, issuer, client, &grant, &scope, Some(value), now).await
 }
 
-async fn token_response(
+pub(super) async fn token_response(
     app: &App,
     issuer: &str,
     client: &Client,
@@ -393,7 +384,7 @@ async fn token_response(
     Ok(http::json_response(StatusCode::OK, &body, Cache::NoStore))
 }
 
-fn token_error(e: tokens::TokenError) -> OAuthError {
+pub(super) fn token_error(e: tokens::TokenError) -> OAuthError {
     match e {
         tokens::TokenError::Store(s) => s.into(),
         other => {
@@ -401,231 +392,6 @@ fn token_error(e: tokens::TokenError) -> OAuthError {
             OAuthError::server_error()
         }
     }
-}
-
-/// What a presented token is, if it is ours, unexpired and (for a refresh token) not rotated
-/// past its grace window. Its grant is not read yet.
-enum Presented {
-    Access(AccessClaims),
-    Refresh(RefreshToken),
-}
-
-impl Presented {
-    fn grant_id(&self) -> &str {
-        match self {
-            Self::Access(c) => &c.sid,
-            Self::Refresh(t) => &t.grant_id,
-        }
-    }
-
-    fn client_id(&self) -> &str {
-        match self {
-            Self::Access(c) => &c.client_id,
-            Self::Refresh(t) => t.client_id.as_str(),
-        }
-    }
-}
-
-/// A presented token whose grant is live (with the grant, where the answer needs it).
-enum Found {
-    Access(AccessClaims, Grant),
-    Refresh(RefreshToken, Grant),
-}
-
-impl Found {
-    /// The client the token was issued to.
-    fn client_id(&self) -> &str {
-        match self {
-            Self::Access(claims, _) => claims.client_id.as_str(),
-            Self::Refresh(token, _) => token.client_id.as_str(),
-        }
-    }
-
-    /// Whether the user behind the token still stands behind it, as stored now.
-    async fn user_stands(&self, app: &App, tenant: &Tenant) -> Result<bool, OAuthError> {
-        let grant = match self {
-            Self::Access(_, grant) | Self::Refresh(_, grant) => grant,
-        };
-        user_stands(
-            app,
-            tenant,
-            &grant.user_id,
-            grant.user_email.as_ref(),
-            grant.user_epoch,
-        )
-        .await
-    }
-}
-
-/// Whether the user who authorized a code or token (issued in the user's grant epoch `epoch`)
-/// still stands behind it, read now: not disabled, not deleted, not disabled and enabled again
-/// since (disabling moves the epoch on). Records without the user's email predate this check
-/// and are refused: their user signs in again once.
-async fn user_stands(
-    app: &App,
-    tenant: &Tenant,
-    user_id: &str,
-    email: Option<&Email>,
-    epoch: u32,
-) -> Result<bool, OAuthError> {
-    let Some(email) = email else {
-        return Ok(false);
-    };
-    Ok(app
-        .store
-        .get_user(&tenant.id, email)
-        .await?
-        .is_some_and(|u| u.holds_grant(user_id, epoch)))
-}
-
-fn user_gone() -> OAuthError {
-    invalid_grant("the user who authorized this is disabled, or no longer exists")
-}
-
-async fn recognise(
-    app: &App,
-    tenant: &Tenant,
-    issuer: &str,
-    token: &str,
-    now: UnixTime,
-) -> Result<Option<Presented>, OAuthError> {
-    if tokens::token_kid(token).is_some() {
-        let mut keys = app
-            .keys
-            .key_set(app.store.as_ref(), false)
-            .await
-            .map_err(token_error)?;
-        if tokens::token_kid(token).is_some_and(|kid| !keys.public.iter().any(|k| k.kid == kid)) {
-            keys = app
-                .keys
-                .key_set(app.store.as_ref(), true)
-                .await
-                .map_err(token_error)?;
-        }
-        let Ok(claims) = tokens::verify_access_token(token, &keys, issuer, None) else {
-            return Ok(None);
-        };
-        // We issued it: no clock-skew leeway applies to our own expiry.
-        return Ok((claims.exp > now).then_some(Presented::Access(claims)));
-    }
-    let Some(refresh) = app
-        .store
-        .get_refresh_token(&tenant.id, &crypto::hash_secret(token), now)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let usable = refresh
-        .rotated_at
-        .is_none_or(|at| now - at < app.config.refresh_grace_secs);
-    Ok(usable.then_some(Presented::Refresh(refresh)))
-}
-
-async fn find_token(
-    app: &App,
-    tenant: &Tenant,
-    issuer: &str,
-    token: &str,
-    now: UnixTime,
-) -> Result<Option<Found>, OAuthError> {
-    let Some(presented) = recognise(app, tenant, issuer, token, now).await? else {
-        return Ok(None);
-    };
-    let Some(grant) = app
-        .store
-        .get_grant(&tenant.id, presented.grant_id())
-        .await?
-        .filter(|g| g.is_active(now))
-    else {
-        return Ok(None);
-    };
-    Ok(Some(match presented {
-        Presented::Access(c) => Found::Access(c, grant),
-        Presented::Refresh(t) => Found::Refresh(t, grant),
-    }))
-}
-
-/// RFC 7009: revoking either kind of token revokes its grant. Unknown tokens, and tokens of
-/// other clients, get the same `200` (no oracle).
-pub async fn revoke(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError> {
-    let (app, tenant) = (ctx.app, ctx.tenant);
-    let Authenticated {
-        form,
-        issuer,
-        now,
-        client,
-    } = authenticated(ctx, req).await?;
-    let token = required(&form, "token")?;
-    // Revocation needs no grant read: the token names its grant and client, and revoking an
-    // already revoked grant is a no-op.
-    let presented = recognise(app, tenant, &issuer, token, now).await?;
-    if let Some(p) = presented.filter(|p| p.client_id() == client.client_id.as_str()) {
-        app.store
-            .revoke_grant(&tenant.id, p.grant_id(), now)
-            .await?;
-        tracing::info!(client_id = %client.client_id, grant_id = %p.grant_id(), "grant revoked");
-    }
-    Ok(http::json_response(
-        StatusCode::OK,
-        &json!({}),
-        Cache::NoStore,
-    ))
-}
-
-/// RFC 7662. The caller must be an authenticated confidential client of the tenant, and it
-/// learns only about its own tokens (RFC 7662 §4: a client must not be able to learn who holds
-/// another client's tokens or what they may do). Anything unknown, expired, revoked or issued
-/// to another client is `{"active": false}`, so the answer reveals nothing more.
-pub async fn introspect(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError> {
-    let (app, tenant) = (ctx.app, ctx.tenant);
-    let Authenticated {
-        form,
-        issuer,
-        now,
-        client: caller,
-    } = authenticated(ctx, req).await?;
-    if caller.secret_hash.is_none() {
-        return Err(OAuthError::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidClient,
-            "introspection requires a confidential client (a resource server with a secret)",
-        ));
-    }
-    let token = required(&form, "token")?;
-    let found = find_token(app, tenant, &issuer, token, now)
-        .await?
-        .filter(|found| found.client_id() == caller.client_id.as_str());
-    let found = match found {
-        Some(f) if f.user_stands(app, tenant).await? => Some(f),
-        _ => None,
-    };
-    let body = match found {
-        Some(Found::Access(c, _)) => json!({
-            "active": true,
-            "token_type": "Bearer",
-            "scope": c.scope,
-            "client_id": c.client_id,
-            "sub": c.sub,
-            "aud": c.aud,
-            "iss": c.iss,
-            "exp": c.exp,
-            "iat": c.iat,
-            "jti": c.jti,
-        }),
-        Some(Found::Refresh(t, g)) => json!({
-            "active": true,
-            "token_type": "refresh_token",
-            "scope": g.scope.to_string(),
-            "client_id": t.client_id.to_string(),
-            "sub": g.user_id,
-            "aud": g.resource,
-            "iss": issuer,
-            "exp": t.expires_at,
-            "iat": t.created_at,
-        }),
-        None => json!({"active": false}),
-    };
-    Ok(http::json_response(StatusCode::OK, &body, Cache::NoStore))
 }
 
 /// The JWKS (public keys only). Served by the discovery function, which cannot create keys:

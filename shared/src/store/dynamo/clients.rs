@@ -1,0 +1,235 @@
+//! Client writes that must happen once or all together: a registration against the tenant's
+//! pending quota, an administrator's client, deletion with everything it issued, approval with
+//! its approval record.
+
+use crate::domain::{Client, ClientId, ClientStatus, TenantId, UnixTime};
+use crate::store::{PendingQuota, Store, StoreError};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+
+use super::*;
+
+impl DynamoStore {
+    pub(super) async fn tx_create_pending_client(
+        &self,
+        client: &Client,
+        quota: PendingQuota,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut item = client_item(client)?;
+        let write_id = crate::crypto::new_id();
+        item.insert(WRITE_ID_ATTRIBUTE.into(), s(&write_id));
+        // New, or replacing a pending record that expired but that the TTL sweeper has not
+        // removed yet (a Client ID Metadata Document URL comes back under the same id).
+        const NEW_OR_EXPIRED: &str = "attribute_not_exists(pk) OR #ttl <= :now";
+        if quota.cap == 0 {
+            return self
+                .put_client_unless_live(item, client, &write_id, NEW_OR_EXPIRED, now)
+                .await;
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(NEW_OR_EXPIRED)
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_error)?;
+        let put = TransactWriteItem::builder().put(put).build();
+        // The previous window is closed (only the current one is incremented), so reading it
+        // first and conditioning the increment of the current one on the remainder is exact.
+        let bucket = quota.bucket(now);
+        let previous = self.counter(&client.tenant, bucket - 1, now).await?;
+        if previous >= quota.cap {
+            return Err(StoreError::PendingCapReached);
+        }
+        let limit = quota.cap - previous;
+        let increment = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(pending_counter_key(&client.tenant, bucket))))
+            .update_expression("SET #n = if_not_exists(#n, :zero) + :one, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":ttl", n(quota.bucket_expiry(bucket)))
+            .build()
+            .map_err(build_error)?;
+        let result = send_transaction(
+            self.client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(increment).build())
+                .transact_items(put),
+        )
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if condition_failed(&codes, 0) => Err(StoreError::PendingCapReached),
+                Some(codes) if condition_failed(&codes, 1) => {
+                    self.own_write(client_key(&client.tenant, &client.client_id), &write_id)
+                        .await
+                }
+                _ => Err(unavailable(err)),
+            },
+        }
+    }
+
+    /// A lone conditional `PutItem` of a client record (no quota to count against); a refused
+    /// retry that finds its own write id is the same write (its first answer was lost).
+    async fn put_client_unless_live(
+        &self,
+        item: Item,
+        client: &Client,
+        write_id: &str,
+        condition: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ref se))
+                if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                self.own_write(client_key(&client.tenant, &client.client_id), write_id)
+                    .await
+            }
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+
+    pub(super) async fn tx_create_client(&self, client: &Client) -> Result<(), StoreError> {
+        // The client (only if new) and its approval record, in one transaction; an answer
+        // lost after the commit is recognised by the write id, like any create.
+        let write_id = crate::crypto::new_id();
+        let mut item = client_item(client)?;
+        item.insert(WRITE_ID_ATTRIBUTE.into(), s(&write_id));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let record = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(approval_item(client)?))
+            .build()
+            .map_err(build_error)?;
+        let result = send_transaction(
+            self.client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put).build())
+                .transact_items(TransactWriteItem::builder().put(record).build()),
+        )
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if condition_failed(&codes, 0) => {
+                    self.own_write(client_key(&client.tenant, &client.client_id), &write_id)
+                        .await
+                }
+                _ => Err(unavailable(err)),
+            },
+        }
+    }
+
+    pub(super) async fn tx_delete_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        // Grants are revoked before and after the client's deletion. Before: if a revocation
+        // fails, the delete answers 503 with the client still there, and a retry does it all
+        // again. After: a grant redeemed between the first pass and the deletion is caught (no
+        // grant can be redeemed after it: redemption checks that the client exists). A repeated
+        // delete of a gone client still runs the passes, so a retry after a partial failure
+        // finishes the revocation even though it answers "not found".
+        self.revoke_client_grants(tenant, id, now).await?;
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(client_key(tenant, id))))
+            .condition_expression(LIVE)
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        let existed = match result {
+            Ok(_) => true,
+            Err(SdkError::ServiceError(ref se))
+                if matches!(
+                    se.err(),
+                    DeleteItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                false
+            }
+            Err(other) => return Err(unavailable(other)),
+        };
+        self.revoke_client_grants(tenant, id, now).await?;
+        // The approval record goes with the client (a metadata-document URL can come back as
+        // a new client; its approval starts from nothing).
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(approval_key(tenant, id))))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if existed {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    pub(super) async fn tx_approve_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        version: u32,
+        approver: &str,
+        now: UnixTime,
+    ) -> Result<Client, StoreError> {
+        let current = self
+            .get_client(tenant, id, now)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if current.status != ClientStatus::Pending || current.config_version != version {
+            return Err(StoreError::Conflict);
+        }
+        let ([approval, record], updated) = self.approval_item(&current, approver, now)?;
+        let result = send_transaction(
+            self.client
+                .transact_write_items()
+                .transact_items(approval)
+                .transact_items(record),
+        )
+        .await;
+        match result {
+            Ok(_) => Ok(updated),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if condition_failed(&codes, 0) => {
+                    Err(self.approval_failure(tenant, id, now).await)
+                }
+                _ => Err(unavailable(err)),
+            },
+        }
+    }
+}

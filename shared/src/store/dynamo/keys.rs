@@ -1,0 +1,104 @@
+//! Key patterns, kept in step with `shared/storage-schema.md`. Every partition key starts with
+//! its item type, so IAM can grant each function exactly the item types it uses
+//! (`dynamodb:LeadingKeys`).
+
+use crate::domain::{ClientId, Email, TenantId};
+
+pub const GSI1: &str = "gsi1";
+
+pub const TTL_ATTRIBUTE: &str = "ttl";
+
+/// A client's `config_version`, lifted out of `doc` so that an approval can be conditional on the
+/// configuration the administrator saw.
+pub(super) const CONFIG_VERSION_ATTRIBUTE: &str = "cv";
+
+/// The condition "this item exists and has not expired" (`#ttl` → [`TTL_ATTRIBUTE`], `:now`):
+/// DynamoDB deletes expired items lazily, so every condition re-checks expiry itself.
+pub(super) const LIVE: &str =
+    "attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)";
+
+/// The random id of the create that wrote an item (see `put` and `own_write`).
+pub(super) const WRITE_ID_ATTRIBUTE: &str = "wid";
+
+/// Every tenant item is also in one GSI partition, for the operator's `tenant list`.
+pub(super) const TENANTS_GSI_PK: &str = "TENANTS";
+
+/// Public signing keys share one partition (a handful of items), newest last by sort key.
+pub(super) const JWKS_PK: &str = "JWKS";
+
+pub(super) fn tenant_key(id: &TenantId) -> (String, String) {
+    (format!("TENANT#{id}"), "TENANT".into())
+}
+
+pub(super) fn client_key(tenant: &TenantId, id: &ClientId) -> (String, String) {
+    (format!("CLIENT#{tenant}#{id}"), "CLIENT".into())
+}
+
+/// A client's approval record: its own partition (IAM's `dynamodb:LeadingKeys` sees partition
+/// keys only), so that only the admin function's role can write it.
+pub(super) fn approval_key(tenant: &TenantId, id: &ClientId) -> (String, String) {
+    (format!("APPROVAL#{tenant}#{id}"), "APPROVAL".into())
+}
+
+pub(super) fn clients_gsi_pk(tenant: &TenantId) -> String {
+    format!("CLIENTS#{tenant}")
+}
+
+pub(super) fn user_key(tenant: &TenantId, email: &Email) -> (String, String) {
+    (format!("USER#{tenant}#{email}"), "USER".into())
+}
+
+pub(super) fn users_gsi_pk(tenant: &TenantId) -> String {
+    format!("USERS#{tenant}")
+}
+
+pub(super) fn grants_gsi_pk(tenant: &TenantId, client: &ClientId) -> String {
+    format!("GRANTS#{tenant}#{client}")
+}
+
+pub(super) fn api_token_key(tenant: &TenantId, token_hash: &str) -> (String, String) {
+    (format!("APITOKEN#{tenant}#{token_hash}"), "APITOKEN".into())
+}
+
+pub(super) fn signin_failures_key(
+    tenant: &TenantId,
+    account: &str,
+    window: i64,
+) -> (String, String) {
+    (format!("SIGNIN#{tenant}#{account}"), format!("W#{window}"))
+}
+
+pub(super) fn pending_counter_key(tenant: &TenantId, bucket: i64) -> (String, String) {
+    (format!("PENDING#{tenant}"), format!("W#{bucket}"))
+}
+
+pub(super) fn authorization_request_key(tenant: &TenantId, id: &str) -> (String, String) {
+    (format!("AUTHREQ#{tenant}#{id}"), "AUTHREQ".into())
+}
+
+pub(super) fn session_key(tenant: &TenantId, id_hash: &str) -> (String, String) {
+    (format!("SESSION#{tenant}#{id_hash}"), "SESSION".into())
+}
+
+pub(super) fn consent_key(tenant: &TenantId, client: &ClientId, user_id: &str) -> (String, String) {
+    (
+        format!("CONSENT#{tenant}#{client}#{user_id}"),
+        "CONSENT".into(),
+    )
+}
+
+pub(super) fn code_key(tenant: &TenantId, code_hash: &str) -> (String, String) {
+    (format!("CODE#{tenant}#{code_hash}"), "CODE".into())
+}
+
+pub(super) fn grant_key(tenant: &TenantId, id: &str) -> (String, String) {
+    (format!("GRANT#{tenant}#{id}"), "GRANT".into())
+}
+
+pub(super) fn refresh_key(tenant: &TenantId, token_hash: &str) -> (String, String) {
+    (format!("REFRESH#{tenant}#{token_hash}"), "REFRESH".into())
+}
+
+pub(super) fn private_key_key(kid: &str) -> (String, String) {
+    (format!("SIGNKEY#{kid}"), "SIGNKEY".into())
+}

@@ -1,0 +1,108 @@
+//! Code redemption, refresh rotation, revocation and signing keys on the embedded store.
+
+use crate::domain::{AuthorizationCode, Grant, PublicSigningKey, RefreshToken, TenantId, UnixTime};
+use crate::store::StoreError;
+
+use super::*;
+
+impl MemoryStore {
+    pub(super) async fn tx_redeem_code(
+        &self,
+        code: &AuthorizationCode,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = (code.tenant.clone(), code.code_hash.clone());
+        let stored = inner
+            .codes
+            .get(&key)
+            .filter(|c| c.is_live(now))
+            .ok_or(StoreError::NotFound)?;
+        if stored.redeemed_grant.is_some() {
+            return Err(StoreError::Conflict);
+        }
+        let client_live = inner
+            .clients
+            .get(&(code.tenant.clone(), code.client_id.clone()))
+            .is_some_and(|c| c.is_live(now));
+        if !client_live {
+            return Err(StoreError::NotFound);
+        }
+        let mut redeemed = stored.clone();
+        redeemed.redeemed_grant = Some(grant.id.clone());
+        inner.codes.insert(key, redeemed);
+        inner
+            .grants
+            .insert((grant.tenant.clone(), grant.id.clone()), grant.clone());
+        if let Some(t) = refresh {
+            inner
+                .refresh_tokens
+                .insert((t.tenant.clone(), t.token_hash.clone()), t.clone());
+        }
+        inner.note_write(now);
+        Ok(())
+    }
+
+    pub(super) async fn tx_rotate_refresh_token(
+        &self,
+        old: &RefreshToken,
+        new: &RefreshToken,
+        grace_secs: i64,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let grant_active = inner
+            .grants
+            .get(&(old.tenant.clone(), old.grant_id.clone()))
+            .is_some_and(|g| g.revoked_at.is_none());
+        if !grant_active {
+            return Err(StoreError::NotFound);
+        }
+        let key = (old.tenant.clone(), old.token_hash.clone());
+        let current = inner
+            .refresh_tokens
+            .get_mut(&key)
+            .filter(|t| t.is_live(now))
+            .ok_or(StoreError::NotFound)?;
+        match current.rotated_at {
+            Some(at) if at <= now - grace_secs => return Err(StoreError::Conflict),
+            Some(_) => {}
+            None => current.rotated_at = Some(now),
+        }
+        inner
+            .refresh_tokens
+            .insert((new.tenant.clone(), new.token_hash.clone()), new.clone());
+        inner.note_write(now);
+        Ok(())
+    }
+
+    pub(super) async fn tx_revoke_grant(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        if let Some(g) = self.lock().grants.get_mut(&(tenant.clone(), id.to_owned())) {
+            g.revoked_at.get_or_insert(now);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn tx_add_signing_key(
+        &self,
+        public: &PublicSigningKey,
+        private_pkcs8_b64: &str,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.private_keys.contains_key(&public.kid) {
+            return Err(StoreError::AlreadyExists);
+        }
+        inner
+            .private_keys
+            .insert(public.kid.clone(), private_pkcs8_b64.to_owned());
+        inner.public_keys.push(public.clone());
+        Ok(())
+    }
+}

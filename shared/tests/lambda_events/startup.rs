@@ -1,0 +1,187 @@
+//! The Lambda start-up path on DynamoDB: `gatehouse_core::lambda::init_app()` with the
+//! environment the SAM template gives each function, then real events through `handle_event`.
+//!
+//! `init_app` reads its configuration from the process environment. Setting variables inside
+//! this multi-threaded test binary would race with every other test reading the environment,
+//! and needs `unsafe { std::env::set_var }`, which the workspace forbids (`unsafe_code =
+//! "forbid"` cannot be lifted by an `allow`). So the test runs this one test again in a child
+//! process of the same binary, with the variables set on the `Command`: the child starts up as
+//! a Lambda function would and serves the events; the parent prepares the table and checks.
+
+use crate::support::{HOST, event, json_body, token_request};
+use crate::template::{EnvValue, environment, function_of, read};
+use gatehouse_core::domain::{Tenant, TenantId, unix_now};
+use gatehouse_core::lambda::{handle_event, init_app};
+use gatehouse_core::router::Function;
+use gatehouse_core::store::Store;
+use gatehouse_core::store::dynamo::{DynamoStore, sdk_config};
+use serde_json::json;
+
+/// Set only in the child: the logical id of the template function it starts up as.
+const CHILD: &str = "GATEHOUSE_TEST_INIT_APP_AS";
+const THIS_TEST: &str = "startup::init_app_on_dynamodb_serves_events_with_the_template_environment";
+const FUNCTIONS: [&str; 3] = ["DiscoveryFunction", "RegisterFunction", "TokenFunction"];
+
+#[tokio::test]
+async fn init_app_on_dynamodb_serves_events_with_the_template_environment() {
+    if let Ok(logical_id) = std::env::var(CHILD) {
+        return start_up_and_serve(&logical_id).await;
+    }
+    // The same policy as the DynamoDB contract tests (tests/store_contract): no endpoint is a
+    // failure, not a skip.
+    let endpoint = std::env::var("GATEHOUSE_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "GATEHOUSE_TEST_DYNAMODB_ENDPOINT is not set: the Lambda start-up test needs a \
+             DynamoDB API endpoint. Run ./tests/run, which starts moto's server and sets it."
+        )
+    });
+    let table = format!("gatehouse-lambda-{}", gatehouse_core::crypto::new_id());
+    let shared = sdk_config(Some(&endpoint)).await;
+    let region = shared.region().expect("a region").to_string();
+    let store = DynamoStore::new(test_client(&shared), table.clone());
+    store.ensure_table().await.expect("create the test table");
+    let demo = Tenant::new(TenantId::parse("demo").expect("tenant id"), "Demo");
+    store.create_tenant(&demo).await.expect("create the tenant");
+
+    for logical_id in FUNCTIONS {
+        run_child(
+            logical_id,
+            &child_env(logical_id, &table, &endpoint, &region),
+        );
+    }
+    // The registration the register function answered is in the table the template named.
+    let clients = store
+        .list_clients(&demo.id, unix_now())
+        .await
+        .expect("list clients");
+    let names: Vec<&str> = clients
+        .iter()
+        .map(|c| c.metadata.client_name.as_str())
+        .collect();
+    assert_eq!(names, ["Start-up agent"]);
+}
+
+fn test_client(shared: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    let conf = aws_sdk_dynamodb::config::Builder::from(shared)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "lambda-start-up-test",
+        ))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// The template's environment for the function (`!Ref Table` being the test table), the
+/// endpoint override, and what the Lambda runtime adds: region and credentials.
+fn child_env(logical_id: &str, table: &str, endpoint: &str, region: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = environment(&read(), logical_id)
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                EnvValue::Literal(v) => v,
+                EnvValue::Resource(r) if r == "Table" => table.to_owned(),
+                EnvValue::Resource(r) => panic!("{name}: no test value for !Ref {r}"),
+            };
+            (name, value)
+        })
+        .collect();
+    assert!(
+        env.iter()
+            .any(|(name, value)| name == "GATEHOUSE_TABLE" && value == table),
+        "{logical_id}: the template names no table: {env:?}"
+    );
+    env.push(("GATEHOUSE_DYNAMODB_ENDPOINT".into(), endpoint.into()));
+    for (name, value) in [
+        ("AWS_REGION", region),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ] {
+        env.push((name.into(), value.into()));
+    }
+    env
+}
+
+/// Runs this test again, as `logical_id`, with `env` and no other `GATEHOUSE_*` variable.
+fn run_child(logical_id: &str, env: &[(String, String)]) {
+    let mut command = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    command.args([THIS_TEST, "--exact", "--nocapture", "--test-threads=1"]);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("GATEHOUSE_") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().map(|(n, v)| (n, v)));
+    command.env(CHILD, logical_id);
+    let output = command.output().expect("run the child test");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = format!(
+        "{logical_id} with {env:?}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "the start-up failed: {report}");
+    // A filter that matched nothing would succeed too.
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran no test: {report}"
+    );
+}
+
+/// In the child: start up as the Lambda binary does, then serve an event of the function.
+async fn start_up_and_serve(logical_id: &str) {
+    let app = init_app().await.expect("init_app");
+    // The template's PublicUrl defaults to "": the issuer comes from each request's host.
+    assert_eq!(app.config.public_url, None);
+    match function_of(logical_id) {
+        Function::Discovery => {
+            let path = "/.well-known/oauth-authorization-server/t/demo";
+            let resp = handle_event(
+                &app,
+                Function::Discovery,
+                event("GET", &format!("GET {path}"), path, None),
+            )
+            .await;
+            assert_eq!(resp.status(), 200);
+            let doc = json_body(&resp);
+            assert_eq!(doc["issuer"], format!("https://{HOST}/t/demo"));
+            assert_eq!(
+                doc["registration_endpoint"],
+                format!("https://{HOST}/t/demo/oauth/register")
+            );
+        }
+        Function::Register => {
+            let body = json!({
+                "client_name": "Start-up agent",
+                "redirect_uris": ["https://agent.example.com/callback"],
+            });
+            let route = "POST /t/{tenant}/oauth/register";
+            let ev = event("POST", route, "/t/demo/oauth/register", Some(&body));
+            let resp = handle_event(&app, Function::Register, ev).await;
+            assert_eq!(resp.status(), 201);
+            assert_eq!(json_body(&resp)["client_name"], "Start-up agent");
+        }
+        Function::Token => {
+            // The token function's own template variables, parsed.
+            let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}"));
+            assert_eq!(
+                app.config.access_token_ttl_secs.to_string(),
+                var("GATEHOUSE_ACCESS_TOKEN_TTL")
+            );
+            assert_eq!(
+                app.config.refresh_grace_secs.to_string(),
+                var("GATEHOUSE_REFRESH_GRACE")
+            );
+            let form = format!(
+                "grant_type=authorization_code&code=x&code_verifier={}&client_id=nobody&client_secret=s",
+                "a".repeat(43)
+            );
+            let resp = token_request(&app, form).await;
+            assert_eq!(resp.status(), 401);
+            assert_eq!(json_body(&resp)["error"], "invalid_client");
+        }
+        other => panic!("no event for {other:?}"),
+    }
+}
