@@ -1,292 +1,28 @@
 //! The admin console, `{issuer}/admin…`: server-rendered pages over the same operations as the
-//! admin API (`api.rs`, `manage.rs`). Same page rules as the consent pages (`html.rs`: CSP with
-//! a nonce, `frame-ancestors 'none'`, escaped output), a CSRF field on every form, and the
-//! session cookie as the only credential (a bearer token is not a browser credential).
+//! admin API ([`service`], checked by [`manage`]). Same page rules as the consent pages
+//! (`html.rs`: CSP with a nonce, `frame-ancestors 'none'`, escaped output), a CSRF field on
+//! every form, and the session cookie as the only credential (a bearer token is not a browser
+//! credential). Pages are in `console_pages.rs`, sign-in and sign-out in `console_signin.rs`.
 
-use super::api::{self, filtered_page};
+use super::console_pages::{
+    ClientPage, ClientRow, ClientsPage, Frame, SettingsPage, UserRow, UsersPage, changes_view,
+    consent_label, document_view, href_id, message, see_other, time_left,
+};
+use super::console_signin::{sign_in, sign_out, signin_page};
 use super::filter::ClientFilter;
 use super::manage::{self, ClientEdit, UserEdit};
-use super::{Admin, AuthError, authenticate_session};
+use super::{Admin, AuthError, authenticate_session, service};
 use crate::context::Ctx;
-use crate::crypto;
-use crate::domain::{AuthMethod, Client, ClientStatus, Tenant, UnixTime};
+use crate::domain::{AuthMethod, ClientStatus, Tenant};
 use crate::error::OAuthError;
-use crate::hosted::cookie_value;
 use crate::html;
 use crate::http::{self, Request, Response};
 use crate::params::Params;
-use crate::signin::{self, BROWSER_COOKIE, SESSION_COOKIE, SignInError};
-use ::http::header::{self, HeaderValue};
+use ::http::header::HeaderValue;
 use ::http::{Method, StatusCode};
-use askama::Template;
 use serde_json::{Map, Value};
 
 const PAGE_SIZE: usize = 50;
-
-/// What every console page shows in its frame.
-struct Frame<'a> {
-    nonce: String,
-    tenant_name: &'a str,
-    issuer: &'a str,
-    csrf: &'a str,
-    error: Option<&'a str>,
-}
-
-#[derive(Template)]
-#[template(path = "admin_signin.html")]
-struct SignInPage<'a> {
-    nonce: &'a str,
-    tenant_name: &'a str,
-    issuer: &'a str,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    signin_csrf: &'a str,
-    email: &'a str,
-}
-
-struct ClientRow {
-    id: String,
-    /// `id` percent-encoded for a path segment (metadata-document ids are URLs).
-    href_id: String,
-    name: String,
-    created_by: &'static str,
-    consent: &'static str,
-    scope: String,
-    redirect_uris: Vec<String>,
-    created: String,
-    time_left: String,
-}
-
-#[derive(Template)]
-#[template(path = "admin_clients.html")]
-struct ClientsPage<'a> {
-    nonce: &'a str,
-    tenant_name: &'a str,
-    issuer: &'a str,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    pending_view: bool,
-    clients: Vec<ClientRow>,
-    next_href: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "admin_client.html")]
-struct ClientPage<'a> {
-    nonce: &'a str,
-    tenant_name: &'a str,
-    issuer: &'a str,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    id: &'a str,
-    href_id: String,
-    name: &'a str,
-    status: &'a str,
-    pending: bool,
-    /// Metadata-document clients: the document URL and cache times, and changes awaiting
-    /// approval (name and redirect URIs).
-    document: Option<DocumentView>,
-    changes: Option<ChangesView>,
-    /// [`Client::approval_digest`] of what this page shows, carried by its approval forms.
-    shown: String,
-    time_left: String,
-    created_by: &'a str,
-    consent: &'a str,
-    scope: String,
-    allowed_scopes: String,
-    config_version: u32,
-    auth_method: &'a str,
-    redirect_uris: Vec<String>,
-    client_uri: Option<&'a str>,
-    created: String,
-}
-
-struct DocumentView {
-    url: String,
-    fetched: String,
-    fresh_for: String,
-}
-
-/// What an approved client asked to change (RFC 7592 update, changed metadata document):
-/// each field that differs from the approved configuration, as label and new value.
-struct ChangesView {
-    fields: Vec<(&'static str, &'static str, String)>,
-}
-
-fn changes_view(c: &Client) -> Option<ChangesView> {
-    let p = c.pending_changes.as_ref()?;
-    let m = &c.metadata;
-    let opt = |v: &Option<String>| {
-        v.as_deref()
-            .map_or_else(|| "(none)".to_owned(), crate::html::ascii_url)
-    };
-    let uris = |m: &crate::domain::ClientMetadata| {
-        m.redirect_uris
-            .iter()
-            .map(|u| crate::html::ascii_url(u.as_str()))
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
-    let mut fields = Vec::new();
-    let mut differs = |field: &'static str, label: &'static str, old: String, new: String| {
-        if old != new {
-            fields.push((field, label, new));
-        }
-    };
-    differs(
-        "client_name",
-        "Name",
-        m.client_name.clone(),
-        p.client_name.clone(),
-    );
-    differs("redirect_uris", "Redirect URIs", uris(m), uris(p));
-    differs("scope", "Scope", m.scope.to_string(), p.scope.to_string());
-    differs(
-        "grant_types",
-        "Grant types",
-        format!("{:?}", m.grant_types),
-        format!("{:?}", p.grant_types),
-    );
-    differs(
-        "client_uri",
-        "Client URI",
-        opt(&m.client_uri),
-        opt(&p.client_uri),
-    );
-    differs("logo_uri", "Logo URI", opt(&m.logo_uri), opt(&p.logo_uri));
-    differs(
-        "tos_uri",
-        "Terms of service",
-        opt(&m.tos_uri),
-        opt(&p.tos_uri),
-    );
-    differs(
-        "policy_uri",
-        "Privacy policy",
-        opt(&m.policy_uri),
-        opt(&p.policy_uri),
-    );
-    differs(
-        "software_id",
-        "Software ID",
-        m.software_id.clone().unwrap_or_default(),
-        p.software_id.clone().unwrap_or_default(),
-    );
-    differs(
-        "application_type",
-        "Application type",
-        format!("{:?}", m.application_type),
-        format!("{:?}", p.application_type),
-    );
-    Some(ChangesView { fields })
-}
-
-/// A client id as one path segment.
-fn href_id(id: &str) -> String {
-    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-fn document_view(now: UnixTime, c: &Client) -> Option<DocumentView> {
-    let doc = c.document.as_ref()?;
-    Some(DocumentView {
-        url: c.client_id.to_string(),
-        fetched: html::ago(now, doc.fetched_at),
-        fresh_for: if doc.fresh_until > now {
-            html::time_left(now, doc.fresh_until)
-        } else {
-            "stale: fetched again on next use".to_owned()
-        },
-    })
-}
-
-#[derive(Template)]
-#[template(path = "admin_settings.html")]
-struct SettingsPage<'a> {
-    nonce: &'a str,
-    tenant_name: &'a str,
-    issuer: &'a str,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    display_name: &'a str,
-    dcr_enabled: bool,
-    cimd_enabled: bool,
-    methods: Vec<(&'static str, bool)>,
-    require_client_uri: bool,
-    allowed_scopes: String,
-    pending_ttl: u64,
-    pending_cap: u32,
-    default_resource: &'a str,
-}
-
-struct UserRow {
-    email: String,
-    role: &'static str,
-    status: &'static str,
-}
-
-#[derive(Template)]
-#[template(path = "admin_users.html")]
-struct UsersPage<'a> {
-    nonce: &'a str,
-    tenant_name: &'a str,
-    issuer: &'a str,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    users: Vec<UserRow>,
-}
-
-#[derive(Template)]
-#[template(path = "admin_message.html")]
-struct MessagePage<'a> {
-    nonce: &'a str,
-    tenant_name: &'a str,
-    issuer: &'a str,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    title: &'a str,
-    message: &'a str,
-}
-
-fn message(f: &Frame<'_>, status: StatusCode, title: &str, text: &str) -> Response {
-    html::page(
-        status,
-        &f.nonce,
-        &MessagePage {
-            nonce: &f.nonce,
-            tenant_name: f.tenant_name,
-            issuer: f.issuer,
-            csrf: f.csrf,
-            error: None,
-            title,
-            message: text,
-        },
-    )
-}
-
-fn see_other(to: &str) -> Response {
-    let mut resp = Response::new(bytes::Bytes::new());
-    *resp.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(v) = HeaderValue::from_str(to) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
-
-fn time_left(now: UnixTime, client: &Client) -> String {
-    client
-        .expires_at
-        .map(|exp| html::time_left(now, exp))
-        .unwrap_or_default()
-}
-
-fn consent_label(client: &Client) -> &'static str {
-    match client.consent_method {
-        crate::domain::ConsentMethod::Required => "Required",
-        crate::domain::ConsentMethod::Trusted => "Trusted",
-    }
-}
 
 /// `{issuer}/admin` and everything under it (`rest` is what follows `/admin`, without the
 /// leading slash; empty for the console's home).
@@ -405,128 +141,6 @@ fn field<'p>(form: &'p Params, name: &'static str) -> Result<Option<&'p str>, OA
         .map_err(|e| OAuthError::invalid_request(e.describe()))
 }
 
-// ------------------------------------------------------------------ sign-in
-
-fn signin_csrf(browser: &str) -> String {
-    crypto::hash_secret(&format!("gatehouse-signin:{browser}"))
-}
-
-fn signin_page(
-    ctx: &Ctx<'_>,
-    req: &Request,
-    email: &str,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
-    let (browser, fresh) = match cookie_value(req, BROWSER_COOKIE) {
-        Some(b) => (b, false),
-        None => (crypto::new_secret(), true),
-    };
-    let nonce = html::nonce();
-    let mut resp = html::page(
-        status,
-        &nonce,
-        &SignInPage {
-            nonce: &nonce,
-            tenant_name: &ctx.tenant.display_name,
-            issuer: &ctx.issuer,
-            csrf: "",
-            error,
-            signin_csrf: &signin_csrf(&browser),
-            email,
-        },
-    );
-    if fresh {
-        resp.headers_mut().append(
-            header::SET_COOKIE,
-            ctx.cookie(BROWSER_COOKIE, browser, 365 * 24 * 3600),
-        );
-    }
-    resp
-}
-
-async fn sign_in(ctx: &Ctx<'_>, req: &Request) -> Response {
-    let params = match (http::is_form(req.headers()), Params::parse(req.body())) {
-        (true, Ok(p)) => p,
-        _ => {
-            return signin_page(
-                ctx,
-                req,
-                "",
-                Some("The sign-in form was malformed. Try again."),
-                StatusCode::BAD_REQUEST,
-            );
-        }
-    };
-    let email = params.single("email").ok().flatten().unwrap_or("");
-    let password = params.single("password").ok().flatten().unwrap_or("");
-    let csrf = params.single("csrf").ok().flatten().unwrap_or("");
-    let browser = cookie_value(req, BROWSER_COOKIE).unwrap_or_default();
-    if browser.is_empty() || !crypto::constant_time_eq(csrf, &signin_csrf(&browser)) {
-        return signin_page(
-            ctx,
-            req,
-            email,
-            Some("The sign-in form expired. Try again."),
-            StatusCode::FORBIDDEN,
-        );
-    }
-    let user = match signin::check_password(ctx.app, ctx.tenant, req, email, password).await {
-        Ok(user) => user,
-        Err(SignInError::Throttled) => {
-            return signin_page(
-                ctx,
-                req,
-                email,
-                Some("Too many sign-in attempts. Wait a minute and try again."),
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-        }
-        Err(SignInError::Invalid) => {
-            return signin_page(
-                ctx,
-                req,
-                email,
-                Some("Incorrect email or password."),
-                StatusCode::UNAUTHORIZED,
-            );
-        }
-        Err(SignInError::Store(e)) => return http::error_response(&e.into()),
-    };
-    let session_id = match signin::start_session(ctx.app, &user, ctx.now).await {
-        Ok((_, id)) => id,
-        Err(e) => return http::error_response(&e.into()),
-    };
-    let mut resp = see_other(&format!("{}/admin", ctx.issuer));
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        ctx.cookie(
-            SESSION_COOKIE,
-            session_id,
-            crate::defaults::SESSION_TTL_SECS,
-        ),
-    );
-    resp
-}
-
-async fn sign_out(ctx: &Ctx<'_>, req: &Request) -> Response {
-    if let Some(id) = cookie_value(req, SESSION_COOKIE)
-        && let Err(e) = ctx
-            .app
-            .store
-            .delete_session(&ctx.tenant.id, &crypto::hash_secret(&id))
-            .await
-    {
-        return http::error_response(&e.into());
-    }
-    let mut resp = see_other(&format!("{}/admin/signin", ctx.issuer));
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        ctx.cookie(SESSION_COOKIE, String::new(), 0),
-    );
-    resp
-}
-
 // ------------------------------------------------------------------ clients
 
 async fn clients_page(ctx: &Ctx<'_>, f: &Frame<'_>, req: &Request) -> Result<Response, OAuthError> {
@@ -543,8 +157,7 @@ async fn clients_page(ctx: &Ctx<'_>, f: &Frame<'_>, req: &Request) -> Result<Res
     let after = field(&q, "after")?
         .filter(|a| a.len() <= 200)
         .map(str::to_owned);
-    let (clients, next) =
-        filtered_page(ctx.app, ctx.tenant, &filter, after, PAGE_SIZE, ctx.now).await?;
+    let (clients, next) = service::filtered_page(ctx, &filter, after, PAGE_SIZE).await?;
     let rows = clients
         .iter()
         .map(|c| ClientRow {
@@ -591,7 +204,7 @@ async fn client_page(
     id: &str,
     error: Option<(&str, StatusCode)>,
 ) -> Result<Response, OAuthError> {
-    let c = api::load_client(ctx.app, ctx.tenant, id, ctx.now).await?;
+    let c = service::load_client(ctx, id).await?;
     let status = error.map_or(StatusCode::OK, |(_, s)| s);
     Ok(html::page(
         status,
@@ -643,7 +256,7 @@ async fn client_post(
                 scope: field(form, "scope")?.map(str::to_owned),
                 consent_method: field(form, "consent_method")?.map(str::to_owned),
             };
-            match api::edit_client(ctx.app, ctx.tenant, id, &edit, ctx.now).await {
+            match service::edit_client(ctx, id, &edit).await {
                 Ok(_) => Ok(see_other(&format!("{}/admin/clients/{id}", ctx.issuer))),
                 Err(e) if e.status == StatusCode::BAD_REQUEST => {
                     client_page(ctx, f, id, Some((&e.description, StatusCode::BAD_REQUEST))).await
@@ -652,12 +265,12 @@ async fn client_post(
             }
         }
         Some("delete") => {
-            api::delete_client(ctx.app, ctx.tenant, id, ctx.now).await?;
+            service::delete_client(ctx, id).await?;
             Ok(see_other(&format!("{}/admin", ctx.issuer)))
         }
         Some("approve") => {
             let shown = field(form, "shown")?.unwrap_or("");
-            match api::approve_client(ctx.app, ctx.tenant, admin, id, Some(shown), ctx.now).await {
+            match service::approve_client(ctx, admin, id, Some(shown)).await {
                 Ok(_) => Ok(see_other(&format!("{}/admin/clients/{id}", ctx.issuer))),
                 // Changed since the page was shown: show it again, as it is now.
                 Err(e) if e.status == StatusCode::CONFLICT => {
@@ -666,7 +279,7 @@ async fn client_post(
                 Err(e) => Err(e),
             }
         }
-        Some("refresh") => match api::refresh_metadata(ctx.app, ctx.tenant, id, ctx.now).await {
+        Some("refresh") => match service::refresh_metadata(ctx, id).await {
             Ok(_) => Ok(see_other(&format!("{}/admin/clients/{id}", ctx.issuer))),
             Err(e) if e.status.is_client_error() || e.status == StatusCode::BAD_GATEWAY => {
                 client_page(ctx, f, id, Some((&e.description, e.status))).await
@@ -751,7 +364,7 @@ async fn settings_post(
     }
     match manage::apply_settings(ctx.tenant, &patch) {
         Ok(updated) => {
-            api::save_settings(ctx.app, &updated).await?;
+            service::save_settings(ctx, &updated).await?;
             Ok(see_other(&format!("{}/admin/settings", ctx.issuer)))
         }
         Err(e) => {
@@ -772,7 +385,7 @@ async fn users_page(
     f: &Frame<'_>,
     status: StatusCode,
 ) -> Result<Response, OAuthError> {
-    let users = ctx.app.store.list_users(&ctx.tenant.id).await?;
+    let users = service::list_users(ctx).await?;
     Ok(html::page(
         status,
         &f.nonce,
@@ -805,10 +418,9 @@ async fn users_post(
         "add" => {
             let password = field(form, "password")?.unwrap_or("");
             let role = field(form, "role")?.unwrap_or("user");
-            match manage::new_user(ctx.tenant, email, password, role, ctx.now) {
-                Ok(user) => api::add_user(ctx.app, &user).await,
-                Err(e) => Err(e),
-            }
+            service::add_user(ctx, email, password, role)
+                .await
+                .map(|_| ())
         }
         action => {
             let edit = match action {
@@ -834,7 +446,7 @@ async fn users_post(
                 },
                 _ => return Err(OAuthError::invalid_request("unknown user action")),
             };
-            api::edit_user(ctx.app, ctx.tenant, admin, email, &edit)
+            service::edit_user(ctx, admin, email, &edit)
                 .await
                 .map(|_| ())
         }

@@ -1,15 +1,23 @@
 //! Administration, served by the admin function: the JSON admin API (`{issuer}/api/v1/…`), the
 //! console (`{issuer}/admin…`) and the approval decision (`approval.rs`). Both interfaces use
-//! one authentication step ([`authenticate`]) and one validation layer ([`manage`]).
+//! one authentication step ([`authenticate`]), one set of operations ([`service`]) and one
+//! validation layer ([`manage`], [`settings`]); each only reads its own requests (JSON bodies
+//! through [`body`], forms) and renders its own answers.
 //!
 //! Credentials (see `docs/admin-api.md`): the hosted session cookie of an administrator (writes
 //! need the session's CSRF token), or an admin API token `gha_{tenant}_{secret}`. Every request
 //! re-reads the user, so a demoted or disabled administrator loses access at once.
 
 pub mod api;
+mod api_body;
+pub mod body;
 pub mod console;
+mod console_pages;
+mod console_signin;
 pub mod filter;
 pub mod manage;
+pub mod service;
+pub mod settings;
 
 use crate::app::App;
 use crate::crypto;

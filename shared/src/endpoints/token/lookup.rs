@@ -83,6 +83,21 @@ pub(super) async fn user_stands(
         .is_some_and(|u| u.holds_grant(user_id, epoch)))
 }
 
+/// [`user_stands`], or `invalid_grant` saying the user is gone.
+pub(super) async fn require_user(
+    app: &App,
+    tenant: &Tenant,
+    user_id: &str,
+    email: Option<&Email>,
+    epoch: u32,
+) -> Result<(), OAuthError> {
+    if user_stands(app, tenant, user_id, email, epoch).await? {
+        Ok(())
+    } else {
+        Err(user_gone())
+    }
+}
+
 pub(super) fn user_gone() -> OAuthError {
     invalid_grant("the user who authorized this is disabled, or no longer exists")
 }

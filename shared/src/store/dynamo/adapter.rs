@@ -160,13 +160,7 @@ impl Store for DynamoStore {
         tenant: &TenantId,
         token_hash: &str,
     ) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_map(api_token_key(tenant, token_hash))))
-            .send()
-            .await
-            .map_err(unavailable)?;
+        self.delete(api_token_key(tenant, token_hash)).await?;
         Ok(())
     }
 
@@ -219,13 +213,7 @@ impl Store for DynamoStore {
     }
 
     async fn delete_session(&self, tenant: &TenantId, id_hash: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_map(session_key(tenant, id_hash))))
-            .send()
-            .await
-            .map_err(unavailable)?;
+        self.delete(session_key(tenant, id_hash)).await?;
         Ok(())
     }
 

@@ -83,6 +83,18 @@ pub(super) fn condition_failed(codes: &[Option<String>], index: usize) -> bool {
 }
 
 impl DynamoStore {
+    /// An unconditional `DeleteItem` (deleting what is not there is not an error).
+    pub(super) async fn delete(&self, key: (String, String)) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// A transaction step that holds only while the client exists and has not expired.
     pub(super) fn client_is_live(
         &self,

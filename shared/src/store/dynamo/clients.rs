@@ -185,13 +185,7 @@ impl DynamoStore {
         self.revoke_client_grants(tenant, id, now).await?;
         // The approval record goes with the client (a metadata-document URL can come back as
         // a new client; its approval starts from nothing).
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_map(approval_key(tenant, id))))
-            .send()
-            .await
-            .map_err(unavailable)?;
+        self.delete(approval_key(tenant, id)).await?;
         if existed {
             Ok(())
         } else {
