@@ -18,7 +18,7 @@ fn keys() -> &'static Arc<KeySet> {
             let store = MemoryStore::new();
             tokens::rotate(&store, unix_now()).await.expect("key");
             KeyCache::default()
-                .key_set(&store, true)
+                .key_set(&store, true, gatehouse_core::domain::unix_now())
                 .await
                 .expect("key set")
         })

@@ -204,7 +204,7 @@ fn verify_and_introspect(c: &mut Criterion) {
         .unwrap_or_default()
         .to_owned();
     let keys =
-        w.rt.block_on(w.app.keys.key_set(w.store.as_ref(), false))
+        w.rt.block_on(w.app.keys.key_set(w.store.as_ref(), false, unix_now()))
             .unwrap_or_else(|e| panic!("{e}"));
     c.bench_function("jwt: verify an ES256 access token", |b| {
         b.iter(|| {

@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// RFC 9068 §2.2 claims, plus `sid`: the grant the token belongs to (revocation and
 /// introspection look it up).
@@ -112,19 +111,34 @@ pub async fn rotate(store: &dyn Store, now: UnixTime) -> Result<PublicSigningKey
     Ok(public)
 }
 
-/// Per-process cache of the active signing key and the published key set.
+/// The key that signs at `now`, from the published keys (newest first). A rotated-in key signs
+/// only once every cache had time to publish it (JWKS caches and resource servers' copies):
+/// the newest key older than [`KEY_ACTIVATION_DELAY_SECS`]; while none is that old (a first key,
+/// or a rotation soon after it), the oldest, which has been published longest.
+fn active_key(public: &[PublicSigningKey], now: UnixTime) -> Option<&PublicSigningKey> {
+    let activation = i64::try_from(KEY_ACTIVATION_DELAY_SECS).unwrap_or(i64::MAX);
+    public
+        .iter()
+        .find(|k| k.created_at <= now.saturating_sub(activation))
+        .or_else(|| public.last())
+}
+
+/// Per-process cache of the active signing key and the published key set, each kept for
+/// [`SIGNING_KEY_CACHE_SECS`] of the application's clock (`crate::clock`), so that the key
+/// activation delay can be tested end to end.
 #[derive(Default)]
 pub struct KeyCache {
-    signing: Mutex<Option<(Instant, Arc<SigningKey>)>>,
-    verifying: Mutex<Option<(Instant, Arc<KeySet>)>>,
+    signing: Mutex<Option<(UnixTime, Arc<SigningKey>)>>,
+    verifying: Mutex<Option<(UnixTime, Arc<KeySet>)>>,
 }
 
 impl KeyCache {
-    fn fresh<T: Clone>(slot: &Mutex<Option<(Instant, T)>>) -> Option<T> {
+    fn fresh<T: Clone>(slot: &Mutex<Option<(UnixTime, T)>>, now: UnixTime) -> Option<T> {
+        let ttl = i64::try_from(SIGNING_KEY_CACHE_SECS).unwrap_or(i64::MAX);
         let guard = slot.lock().unwrap_or_else(|p| p.into_inner());
         guard
             .as_ref()
-            .filter(|(at, _)| at.elapsed() < Duration::from_secs(SIGNING_KEY_CACHE_SECS))
+            .filter(|(at, _)| (*at..at.saturating_add(ttl)).contains(&now))
             .map(|(_, v)| v.clone())
     }
 
@@ -134,21 +148,14 @@ impl KeyCache {
         store: &dyn Store,
         now: UnixTime,
     ) -> Result<Arc<SigningKey>, TokenError> {
-        if let Some(k) = Self::fresh(&self.signing) {
+        if let Some(k) = Self::fresh(&self.signing, now) {
             return Ok(k);
         }
         let mut public = store.list_public_keys().await?;
         if public.is_empty() {
             public.push(rotate(store, now).await?);
         }
-        // A rotated-in key signs only once every cache had time to publish it (JWKS caches
-        // and resource servers' copies); until then the previous key keeps signing.
-        let activation = i64::try_from(KEY_ACTIVATION_DELAY_SECS).unwrap_or(i64::MAX);
-        let newest = public
-            .iter()
-            .find(|k| k.created_at <= now - activation)
-            .or_else(|| public.first())
-            .ok_or(TokenError::NoKey)?;
+        let newest = active_key(&public, now).ok_or(TokenError::NoKey)?;
         let private = store
             .get_private_key(&newest.kid)
             .await?
@@ -160,24 +167,40 @@ impl KeyCache {
             kid: newest.kid.clone(),
             key: EncodingKey::from_ec_der(&der),
         });
-        *self.signing.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), Arc::clone(&key)));
+        *self.signing.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, Arc::clone(&key)));
         Ok(key)
     }
 
-    /// The published keys; `refresh` forces a re-read (an unknown `kid` after a rotation).
+    /// The published keys; `refresh` forces a re-read.
     pub async fn key_set(
         &self,
         store: &dyn Store,
         refresh: bool,
+        now: UnixTime,
     ) -> Result<Arc<KeySet>, TokenError> {
-        if !refresh && let Some(k) = Self::fresh(&self.verifying) {
+        if !refresh && let Some(k) = Self::fresh(&self.verifying, now) {
             return Ok(k);
         }
         let set = Arc::new(KeySet::from_public(store.list_public_keys().await?));
-        *self.verifying.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), Arc::clone(&set)));
+        *self.verifying.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, Arc::clone(&set)));
         Ok(set)
+    }
+
+    /// The published keys as verifying `token` needs them: read again when the token names a
+    /// key this process has not seen (a rotation since the cache was filled).
+    pub async fn key_set_for(
+        &self,
+        store: &dyn Store,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Arc<KeySet>, TokenError> {
+        let keys = self.key_set(store, false, now).await?;
+        let unknown = token_kid(token).is_some_and(|kid| !keys.public.iter().any(|k| k.kid == kid));
+        if unknown {
+            self.key_set(store, true, now).await
+        } else {
+            Ok(keys)
+        }
     }
 }
 
@@ -292,6 +315,28 @@ mod tests {
         let old = sign_access_token(&k, &expired).unwrap();
         assert!(verify_access_token(&old, &set, "https://as.example/t/demo", None).is_err());
         assert!(verify_access_token("garbage", &set, "https://as.example/t/demo", None).is_err());
+    }
+
+    #[test]
+    fn a_rotated_in_key_signs_only_after_the_activation_delay() {
+        let key = |kid: &str, created_at| PublicSigningKey {
+            kid: kid.into(),
+            x: String::new(),
+            y: String::new(),
+            created_at,
+        };
+        let delay = i64::try_from(KEY_ACTIVATION_DELAY_SECS).unwrap();
+        let first = key("first", 1000);
+        assert_eq!(
+            active_key(std::slice::from_ref(&first), 1000).unwrap().kid,
+            "first"
+        );
+        // Rotated soon after the first key: the first keeps signing until the new one is old.
+        let keys = [key("second", 1200), first.clone()];
+        assert_eq!(active_key(&keys, 1300).unwrap().kid, "first");
+        assert_eq!(active_key(&keys, 1200 + delay - 1).unwrap().kid, "first");
+        assert_eq!(active_key(&keys, 1200 + delay).unwrap().kid, "second");
+        assert!(active_key(&[], 1000).is_none());
     }
 
     /// RFC 8725 §2.1/§3.1: the algorithm comes from the key, never from the token: `alg: none`

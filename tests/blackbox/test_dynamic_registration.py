@@ -21,7 +21,7 @@ ALL_SCOPES = "user_default mcp:execute offline_access"
 PUBLIC_DEFAULT_SCOPES = "user_default mcp:execute"
 
 # What an MCP client such as Claude sends: every optional field a real client fills.
-SEED_001 = {
+CLAUDE_REGISTRATION = {
     "client_name": "Claude",
     "redirect_uris": ["https://claude.example.com/api/mcp/auth_callback"],
     "grant_types": ["authorization_code", "refresh_token"],
@@ -106,8 +106,8 @@ def assert_error(resp, status: int, error: str) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def test_seed_001_registration_returns_201_with_the_full_client_information(server):
-    body = assert_created(register(server, SEED_001))
+def test_a_full_registration_returns_201_with_the_full_client_information(server):
+    body = assert_created(register(server, CLAUDE_REGISTRATION))
 
     # §3.2.1: client_secret for a confidential client, and when it expires (0 = never).
     assert CLIENT_SECRET.fullmatch(body.get("client_secret", "")), body
@@ -115,9 +115,9 @@ def test_seed_001_registration_returns_201_with_the_full_client_information(serv
     assert not isinstance(body["client_secret_expires_at"], bool)
 
     # §3.2.1: "all registered metadata about the client", exactly as sent.
-    for name, sent in SEED_001.items():
+    for name, sent in CLAUDE_REGISTRATION.items():
         assert body.get(name) == sent, f"{name}: sent {sent!r}, got {body.get(name)!r}"
-    assert body["redirect_uris"] == SEED_001["redirect_uris"]
+    assert body["redirect_uris"] == CLAUDE_REGISTRATION["redirect_uris"]
 
     # §2 defaults and the tenant's defaults.
     assert body.get("token_endpoint_auth_method") == "client_secret_basic", body
@@ -126,8 +126,8 @@ def test_seed_001_registration_returns_201_with_the_full_client_information(serv
 
 
 def test_response_has_only_registered_metadata_and_issued_credentials(server):
-    body = assert_created(register(server, SEED_001))
-    unexpected = set(body) - set(SEED_001) - SERVER_ISSUED - SERVER_DEFAULTED
+    body = assert_created(register(server, CLAUDE_REGISTRATION))
+    unexpected = set(body) - set(CLAUDE_REGISTRATION) - SERVER_ISSUED - SERVER_DEFAULTED
     assert unexpected == set(), f"unexpected fields in response: {unexpected}"
 
 

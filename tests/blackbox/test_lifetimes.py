@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.parse
 
 import pytest
 
-from conftest import MODES, Pkce
+from conftest import MODES, Pkce, json_body, request
 from test_tokens import (
     ADMIN_EMAIL,
     DEMO_ADMIN_PASSWORD,
@@ -169,3 +170,39 @@ def test_a_browser_session_lives_8_hours(clocked):
     status, _, body = flow.authorize(client, Pkce.new(), state="s")
     assert status == 200 and only_form(body)["fields"].get("action") == "sign_in", (
         "an 8-hour-old session signs in again")
+
+
+def test_a_rotated_in_key_is_published_at_once_and_signs_after_the_activation_delay(clocked):
+    """`gatehouse keys rotate` adds a key. Resource servers must see it before any token is
+    signed with it: it is published (JWKS) once this process's key cache turns over (300 s) and
+    signs only after the activation delay (two cache periods plus the JWKS `max-age`: 900 s)."""
+    from test_operator_cli import cli, ok
+
+    srv, clock = clocked("dynamodb")
+    flow = Flow(srv)
+    client = refreshing_client(flow)
+
+    def kid_of_a_new_token() -> str:
+        body = assert_tokens(exchange(srv, client, flow.code(client)), refresh_token=True)
+        header = body["access_token"].split(".")[0]
+        return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+
+    def published() -> set[str]:
+        resp = request("GET", f"{srv.issuer}/jwks.json")
+        assert resp[0] == 200, resp
+        return {k["kid"] for k in json_body(resp)["keys"]}
+
+    old = kid_of_a_new_token()
+    assert published() == {old}
+    # Keys are ordered by their creation second: the rotated-in key must be a later one.
+    time.sleep(1.1)
+    ok(cli(srv, "keys", "rotate"))
+    clock.set(301)
+    new = published() - {old}
+    assert len(new) == 1, "the rotated-in key is published once the cache turned over"
+    assert kid_of_a_new_token() == old, "a just-published key does not sign yet"
+    clock.set(899)
+    assert kid_of_a_new_token() == old, "nor before the activation delay has passed"
+    clock.set(1300)
+    assert kid_of_a_new_token() == new.pop(), "after the delay the new key signs"
+    assert old in published(), "the previous key stays published for tokens it signed"

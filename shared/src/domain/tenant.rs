@@ -74,7 +74,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_scopes_are_seed_002s() {
+    fn default_scopes_are_user_default_mcp_execute_and_offline_access() {
         assert_eq!(
             DcrSettings::default().allowed_scopes.to_string(),
             "user_default mcp:execute offline_access"

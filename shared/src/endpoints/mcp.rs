@@ -50,21 +50,11 @@ async fn authenticate(ctx: &Ctx<'_>, req: &Request) -> Result<AccessClaims, OAut
     let token = http::authorization(req, "bearer")
         .ok_or_else(|| unauthorized(None, "a bearer access token is required"))?;
     let resource = metadata::demo_resource(base, tenant);
-    let stale_kid = |keys: &tokens::KeySet| {
-        tokens::token_kid(token).is_some_and(|kid| !keys.public.iter().any(|k| k.kid == kid))
-    };
-    let mut keys = app
+    let keys = app
         .keys
-        .key_set(app.store.as_ref(), false)
+        .key_set_for(app.store.as_ref(), token, ctx.now)
         .await
         .map_err(|_| OAuthError::unavailable())?;
-    if stale_kid(&keys) {
-        keys = app
-            .keys
-            .key_set(app.store.as_ref(), true)
-            .await
-            .map_err(|_| OAuthError::unavailable())?;
-    }
     let invalid = || {
         unauthorized(
             Some((

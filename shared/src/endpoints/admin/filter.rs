@@ -226,7 +226,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_seed_syntax() {
+    fn parses_the_documented_filter_syntax() {
         assert_eq!(
             ClientFilter::parse(r#"createdByType eq "dcr""#).unwrap(),
             ClientFilter(vec![Condition::CreatedBy(CreatedByType::Dcr)])

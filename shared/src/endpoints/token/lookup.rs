@@ -110,18 +110,11 @@ pub(super) async fn recognise(
     now: UnixTime,
 ) -> Result<Option<Presented>, OAuthError> {
     if tokens::token_kid(token).is_some() {
-        let mut keys = app
+        let keys = app
             .keys
-            .key_set(app.store.as_ref(), false)
+            .key_set_for(app.store.as_ref(), token, now)
             .await
             .map_err(token_error)?;
-        if tokens::token_kid(token).is_some_and(|kid| !keys.public.iter().any(|k| k.kid == kid)) {
-            keys = app
-                .keys
-                .key_set(app.store.as_ref(), true)
-                .await
-                .map_err(token_error)?;
-        }
         let Ok(claims) = tokens::verify_access_token(token, &keys, issuer, None) else {
             return Ok(None);
         };

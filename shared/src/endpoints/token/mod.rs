@@ -394,7 +394,7 @@ pub async fn jwks(ctx: &Ctx<'_>) -> Result<Response, OAuthError> {
     let app = ctx.app;
     let keys = app
         .keys
-        .key_set(app.store.as_ref(), false)
+        .key_set(app.store.as_ref(), false, ctx.now)
         .await
         .map_err(token_error)?;
     Ok(http::json_response(
