@@ -105,6 +105,19 @@ pub fn registration_scope(
     }
 }
 
+/// A metadata document's scope: the document is written for every authorization server, so
+/// scopes this tenant does not offer are dropped rather than refused (none left: the tenant's
+/// defaults); a metadata-document client is public, so it never holds `offline_access`.
+pub fn document_scope(
+    requested: Option<&ScopeSet>,
+    allowed: &ScopeSet,
+) -> Result<ScopeSet, OAuthError> {
+    let offered = requested
+        .map(|s| ScopeSet::from_tokens(s.iter().filter(|t| allowed.contains(t.as_str())).cloned()))
+        .filter(|s| !s.is_empty());
+    registration_scope(offered.as_ref(), allowed, AuthMethod::None)
+}
+
 /// The quota pending registrations count against: at most the tenant's cap per pending
 /// lifetime window (a client that registers once per connection must not fill the table).
 pub fn pending_quota(settings: &DcrSettings) -> PendingQuota {

@@ -252,3 +252,10 @@ def test_comments_cite_nothing_outside_the_repository():
             if pattern.search(line):
                 hits.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
     assert not hits, "\n".join(hits)
+
+
+def test_the_sam_template_sets_no_development_only_setting():
+    """`GATEHOUSE_DEV_*` settings (extra CAs, loopback documents, a moved clock) exist for local
+    tests only; the deployed functions must never see one."""
+    template = (REPO / "infra" / "template.yaml").read_text()
+    assert "GATEHOUSE_DEV_" not in template

@@ -21,7 +21,7 @@ use crate::client_metadata;
 use crate::defaults::{CIMD_CACHE_DEFAULT_SECS, CIMD_CACHE_MAX_SECS, CIMD_CACHE_MIN_SECS};
 use crate::domain::{
     AuthMethod, Client, ClientId, ClientMetadata, ClientStatus, ConsentMethod, CreatedByType,
-    DocumentState, ScopeSet, Tenant, UnixTime,
+    DocumentState, Tenant, UnixTime,
 };
 use crate::store::{Store, StoreError};
 use fetch::{FetchError, Fetcher};
@@ -183,15 +183,8 @@ pub fn validate_document(
             "token_endpoint_auth_method must be \"none\"".to_owned(),
         ));
     }
-    let allowed = &tenant.dcr.allowed_scopes;
-    let requested_scope = requested
-        .scope
-        .as_ref()
-        .map(|s| ScopeSet::from_tokens(s.iter().filter(|t| allowed.contains(t.as_str())).cloned()))
-        .filter(|s| !s.is_empty());
-    let scope =
-        crate::policy::registration_scope(requested_scope.as_ref(), allowed, AuthMethod::None)
-            .map_err(|e| invalid(e.description))?;
+    let scope = crate::policy::document_scope(requested.scope.as_ref(), &tenant.dcr.allowed_scopes)
+        .map_err(|e| invalid(e.description))?;
     Ok(requested.into_metadata(AuthMethod::None, scope))
 }
 

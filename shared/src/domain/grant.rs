@@ -75,3 +75,29 @@ pub struct PublicSigningKey {
     pub y: String,
     pub created_at: UnixTime,
 }
+
+/// A record issued on a user's authority (a code, a grant, a refresh token): who, found by which
+/// email, in which of the user's grant epochs. Every use re-reads the user by that email.
+pub trait IssuedToUser {
+    fn user_id(&self) -> &str;
+    fn user_email(&self) -> Option<&super::Email>;
+    fn user_epoch(&self) -> u32;
+}
+
+macro_rules! issued_to_user {
+    ($($record:ty),*) => {$(
+        impl IssuedToUser for $record {
+            fn user_id(&self) -> &str {
+                &self.user_id
+            }
+            fn user_email(&self) -> Option<&super::Email> {
+                self.user_email.as_ref()
+            }
+            fn user_epoch(&self) -> u32 {
+                self.user_epoch
+            }
+        }
+    )*};
+}
+
+issued_to_user!(Grant, RefreshToken, super::AuthorizationCode);

@@ -20,16 +20,15 @@ use crate::endpoints::metadata;
 use crate::error::ErrorCode;
 use crate::http::{Request, Response};
 use crate::params::Params;
-use crate::store::FlowKeys;
 use ::http::StatusCode;
 use ::http::header::{self};
 
 use crate::hosted::{
     AuthorizeError, Flow, Grants, Next, PageError, RedirectError, ValidatedRedirect, consent_page,
-    cookie_value, deny, finish, invalid_decision, issue_code, load_form, next_step, page_param,
-    run_step, sign_in, signin_again, too_large, validate_redirect,
+    cookie_value, deny, finish, invalid_decision, issue_code, load_form, load_step, next_step,
+    page_param, run_step, sign_in, signin_again, too_large, validate_redirect,
 };
-use crate::signin::{self, BROWSER_COOKIE, SESSION_COOKIE};
+use crate::signin::{self, BROWSER_COOKIE};
 
 use crate::context::Ctx;
 
@@ -42,20 +41,7 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
     let params = Params::parse(req.uri().query().unwrap_or("").as_bytes()).map_err(too_large)?;
     // One round trip for the client and the browser's session.
     let client_id = parse_client_id(page_param(&params, "client_id")?)?;
-    let session_hash = cookie_value(req, SESSION_COOKIE).map(|id| crypto::hash_secret(&id));
-    let flow = ctx
-        .app
-        .store
-        .load_flow(
-            FlowKeys {
-                tenant: &ctx.tenant.id,
-                request_id: None,
-                client_id: Some(&client_id),
-                session_hash: session_hash.as_deref(),
-            },
-            ctx.now,
-        )
-        .await?;
+    let flow = load_step(ctx, req, &client_id, None).await?;
     let client = if client_id.is_url() {
         document_client(ctx, req, &client_id, flow.client).await?
     } else {

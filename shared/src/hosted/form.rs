@@ -5,7 +5,6 @@ use crate::defaults::SESSION_TTL_SECS;
 use crate::domain::{AuthorizationRequest, Client, ClientId, Session};
 use crate::http::{Request, Response};
 use crate::params::Params;
-use crate::store::FlowKeys;
 use ::http::StatusCode;
 use ::http::header::{self};
 
@@ -73,20 +72,7 @@ pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedF
     let client_id = page_param(&params, "client_id")?
         .and_then(ClientId::parse)
         .ok_or_else(PageError::forged_form)?;
-    let session_hash = cookie_value(req, SESSION_COOKIE).map(|id| crypto::hash_secret(&id));
-    let flow = ctx
-        .app
-        .store
-        .load_flow(
-            FlowKeys {
-                tenant: &ctx.tenant.id,
-                request_id: Some(request_id),
-                client_id: Some(&client_id),
-                session_hash: session_hash.as_deref(),
-            },
-            ctx.now,
-        )
-        .await?;
+    let flow = super::load_step(ctx, req, &client_id, Some(request_id)).await?;
     let areq = flow.request.ok_or_else(PageError::start_again)?;
     let csrf = page_param(&params, "csrf_token")?.unwrap_or("");
     let browser = cookie_value(req, BROWSER_COOKIE).unwrap_or_default();

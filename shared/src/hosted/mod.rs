@@ -9,8 +9,12 @@
 //! [`RedirectError`] goes back to the client, and can only be built from a [`ValidatedRedirect`],
 //! which only exists once the client and its redirect URI have been checked.
 
+use crate::crypto;
+use crate::domain::ClientId;
 use crate::html;
 use crate::http::{Request, Response};
+use crate::signin::SESSION_COOKIE;
+use crate::store::{FlowItems, FlowKeys, StoreError};
 use ::http::header::{self, HeaderValue};
 use cookie::{Cookie, SameSite};
 
@@ -77,4 +81,22 @@ pub(crate) fn cookie_value(req: &Request, name: &str) -> Option<String> {
         .find(|c| c.name() == name)
         .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// What one step of the flow reads, in one round trip: the client, the browser's session (from
+/// its cookie) and, for a submitted form, the parked request.
+pub(crate) async fn load_step(
+    ctx: &Ctx<'_>,
+    req: &Request,
+    client_id: &ClientId,
+    request_id: Option<&str>,
+) -> Result<FlowItems, StoreError> {
+    let session_hash = cookie_value(req, SESSION_COOKIE).map(|id| crypto::hash_secret(&id));
+    let keys = FlowKeys {
+        tenant: &ctx.tenant.id,
+        request_id,
+        client_id: Some(client_id),
+        session_hash: session_hash.as_deref(),
+    };
+    ctx.app.store.load_flow(keys, ctx.now).await
 }

@@ -4,7 +4,7 @@
 use super::*;
 use crate::app::App;
 use crate::crypto;
-use crate::domain::{Email, Grant, RefreshToken, Tenant, UnixTime};
+use crate::domain::{Grant, IssuedToUser, RefreshToken, Tenant, UnixTime};
 use crate::error::OAuthError;
 use crate::tokens::{self, AccessClaims};
 
@@ -51,14 +51,7 @@ impl Found {
         let grant = match self {
             Self::Access(_, grant) | Self::Refresh(_, grant) => grant,
         };
-        user_stands(
-            app,
-            tenant,
-            &grant.user_id,
-            grant.user_email.as_ref(),
-            grant.user_epoch,
-        )
-        .await
+        user_stands(app, tenant, grant).await
     }
 }
 
@@ -69,29 +62,25 @@ impl Found {
 pub(super) async fn user_stands(
     app: &App,
     tenant: &Tenant,
-    user_id: &str,
-    email: Option<&Email>,
-    epoch: u32,
+    record: &impl IssuedToUser,
 ) -> Result<bool, OAuthError> {
-    let Some(email) = email else {
+    let Some(email) = record.user_email() else {
         return Ok(false);
     };
     Ok(app
         .store
         .get_user(&tenant.id, email)
         .await?
-        .is_some_and(|u| u.holds_grant(user_id, epoch)))
+        .is_some_and(|u| u.holds_grant(record.user_id(), record.user_epoch())))
 }
 
 /// [`user_stands`], or `invalid_grant` saying the user is gone.
 pub(super) async fn require_user(
     app: &App,
     tenant: &Tenant,
-    user_id: &str,
-    email: Option<&Email>,
-    epoch: u32,
+    record: &impl IssuedToUser,
 ) -> Result<(), OAuthError> {
-    if user_stands(app, tenant, user_id, email, epoch).await? {
+    if user_stands(app, tenant, record).await? {
         Ok(())
     } else {
         Err(user_gone())

@@ -193,14 +193,7 @@ pub(super) async fn authorization_code(
     }
     check_pkce(param(form, "code_verifier")?, &code.code_challenge)?;
     check_resource(form, &code.resource)?;
-    require_user(
-        app,
-        tenant,
-        &code.user_id,
-        code.user_email.as_ref(),
-        code.user_epoch,
-    )
-    .await?;
+    require_user(app, tenant, &code).await?;
 
     let grant = Grant {
         id: crypto::new_id(),
@@ -291,14 +284,7 @@ pub(super) async fn refresh_token(
             "the refresh token was issued to another client",
         ));
     }
-    require_user(
-        app,
-        tenant,
-        &old.user_id,
-        old.user_email.as_ref(),
-        old.user_epoch,
-    )
-    .await?;
+    require_user(app, tenant, &old).await?;
     // The grant as the token carries it; whether it was revoked is checked atomically by the
     // rotation transaction, so a refresh costs no extra read.
     let grant = Grant {

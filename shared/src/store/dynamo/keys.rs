@@ -102,3 +102,73 @@ pub(super) fn refresh_key(tenant: &TenantId, token_hash: &str) -> (String, Strin
 pub(super) fn private_key_key(kid: &str) -> (String, String) {
     (format!("SIGNKEY#{kid}"), "SIGNKEY".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key pattern here is the one `shared/storage-schema.md` documents: keys rendered with
+    /// sample values, the values put back as the document's placeholders.
+    #[test]
+    fn key_patterns_are_the_documented_ones() {
+        let schema = include_str!("../../../storage-schema.md");
+        let tenant = TenantId::parse("acme").unwrap();
+        let client = ClientId::parse("0123456789abcdef0123456789abcdef").unwrap();
+        let email = Email::parse("someone@example.test").unwrap();
+        let placeholders = [
+            ("acme", "{tenant}"),
+            ("0123456789abcdef0123456789abcdef", "{client_id}"),
+            ("someone@example.test", "{email}"),
+        ];
+        let documented = |rendered: &str| {
+            placeholders
+                .iter()
+                .fold(rendered.to_owned(), |s, (value, name)| {
+                    s.replace(value, name)
+                })
+        };
+        let keys = [
+            tenant_key(&tenant),
+            client_key(&tenant, &client),
+            approval_key(&tenant, &client),
+            user_key(&tenant, &email),
+            pending_counter_key(&tenant, -1),
+            signin_failures_key(&tenant, "{sha256(lowercased email)}", -1),
+            authorization_request_key(&tenant, "{id}"),
+            session_key(&tenant, "{sha256(session id)}"),
+            api_token_key(&tenant, "{sha256(token)}"),
+            consent_key(&tenant, &client, "{user_id}"),
+            code_key(&tenant, "{sha256(code)}"),
+            grant_key(&tenant, "{grant_id}"),
+            refresh_key(&tenant, "{sha256(token)}"),
+            private_key_key("{kid}"),
+        ];
+        for (pk, sk) in keys {
+            let (pk, sk) = (
+                documented(&pk),
+                documented(&sk).replace("W#-1", "W#{window}"),
+            );
+            assert!(
+                schema.contains(&format!("`pk = {pk}`")),
+                "pk {pk} is not documented"
+            );
+            assert!(
+                schema.contains(&format!("`sk = {sk}`")),
+                "sk {sk} is not documented"
+            );
+        }
+        for gsi in [
+            clients_gsi_pk(&tenant),
+            users_gsi_pk(&tenant),
+            grants_gsi_pk(&tenant, &client),
+            TENANTS_GSI_PK.to_owned(),
+        ] {
+            let gsi = documented(&gsi);
+            assert!(
+                schema.contains(&format!("gsi1pk = {gsi}")),
+                "gsi1pk {gsi} is not documented"
+            );
+        }
+        assert!(schema.contains(&format!("`pk = {JWKS_PK}`")));
+    }
+}
