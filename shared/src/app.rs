@@ -6,10 +6,11 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{Tenant, TenantId, UnixTime};
 use crate::error::OAuthError;
-use crate::http::{ClientIp, Request};
+use crate::http::Request;
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -24,7 +25,7 @@ pub struct App {
     pub clock: Clock,
     tenants: TenantCache,
     registration_limiter: RateLimiter<std::net::IpAddr>,
-    pub(crate) signin_ip_limiter: RateLimiter<std::net::IpAddr>,
+    signin_ip_limiter: RateLimiter<std::net::IpAddr>,
 }
 
 impl App {
@@ -100,18 +101,20 @@ impl App {
     }
 
     /// Whether this source may register (or introduce a new metadata-document client) now.
-    pub fn registration_rate_ok(&self, req: &Request) -> bool {
-        match req.extensions().get::<ClientIp>().copied() {
-            Some(ClientIp(ip)) => self.registration_limiter.allow(ip, Instant::now()),
-            None => true,
-        }
+    pub fn registration_rate_ok(&self, source: Option<IpAddr>) -> bool {
+        source.is_none_or(|ip| self.registration_limiter.allow(ip, Instant::now()))
+    }
+
+    /// Whether this source may try a password now (the in-process per-IP sign-in limit).
+    pub fn signin_rate_ok(&self, source: Option<IpAddr>) -> bool {
+        source.is_none_or(|ip| self.signin_ip_limiter.allow(ip, Instant::now()))
     }
 
     /// The in-process per-IP registration limit. The tenant's pending cap is the real quota
     /// (many users of one AI platform share one egress address, so a per-IP limit alone would
     /// either block them or stop nothing); this slows one noisy source on one warm container.
-    pub fn check_registration_rate(&self, req: &Request) -> Result<(), OAuthError> {
-        if self.registration_rate_ok(req) {
+    pub fn check_registration_rate(&self, source: Option<IpAddr>) -> Result<(), OAuthError> {
+        if self.registration_rate_ok(source) {
             Ok(())
         } else {
             Err(OAuthError::too_many_requests(

@@ -4,13 +4,12 @@
 //! enumeration by timing).
 
 use crate::app::App;
+use crate::context::Ctx;
 use crate::crypto;
 use crate::defaults::{SESSION_TTL_SECS, SIGNIN_FAILURES_PER_ACCOUNT, SIGNIN_WINDOW_SECS};
-use crate::domain::{Email, Session, Tenant, UnixTime, User};
-use crate::http::{ClientIp, Request};
+use crate::domain::{Email, Session, UnixTime, User};
 use crate::store::StoreError;
 use std::sync::OnceLock;
-use std::time::Instant;
 
 pub const SESSION_COOKIE: &str = "gh_session";
 pub const BROWSER_COOKIE: &str = "gh_browser";
@@ -28,24 +27,18 @@ pub enum SignInError {
 
 /// Checks an email and password; the user on success.
 pub async fn check_password(
-    app: &App,
-    tenant: &Tenant,
-    req: &Request,
+    ctx: &Ctx<'_>,
     email_raw: &str,
     password: &str,
 ) -> Result<User, SignInError> {
-    let ip_ok = req
-        .extensions()
-        .get::<ClientIp>()
-        .is_none_or(|ClientIp(ip)| app.signin_ip_limiter.allow(*ip, Instant::now()));
-    if !ip_ok {
+    let (app, tenant, now) = (ctx.app, ctx.tenant, ctx.now);
+    if !app.signin_rate_ok(ctx.ip) {
         return Err(SignInError::Throttled);
     }
     // Attempts per account, counted in the store before the password is checked: the same
     // count for every process, so neither concurrent guesses, nor spreading them over Lambda
     // containers, nor a flood of other accounts gets more than the limit per window. A
     // success is taken back below: only failures count.
-    let now = app.now();
     let account = crypto::hash_secret(&email_raw.trim().to_lowercase());
     let window = now.div_euclid(SIGNIN_WINDOW_SECS);
     let window_end = (window + 1).saturating_mul(SIGNIN_WINDOW_SECS);

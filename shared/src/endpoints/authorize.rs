@@ -43,7 +43,7 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
     let client_id = parse_client_id(page_param(&params, "client_id")?)?;
     let flow = load_step(ctx, req, &client_id, None).await?;
     let client = if client_id.is_url() {
-        document_client(ctx, req, &client_id, flow.client).await?
+        document_client(ctx, &client_id, flow.client).await?
     } else {
         flow.client.ok_or_else(unknown_client)?
     };
@@ -117,7 +117,6 @@ fn unknown_client() -> PageError {
 /// where the browser goes.
 async fn document_client(
     ctx: &Ctx<'_>,
-    req: &Request,
     id: &ClientId,
     stored: Option<Client>,
 ) -> Result<Client, PageError> {
@@ -125,7 +124,7 @@ async fn document_client(
         return Err(unknown_client());
     }
     let resolved = cimd::resolve(ctx.app.documents(), ctx.tenant, id, stored, ctx.now, || {
-        ctx.app.registration_rate_ok(req)
+        ctx.app.registration_rate_ok(ctx.ip)
     })
     .await;
     resolved.map_err(|e| match e {
@@ -307,7 +306,7 @@ pub async fn post(ctx: &Ctx<'_>, req: &Request) -> Response {
 async fn authorize_post(ctx: &Ctx<'_>, req: &Request) -> Result<Response, AuthorizeError> {
     let form = load_form(ctx, req).await?;
     match page_param(&form.params, "action")? {
-        Some("sign_in") => sign_in(ctx, req, &form).await,
+        Some("sign_in") => sign_in(ctx, &form).await,
         Some("decide") => {
             let Some(session) = form.session.as_ref() else {
                 return Ok(signin_again(ctx, &form));

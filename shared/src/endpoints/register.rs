@@ -22,7 +22,7 @@ use serde_json::Value;
 pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError> {
     let (app, tenant, now) = (ctx.app, ctx.tenant, ctx.now);
     policy::check_dcr_enabled(&tenant.dcr)?;
-    app.check_registration_rate(req)?;
+    app.check_registration_rate(ctx.ip)?;
     check_body(req)?;
     let doc = client_metadata::parse_json_object(req.body())?;
     let requested = client_metadata::validate(&doc)?;

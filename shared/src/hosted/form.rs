@@ -107,7 +107,6 @@ pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedF
 /// the same argon2 work whether or not the account exists.
 pub(crate) async fn sign_in(
     ctx: &Ctx<'_>,
-    req: &Request,
     form: &SubmittedForm,
 ) -> Result<Response, AuthorizeError> {
     let email_raw = page_param(&form.params, "email")?.unwrap_or("");
@@ -116,7 +115,7 @@ pub(crate) async fn sign_in(
         signin_page(ctx, &form.client, &form.areq, email_raw, Some(msg), status)
     };
 
-    let user = match signin::check_password(ctx.app, ctx.tenant, req, email_raw, password).await {
+    let user = match signin::check_password(ctx, email_raw, password).await {
         Ok(user) => user,
         Err(signin::SignInError::Throttled) => {
             return Ok(retry(
