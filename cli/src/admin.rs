@@ -6,8 +6,9 @@
 use crate::TableArgs;
 use gatehouse_core::domain::{ClientId, ClientStatus, Email, Role, Tenant, TenantId, unix_now};
 use gatehouse_core::endpoints::admin::{manage, new_api_token};
+use gatehouse_core::store::StoreError;
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_client, sdk_config_in};
-use gatehouse_core::store::{Store, StoreError};
+use gatehouse_core::store::{ClientStore, Directory, TokenStore};
 use gatehouse_core::{defaults, tokens};
 use serde_json::{Map, Value};
 use std::io::BufRead;

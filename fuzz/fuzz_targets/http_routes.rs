@@ -10,7 +10,7 @@ use bytes::Bytes;
 use gatehouse_core::app::App;
 use gatehouse_core::config::Config;
 use gatehouse_core::domain::{AuthorizationCode, ClientId, Email, ScopeSet, TenantId, unix_now};
-use gatehouse_core::store::Store;
+use gatehouse_core::store::{Directory, FlowStore};
 use gatehouse_core::store::memory::MemoryStore;
 use gatehouse_core::{crypto, seed};
 use libfuzzer_sys::fuzz_target;

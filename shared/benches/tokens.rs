@@ -15,8 +15,8 @@ use gatehouse_core::crypto;
 use gatehouse_core::domain::{AuthorizationCode, ClientId, Email, TenantId, User, unix_now};
 use gatehouse_core::http::Request;
 use gatehouse_core::seed;
-use gatehouse_core::store::Store;
 use gatehouse_core::store::memory::MemoryStore;
+use gatehouse_core::store::{ClientStore, Directory, FlowStore};
 use std::hint::black_box;
 use std::sync::Arc;
 

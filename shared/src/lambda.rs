@@ -6,7 +6,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::http::{ClientIp, Request, RequestId, Response};
 use crate::router::Function;
-use crate::store::Store;
+use crate::store::Directory;
 use crate::store::dynamo::{DynamoStore, sdk_client, sdk_config};
 use bytes::Bytes;
 use lambda_http::request::RequestContext;

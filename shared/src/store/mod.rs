@@ -65,8 +65,9 @@ impl PendingQuota {
     }
 }
 
+/// Tenants, their users and administrators' API tokens.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Directory: Send + Sync + 'static {
     /// Creates a tenant; [`StoreError::AlreadyExists`] if the id is taken.
     async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
     /// Creates or replaces a tenant's record (settings changes).
@@ -74,7 +75,30 @@ pub trait Store: Send + Sync + 'static {
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
     /// Every tenant, by id.
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Creates a user; [`StoreError::AlreadyExists`] if the email is taken in the tenant.
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Creates or replaces a user.
+    async fn put_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn get_user(&self, tenant: &TenantId, email: &Email) -> Result<Option<User>, StoreError>;
+    /// Every user of a tenant, by email.
+    async fn list_users(&self, tenant: &TenantId) -> Result<Vec<User>, StoreError>;
+    /// Stores a new admin API token (keyed by its hash) until its `expires_at`.
+    async fn create_api_token(&self, token: &ApiToken) -> Result<(), StoreError>;
+    /// A live admin API token by its hash, or `None` (strongly consistent).
+    async fn get_api_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<ApiToken>, StoreError>;
+    /// Removes an admin API token. Idempotent.
+    async fn delete_api_token(&self, tenant: &TenantId, token_hash: &str)
+    -> Result<(), StoreError>;
+}
 
+/// Clients: pending registrations against the tenant's quota, approval with its approval record, administrators' edits, deletion with everything the client was issued.
+#[async_trait]
+pub trait ClientStore: Send + Sync + 'static {
     /// Stores a new pending client, counting it against the tenant's pending quota, in one
     /// atomic step: either the client is stored and counted, or nothing is written.
     /// Errors: [`StoreError::PendingCapReached`], [`StoreError::AlreadyExists`] (id collision).
@@ -84,14 +108,12 @@ pub trait Store: Send + Sync + 'static {
         quota: PendingQuota,
         now: UnixTime,
     ) -> Result<(), StoreError>;
-
     /// Stores a client an administrator created (approved, never expiring) with its approval
     /// record. Errors: [`StoreError::AlreadyExists`] (id collision).
     async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
-
     /// A live client of `tenant` (strongly consistent), or `None` when it does not exist,
     /// belongs to another tenant, or is pending past its expiry. Every read of a client (here,
-    /// in [`Store::load_flow`], in listings) reads its approval record with it: an approved
+    /// in [`FlowStore::load_flow`], in listings) reads its approval record with it: an approved
     /// client that does not agree with its approval ([`Client::agrees_with`]) is
     /// [`StoreError::Corrupt`], never a usable client.
     async fn get_client(
@@ -100,14 +122,12 @@ pub trait Store: Send + Sync + 'static {
         id: &ClientId,
         now: UnixTime,
     ) -> Result<Option<Client>, StoreError>;
-
     /// All live clients of a tenant, oldest first.
     async fn list_clients(
         &self,
         tenant: &TenantId,
         now: UnixTime,
     ) -> Result<Vec<Client>, StoreError>;
-
     /// One page of a tenant's live clients, oldest first, starting after the cursor `after`
     /// (a [`client_cursor`] of the last client of the previous page). Returns the page and the
     /// cursor of the next one (`None` on the last page). `limit` is at least 1.
@@ -118,7 +138,6 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         now: UnixTime,
     ) -> Result<(Vec<Client>, Option<String>), StoreError>;
-
     /// Replaces a client's own record (an RFC 7592 update, a metadata-document refresh, an edit
     /// of a pending client), only while it is live and still in the status it had when read:
     /// an edit can never undo a concurrent approval or resurrect a deleted client. It never
@@ -126,16 +145,14 @@ pub trait Store: Send + Sync + 'static {
     /// Errors: [`StoreError::NotFound`] (gone or expired), [`StoreError::Conflict`] (its
     /// status changed meanwhile).
     async fn update_client(&self, client: &Client, now: UnixTime) -> Result<(), StoreError>;
-
     /// An administrator's change to an approved client (consent method, scope, name, approved
     /// pending changes): the record and its approval record, in one step, under the same
-    /// conditions as [`Store::update_client`]. Only the admin function's role may do this.
+    /// conditions as [`ClientStore::update_client`]. Only the admin function's role may do this.
     async fn update_approved_client(
         &self,
         client: &Client,
         now: UnixTime,
     ) -> Result<(), StoreError>;
-
     /// Deletes a live client and revokes every grant issued to it (so its refresh and access
     /// tokens stop working). Errors: [`StoreError::NotFound`].
     async fn delete_client(
@@ -144,7 +161,6 @@ pub trait Store: Send + Sync + 'static {
         id: &ClientId,
         now: UnixTime,
     ) -> Result<(), StoreError>;
-
     /// Approves a pending client exactly once, in configuration `version` (the one the
     /// administrator saw): succeeds only while the client is pending, not expired and still in
     /// that version; clears its expiry (and the TTL attribute), and returns the approved client.
@@ -158,12 +174,15 @@ pub trait Store: Send + Sync + 'static {
         approver: &str,
         now: UnixTime,
     ) -> Result<Client, StoreError>;
+}
 
+/// The hosted flow: parked authorization requests, sessions, consents, codes, sign-in attempt counters, and the one transaction that ends an authorization.
+#[async_trait]
+pub trait FlowStore: Send + Sync + 'static {
     /// The items one step of the hosted flow needs, in one round trip (strongly consistent):
     /// the parked authorization request, the client and the session, each only if asked for
     /// and live.
     async fn load_flow(&self, keys: FlowKeys<'_>, now: UnixTime) -> Result<FlowItems, StoreError>;
-
     /// Ends an authorization with a code, in one transaction: consumes the parked request
     /// (exactly once; `None` when the code is issued straight from the authorization request),
     /// stores the code, records consent, and approves the pending client when `approve` is
@@ -175,7 +194,6 @@ pub trait Store: Send + Sync + 'static {
         finish: Finish<'_>,
         now: UnixTime,
     ) -> Result<(), StoreError>;
-
     /// Counts one sign-in attempt for an account (`account`: the SHA-256 of its lowercased
     /// email, whether or not it exists) in fixed window `window` of the tenant, atomically, and
     /// returns the count including it — the same count for every process (Lambda container),
@@ -189,7 +207,6 @@ pub trait Store: Send + Sync + 'static {
         expires_at: UnixTime,
         now: UnixTime,
     ) -> Result<u32, StoreError>;
-
     /// Takes back one counted attempt that succeeded: only failures count against an account.
     async fn uncount_signin_attempt(
         &self,
@@ -197,28 +214,6 @@ pub trait Store: Send + Sync + 'static {
         account: &str,
         window: i64,
     ) -> Result<(), StoreError>;
-
-    /// Creates a user; [`StoreError::AlreadyExists`] if the email is taken in the tenant.
-    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
-    /// Creates or replaces a user.
-    async fn put_user(&self, user: &User) -> Result<(), StoreError>;
-    async fn get_user(&self, tenant: &TenantId, email: &Email) -> Result<Option<User>, StoreError>;
-    /// Every user of a tenant, by email.
-    async fn list_users(&self, tenant: &TenantId) -> Result<Vec<User>, StoreError>;
-
-    /// Stores a new admin API token (keyed by its hash) until its `expires_at`.
-    async fn create_api_token(&self, token: &ApiToken) -> Result<(), StoreError>;
-    /// A live admin API token by its hash, or `None` (strongly consistent).
-    async fn get_api_token(
-        &self,
-        tenant: &TenantId,
-        token_hash: &str,
-        now: UnixTime,
-    ) -> Result<Option<ApiToken>, StoreError>;
-    /// Removes an admin API token. Idempotent.
-    async fn delete_api_token(&self, tenant: &TenantId, token_hash: &str)
-    -> Result<(), StoreError>;
-
     /// Parks an authorization request until its `expires_at`.
     async fn put_authorization_request(&self, req: &AuthorizationRequest)
     -> Result<(), StoreError>;
@@ -237,7 +232,6 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         now: UnixTime,
     ) -> Result<Option<AuthorizationRequest>, StoreError>;
-
     async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
     /// A live session of `tenant` by the SHA-256 of its id, or `None`.
     async fn get_session(
@@ -246,10 +240,8 @@ pub trait Store: Send + Sync + 'static {
         id_hash: &str,
         now: UnixTime,
     ) -> Result<Option<Session>, StoreError>;
-
     /// Ends a session (sign-out). Idempotent.
     async fn delete_session(&self, tenant: &TenantId, id_hash: &str) -> Result<(), StoreError>;
-
     /// Records (or replaces) a user's consent to a client.
     async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError>;
     async fn get_consent(
@@ -258,7 +250,6 @@ pub trait Store: Send + Sync + 'static {
         client: &ClientId,
         user_id: &str,
     ) -> Result<Option<Consent>, StoreError>;
-
     /// Stores a new authorization code (keyed by its hash) until its `expires_at`.
     async fn create_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
     /// A live code by its hash, or `None` (strongly consistent). Redeemed codes are returned
@@ -269,7 +260,11 @@ pub trait Store: Send + Sync + 'static {
         code_hash: &str,
         now: UnixTime,
     ) -> Result<Option<AuthorizationCode>, StoreError>;
+}
 
+/// The token side: code redemption, grants, refresh rotation, signing keys.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
     /// Redeems a live code exactly once: marks it redeemed by `grant` and stores the grant and
     /// its first refresh token, all in one transaction, only while the code's client exists
     /// (so no grant can appear after the client's deletion revoked its grants).
@@ -282,10 +277,8 @@ pub trait Store: Send + Sync + 'static {
         refresh: Option<&RefreshToken>,
         now: UnixTime,
     ) -> Result<(), StoreError>;
-
     /// A grant by id, revoked or not (callers check [`Grant::is_active`]).
     async fn get_grant(&self, tenant: &TenantId, id: &str) -> Result<Option<Grant>, StoreError>;
-
     /// Revokes a grant and so every token of it. Idempotent; the first revocation time stays.
     async fn revoke_grant(
         &self,
@@ -293,7 +286,6 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         now: UnixTime,
     ) -> Result<(), StoreError>;
-
     /// A live refresh token by its hash (strongly consistent), rotated or not.
     async fn get_refresh_token(
         &self,
@@ -301,7 +293,6 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &str,
         now: UnixTime,
     ) -> Result<Option<RefreshToken>, StoreError>;
-
     /// Exchanges `old` for `new` in one transaction: only while the grant is not revoked, and
     /// only if `old` was not rotated, or was rotated less than `grace_secs` ago (concurrent
     /// refreshes). Errors: [`StoreError::Conflict`] (reuse after the grace window),
@@ -313,7 +304,6 @@ pub trait Store: Send + Sync + 'static {
         grace_secs: i64,
         now: UnixTime,
     ) -> Result<(), StoreError>;
-
     /// Published signing keys, newest first.
     async fn list_public_keys(&self) -> Result<Vec<PublicSigningKey>, StoreError>;
     /// The private half (PKCS#8, base64) of a signing key. Only the token function may read it.
@@ -326,7 +316,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 }
 
-/// What [`Store::load_flow`] reads.
+/// The whole port, as protocol code holds it (`Arc<dyn Store>`). Its parts are separate traits
+/// so that each adapter implements one topic per file; bring the parts a module calls into
+/// scope (`use crate::store::{ClientStore, ...}`).
+pub trait Store: Directory + ClientStore + FlowStore + TokenStore {}
+
+impl<T: Directory + ClientStore + FlowStore + TokenStore> Store for T {}
+
+/// What [`FlowStore::load_flow`] reads.
 #[derive(Debug, Clone, Copy)]
 pub struct FlowKeys<'a> {
     pub tenant: &'a TenantId,
@@ -342,7 +339,7 @@ pub struct FlowItems {
     pub session: Option<Session>,
 }
 
-/// What [`Store::finish_authorization`] writes.
+/// What [`FlowStore::finish_authorization`] writes.
 #[derive(Debug, Clone, Copy)]
 pub struct Finish<'a> {
     pub request: Option<&'a AuthorizationRequest>,

@@ -13,8 +13,8 @@ use crate::template::{EnvValue, environment, function_of, read};
 use gatehouse_core::domain::{Tenant, TenantId, unix_now};
 use gatehouse_core::lambda::{handle_event, init_app};
 use gatehouse_core::router::Function;
-use gatehouse_core::store::Store;
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_config};
+use gatehouse_core::store::{ClientStore, Directory};
 use serde_json::json;
 
 /// Set only in the child: the logical id of the template function it starts up as.

@@ -13,7 +13,8 @@ mod support;
 mod tokens;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use gatehouse_core::store::{Store, StoreError};
+use gatehouse_core::store::ClientStore;
+use gatehouse_core::store::StoreError;
 use support::{NOW, dynamo_store, pending_client, quota};
 
 macro_rules! contract {

@@ -2,7 +2,7 @@
 //! transaction with retries) and the mapping of SDK errors to [`StoreError`].
 
 use crate::domain::{Approval, Client, ClientId, ClientStatus, TenantId, UnixTime};
-use crate::store::{Store, StoreError, approved};
+use crate::store::{ClientStore, StoreError, TokenStore, approved};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -367,7 +367,8 @@ impl DynamoStore {
 
     /// Replaces a client's record, only while it is live and in the status it had when read
     /// (an approved one has no TTL), and with it, when `with_approval`, its approval record:
-    /// one transaction (see [`Store::update_client`], [`Store::update_approved_client`]).
+    /// one transaction (see [`ClientStore::update_client`] and
+    /// [`ClientStore::update_approved_client`]).
     pub(super) async fn replace_client(
         &self,
         client: &Client,

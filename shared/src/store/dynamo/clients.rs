@@ -1,18 +1,18 @@
-//! Client writes that must happen once or all together: a registration against the tenant's
-//! pending quota, an administrator's client, deletion with everything it issued, approval with
-//! its approval record.
+//! [`ClientStore`] on the DynamoDB store: registrations against the pending quota,
+//! approval with its approval record, edits, deletion with everything the client was issued.
 
+use super::*;
 use crate::domain::{Client, ClientId, ClientStatus, TenantId, UnixTime};
-use crate::store::{PendingQuota, Store, StoreError};
+use crate::store::{ClientStore, FlowKeys, FlowStore, PendingQuota, StoreError, client_cursor};
+use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
-use super::*;
-
-impl DynamoStore {
-    pub(super) async fn tx_create_pending_client(
+#[async_trait]
+impl ClientStore for DynamoStore {
+    async fn create_pending_client(
         &self,
         client: &Client,
         quota: PendingQuota,
@@ -79,39 +79,7 @@ impl DynamoStore {
         }
     }
 
-    /// A lone conditional `PutItem` of a client record (no quota to count against); a refused
-    /// retry that finds its own write id is the same write (its first answer was lost).
-    async fn put_client_unless_live(
-        &self,
-        item: Item,
-        client: &Client,
-        write_id: &str,
-        condition: &str,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(ref se))
-                if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
-            {
-                self.own_write(client_key(&client.tenant, &client.client_id), write_id)
-                    .await
-            }
-            Err(other) => Err(unavailable(other)),
-        }
-    }
-
-    pub(super) async fn tx_create_client(&self, client: &Client) -> Result<(), StoreError> {
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
         // The client (only if new) and its approval record, in one transaction; an answer
         // lost after the commit is recognised by the write id, like any create.
         let write_id = crate::crypto::new_id();
@@ -147,7 +115,90 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn tx_delete_client(
+    async fn get_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<Option<Client>, StoreError> {
+        // The client and its approval record in one round trip.
+        let flow = self
+            .load_flow(
+                FlowKeys {
+                    tenant,
+                    request_id: None,
+                    client_id: Some(id),
+                    session_hash: None,
+                },
+                now,
+            )
+            .await?;
+        Ok(flow.client)
+    }
+
+    async fn list_clients(
+        &self,
+        tenant: &TenantId,
+        now: UnixTime,
+    ) -> Result<Vec<Client>, StoreError> {
+        let clients = self
+            .query_all(&clients_gsi_pk(tenant), |item| {
+                live_client(item, tenant, now)
+            })
+            .await?;
+        self.verify_all(clients).await
+    }
+
+    async fn list_clients_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<(Vec<Client>, Option<String>), StoreError> {
+        // Read one more than asked, to know whether a next page exists; expired pending
+        // clients the sweeper has not removed yet are skipped, so keep reading until full.
+        let limit = limit.max(1);
+        let want = limit + 1;
+        let read = i32::try_from(want).unwrap_or(i32::MAX);
+        let mut out: Vec<Client> = Vec::new();
+        let mut after = after.map(str::to_owned);
+        loop {
+            let (items, more) = self
+                .query_gsi(&clients_gsi_pk(tenant), after.as_deref(), Some(read))
+                .await?;
+            for item in &items {
+                if let Some(client) = live_client(item, tenant, now)? {
+                    out.push(client);
+                }
+            }
+            after = match items.last().and_then(|i| i.get("gsi1sk")) {
+                Some(AttributeValue::S(sk)) if more && out.len() < want => Some(sk.clone()),
+                _ => break,
+            };
+        }
+        out.truncate(want);
+        let next = (out.len() > limit).then(|| client_cursor(&out[limit - 1]));
+        out.truncate(limit);
+        Ok((self.verify_all(out).await?, next))
+    }
+
+    async fn update_client(&self, client: &Client, now: UnixTime) -> Result<(), StoreError> {
+        self.replace_client(client, false, now).await
+    }
+
+    async fn update_approved_client(
+        &self,
+        client: &Client,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        if client.status != ClientStatus::Approved {
+            return Err(StoreError::Conflict);
+        }
+        self.replace_client(client, true, now).await
+    }
+
+    async fn delete_client(
         &self,
         tenant: &TenantId,
         id: &ClientId,
@@ -193,7 +244,7 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn tx_approve_client(
+    async fn approve_client(
         &self,
         tenant: &TenantId,
         id: &ClientId,
@@ -224,6 +275,40 @@ impl DynamoStore {
                 }
                 _ => Err(unavailable(err)),
             },
+        }
+    }
+}
+
+impl DynamoStore {
+    /// A lone conditional `PutItem` of a client record (no quota to count against); a refused
+    /// retry that finds its own write id is the same write (its first answer was lost).
+    async fn put_client_unless_live(
+        &self,
+        item: Item,
+        client: &Client,
+        write_id: &str,
+        condition: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ref se))
+                if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                self.own_write(client_key(&client.tenant, &client.client_id), write_id)
+                    .await
+            }
+            Err(other) => Err(unavailable(other)),
         }
     }
 }

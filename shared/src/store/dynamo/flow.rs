@@ -1,16 +1,60 @@
-//! The hosted flow's reads and once-only writes: one batch read per step, the transaction that
-//! ends an authorization, parked requests taken once, sign-in attempt counters.
+//! [`FlowStore`] on the DynamoDB store: parked requests, sessions, consents,
+//! codes, sign-in counters, and the transaction that ends an authorization.
 
-use crate::domain::{Approval, AuthorizationRequest, Session, TenantId, UnixTime};
-use crate::store::{Finish, FlowItems, FlowKeys, StoreError};
+use super::*;
+use crate::domain::{
+    Approval, AuthorizationCode, AuthorizationRequest, ClientId, Consent, Session, TenantId,
+    UnixTime,
+};
+use crate::store::{Finish, FlowItems, FlowKeys, FlowStore, StoreError};
+use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, TransactWriteItem};
 
-use super::*;
+#[async_trait]
+impl FlowStore for DynamoStore {
+    async fn load_flow(&self, keys: FlowKeys<'_>, now: UnixTime) -> Result<FlowItems, StoreError> {
+        let mut wanted: Vec<Item> = Vec::new();
+        if let Some(id) = keys.request_id {
+            wanted.push(key_map(authorization_request_key(keys.tenant, id)));
+        }
+        if let Some(id) = keys.client_id {
+            wanted.push(key_map(client_key(keys.tenant, id)));
+            wanted.push(key_map(approval_key(keys.tenant, id)));
+        }
+        if let Some(h) = keys.session_hash {
+            wanted.push(key_map(session_key(keys.tenant, h)));
+        }
+        let mut items = FlowItems::default();
+        let mut approval: Option<Approval> = None;
+        for item in self.batch_get(wanted).await? {
+            match item.get("kind") {
+                Some(AttributeValue::S(k)) if k == "authreq" => {
+                    let r: AuthorizationRequest = decode(&item)?;
+                    items.request = r.is_live(now).then_some(r);
+                }
+                Some(AttributeValue::S(k)) if k == "client" => {
+                    items.client = live_client(&item, keys.tenant, now)?;
+                }
+                Some(AttributeValue::S(k)) if k == "approval" => {
+                    approval = Some(decode(&item)?);
+                }
+                Some(AttributeValue::S(k)) if k == "session" => {
+                    let session: Session = decode(&item)?;
+                    items.session = session.is_live(now).then_some(session);
+                }
+                _ => return Err(StoreError::Corrupt("unexpected item in flow batch".into())),
+            }
+        }
+        items.client = items
+            .client
+            .map(|c| crate::store::verified(c, approval.as_ref()))
+            .transpose()?;
+        Ok(items)
+    }
 
-impl DynamoStore {
-    pub(super) async fn tx_finish_authorization(
+    async fn finish_authorization(
         &self,
         finish: Finish<'_>,
         now: UnixTime,
@@ -90,51 +134,7 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn tx_load_flow(
-        &self,
-        keys: FlowKeys<'_>,
-        now: UnixTime,
-    ) -> Result<FlowItems, StoreError> {
-        let mut wanted: Vec<Item> = Vec::new();
-        if let Some(id) = keys.request_id {
-            wanted.push(key_map(authorization_request_key(keys.tenant, id)));
-        }
-        if let Some(id) = keys.client_id {
-            wanted.push(key_map(client_key(keys.tenant, id)));
-            wanted.push(key_map(approval_key(keys.tenant, id)));
-        }
-        if let Some(h) = keys.session_hash {
-            wanted.push(key_map(session_key(keys.tenant, h)));
-        }
-        let mut items = FlowItems::default();
-        let mut approval: Option<Approval> = None;
-        for item in self.batch_get(wanted).await? {
-            match item.get("kind") {
-                Some(AttributeValue::S(k)) if k == "authreq" => {
-                    let r: AuthorizationRequest = decode(&item)?;
-                    items.request = r.is_live(now).then_some(r);
-                }
-                Some(AttributeValue::S(k)) if k == "client" => {
-                    items.client = live_client(&item, keys.tenant, now)?;
-                }
-                Some(AttributeValue::S(k)) if k == "approval" => {
-                    approval = Some(decode(&item)?);
-                }
-                Some(AttributeValue::S(k)) if k == "session" => {
-                    let session: Session = decode(&item)?;
-                    items.session = session.is_live(now).then_some(session);
-                }
-                _ => return Err(StoreError::Corrupt("unexpected item in flow batch".into())),
-            }
-        }
-        items.client = items
-            .client
-            .map(|c| crate::store::verified(c, approval.as_ref()))
-            .transpose()?;
-        Ok(items)
-    }
-
-    pub(super) async fn tx_count_signin_attempt(
+    async fn count_signin_attempt(
         &self,
         tenant: &TenantId,
         account: &str,
@@ -166,7 +166,7 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn tx_uncount_signin_attempt(
+    async fn uncount_signin_attempt(
         &self,
         tenant: &TenantId,
         account: &str,
@@ -197,7 +197,34 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn tx_take_authorization_request(
+    async fn put_authorization_request(
+        &self,
+        req: &AuthorizationRequest,
+    ) -> Result<(), StoreError> {
+        let item = doc_item(
+            authorization_request_key(&req.tenant, &req.id),
+            "authreq",
+            req,
+        )?;
+        self.put(with_ttl(item, req.expires_at), true).await
+    }
+
+    async fn get_authorization_request(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationRequest>, StoreError> {
+        let found = self
+            .get_as(
+                authorization_request_key(tenant, id),
+                decode::<AuthorizationRequest>,
+            )
+            .await?;
+        Ok(found.filter(|r| r.is_live(now)))
+    }
+
+    async fn take_authorization_request(
         &self,
         tenant: &TenantId,
         id: &str,
@@ -228,5 +255,67 @@ impl DynamoStore {
             }
             Err(other) => Err(unavailable(other)),
         }
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let item = doc_item(
+            session_key(&session.tenant, &session.id_hash),
+            "session",
+            session,
+        )?;
+        self.put(with_ttl(item, session.expires_at), true).await
+    }
+
+    async fn get_session(
+        &self,
+        tenant: &TenantId,
+        id_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<Session>, StoreError> {
+        let found = self
+            .get_as(session_key(tenant, id_hash), decode::<Session>)
+            .await?;
+        Ok(found.filter(|s| s.is_live(now)))
+    }
+
+    async fn delete_session(&self, tenant: &TenantId, id_hash: &str) -> Result<(), StoreError> {
+        self.delete(session_key(tenant, id_hash)).await?;
+        Ok(())
+    }
+
+    async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
+        let item = doc_item(
+            consent_key(&consent.tenant, &consent.client_id, &consent.user_id),
+            "consent",
+            consent,
+        )?;
+        self.put(item, false).await
+    }
+
+    async fn get_consent(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+        user_id: &str,
+    ) -> Result<Option<Consent>, StoreError> {
+        self.get_as(consent_key(tenant, client, user_id), decode)
+            .await
+    }
+
+    async fn create_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        let item = doc_item(code_key(&code.tenant, &code.code_hash), "code", code)?;
+        self.put(with_ttl(item, code.expires_at), true).await
+    }
+
+    async fn get_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        let found = self
+            .get_as(code_key(tenant, code_hash), decode_code)
+            .await?;
+        Ok(found.filter(|c| c.is_live(now)))
     }
 }

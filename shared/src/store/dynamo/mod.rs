@@ -5,15 +5,15 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
-mod adapter;
 mod calls;
 mod clients;
 mod codec;
+mod directory;
 mod flow;
-mod grants;
 mod keys;
 mod setup;
 mod table;
+mod tokens;
 
 use calls::*;
 use codec::*;

@@ -1,13 +1,14 @@
-//! Client writes that must happen once or all together: registration against the pending
-//! quota, administrators' clients, deletion with everything issued, approval with its record.
-
-use crate::domain::{Approval, Client, ClientId, ClientStatus, TenantId, UnixTime};
-use crate::store::{PendingQuota, StoreError, approved};
+//! [`ClientStore`] on the embedded store: registrations against the pending quota,
+//! approval with its approval record, edits, deletion with everything the client was issued.
 
 use super::*;
+use crate::domain::{Approval, Client, ClientId, ClientStatus, TenantId, UnixTime};
+use crate::store::{ClientStore, PendingQuota, StoreError, approved, client_cursor};
+use async_trait::async_trait;
 
-impl MemoryStore {
-    pub(super) async fn tx_create_pending_client(
+#[async_trait]
+impl ClientStore for MemoryStore {
+    async fn create_pending_client(
         &self,
         client: &Client,
         quota: PendingQuota,
@@ -36,7 +37,7 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub(super) async fn tx_create_client(&self, client: &Client) -> Result<(), StoreError> {
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let key = (client.tenant.clone(), client.client_id.clone());
         if inner.clients.contains_key(&key) {
@@ -47,7 +48,67 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub(super) async fn tx_delete_client(
+    async fn get_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<Option<Client>, StoreError> {
+        self.lock().client(&(tenant.clone(), id.clone()), now)
+    }
+
+    async fn list_clients(
+        &self,
+        tenant: &TenantId,
+        now: UnixTime,
+    ) -> Result<Vec<Client>, StoreError> {
+        let inner = self.lock();
+        let mut out: Vec<Client> = Vec::new();
+        for key in inner.clients.keys().filter(|(t, _)| t == tenant) {
+            if let Some(c) = inner.client(key, now)? {
+                out.push(c);
+            }
+        }
+        out.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
+        Ok(out)
+    }
+
+    async fn list_clients_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<(Vec<Client>, Option<String>), StoreError> {
+        let mut all: Vec<(String, Client)> = self
+            .list_clients(tenant, now)
+            .await?
+            .into_iter()
+            .map(|c| (client_cursor(&c), c))
+            .filter(|(cursor, _)| after.is_none_or(|a| cursor.as_str() > a))
+            .collect();
+        let limit = limit.max(1);
+        let next = (all.len() > limit).then(|| all[limit - 1].0.clone());
+        all.truncate(limit);
+        Ok((all.into_iter().map(|(_, c)| c).collect(), next))
+    }
+
+    async fn update_client(&self, client: &Client, now: UnixTime) -> Result<(), StoreError> {
+        self.lock().replace_client(client, false, now)
+    }
+
+    async fn update_approved_client(
+        &self,
+        client: &Client,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        if client.status != ClientStatus::Approved {
+            return Err(StoreError::Conflict);
+        }
+        self.lock().replace_client(client, true, now)
+    }
+
+    async fn delete_client(
         &self,
         tenant: &TenantId,
         id: &ClientId,
@@ -69,7 +130,7 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub(super) async fn tx_approve_client(
+    async fn approve_client(
         &self,
         tenant: &TenantId,
         id: &ClientId,

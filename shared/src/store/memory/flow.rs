@@ -1,12 +1,42 @@
-//! The hosted flow's reads and once-only writes on the embedded store.
-
-use crate::domain::{Approval, AuthorizationRequest, ClientStatus, TenantId, UnixTime};
-use crate::store::{Finish, FlowItems, FlowKeys, StoreError, approved};
+//! [`FlowStore`] on the embedded store: parked requests, sessions, consents,
+//! codes, sign-in counters, and the transaction that ends an authorization.
 
 use super::*;
+use crate::domain::{
+    Approval, AuthorizationCode, AuthorizationRequest, ClientId, ClientStatus, Consent, Session,
+    TenantId, UnixTime,
+};
+use crate::store::{Finish, FlowItems, FlowKeys, FlowStore, StoreError, approved};
+use async_trait::async_trait;
 
-impl MemoryStore {
-    pub(super) async fn tx_finish_authorization(
+#[async_trait]
+impl FlowStore for MemoryStore {
+    async fn load_flow(&self, keys: FlowKeys<'_>, now: UnixTime) -> Result<FlowItems, StoreError> {
+        let inner = self.lock();
+        let t = keys.tenant.clone();
+        Ok(FlowItems {
+            request: keys.request_id.and_then(|id| {
+                inner
+                    .authorization_requests
+                    .get(&(t.clone(), id.to_owned()))
+                    .filter(|r| r.is_live(now))
+                    .cloned()
+            }),
+            client: match keys.client_id {
+                Some(id) => inner.client(&(t.clone(), id.clone()), now)?,
+                None => None,
+            },
+            session: keys.session_hash.and_then(|h| {
+                inner
+                    .sessions
+                    .get(&(t.clone(), h.to_owned()))
+                    .filter(|s| s.is_live(now))
+                    .cloned()
+            }),
+        })
+    }
+
+    async fn finish_authorization(
         &self,
         finish: Finish<'_>,
         now: UnixTime,
@@ -61,54 +91,7 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub(super) async fn tx_load_flow(
-        &self,
-        keys: FlowKeys<'_>,
-        now: UnixTime,
-    ) -> Result<FlowItems, StoreError> {
-        let inner = self.lock();
-        let t = keys.tenant.clone();
-        Ok(FlowItems {
-            request: keys.request_id.and_then(|id| {
-                inner
-                    .authorization_requests
-                    .get(&(t.clone(), id.to_owned()))
-                    .filter(|r| r.is_live(now))
-                    .cloned()
-            }),
-            client: match keys.client_id {
-                Some(id) => inner.client(&(t.clone(), id.clone()), now)?,
-                None => None,
-            },
-            session: keys.session_hash.and_then(|h| {
-                inner
-                    .sessions
-                    .get(&(t.clone(), h.to_owned()))
-                    .filter(|s| s.is_live(now))
-                    .cloned()
-            }),
-        })
-    }
-
-    pub(super) async fn tx_take_authorization_request(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        now: UnixTime,
-    ) -> Result<Option<AuthorizationRequest>, StoreError> {
-        let mut inner = self.lock();
-        let key = (tenant.clone(), id.to_owned());
-        if !inner
-            .authorization_requests
-            .get(&key)
-            .is_some_and(|r| r.is_live(now))
-        {
-            return Ok(None);
-        }
-        Ok(inner.authorization_requests.remove(&key))
-    }
-
-    pub(super) async fn tx_count_signin_attempt(
+    async fn count_signin_attempt(
         &self,
         tenant: &TenantId,
         account: &str,
@@ -133,7 +116,7 @@ impl MemoryStore {
         Ok(count)
     }
 
-    pub(super) async fn tx_uncount_signin_attempt(
+    async fn uncount_signin_attempt(
         &self,
         tenant: &TenantId,
         account: &str,
@@ -148,5 +131,131 @@ impl MemoryStore {
             entry.0 = entry.0.saturating_sub(1);
         }
         Ok(())
+    }
+
+    async fn put_authorization_request(
+        &self,
+        req: &AuthorizationRequest,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner
+            .authorization_requests
+            .insert((req.tenant.clone(), req.id.clone()), req.clone());
+        inner.note_write(req.created_at);
+        Ok(())
+    }
+
+    async fn get_authorization_request(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationRequest>, StoreError> {
+        Ok(self
+            .lock()
+            .authorization_requests
+            .get(&(tenant.clone(), id.to_owned()))
+            .filter(|r| r.is_live(now))
+            .cloned())
+    }
+
+    async fn take_authorization_request(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationRequest>, StoreError> {
+        let mut inner = self.lock();
+        let key = (tenant.clone(), id.to_owned());
+        if !inner
+            .authorization_requests
+            .get(&key)
+            .is_some_and(|r| r.is_live(now))
+        {
+            return Ok(None);
+        }
+        Ok(inner.authorization_requests.remove(&key))
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = (session.tenant.clone(), session.id_hash.clone());
+        if inner.sessions.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        inner.sessions.insert(key, session.clone());
+        inner.note_write(session.created_at);
+        Ok(())
+    }
+
+    async fn get_session(
+        &self,
+        tenant: &TenantId,
+        id_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .lock()
+            .sessions
+            .get(&(tenant.clone(), id_hash.to_owned()))
+            .filter(|s| s.is_live(now))
+            .cloned())
+    }
+
+    async fn delete_session(&self, tenant: &TenantId, id_hash: &str) -> Result<(), StoreError> {
+        self.lock()
+            .sessions
+            .remove(&(tenant.clone(), id_hash.to_owned()));
+        Ok(())
+    }
+
+    async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
+        self.lock().consents.insert(
+            (
+                consent.tenant.clone(),
+                consent.client_id.clone(),
+                consent.user_id.clone(),
+            ),
+            consent.clone(),
+        );
+        Ok(())
+    }
+
+    async fn get_consent(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+        user_id: &str,
+    ) -> Result<Option<Consent>, StoreError> {
+        Ok(self
+            .lock()
+            .consents
+            .get(&(tenant.clone(), client.clone(), user_id.to_owned()))
+            .cloned())
+    }
+
+    async fn create_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = (code.tenant.clone(), code.code_hash.clone());
+        if inner.codes.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        inner.codes.insert(key, code.clone());
+        inner.note_write(code.auth_time);
+        Ok(())
+    }
+
+    async fn get_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        Ok(self
+            .lock()
+            .codes
+            .get(&(tenant.clone(), code_hash.to_owned()))
+            .filter(|c| c.is_live(now))
+            .cloned())
     }
 }

@@ -9,10 +9,10 @@ use crate::domain::{
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-mod adapter;
 mod clients;
+mod directory;
 mod flow;
-mod grants;
+mod tokens;
 
 /// Writes between two sweeps of expired items.
 const SWEEP_EVERY: u32 = 512;

@@ -1,16 +1,17 @@
-//! Token-side writes that must happen once: code redemption, refresh rotation (with its grace
-//! window), revocation, signing keys. Each re-checks expiry: DynamoDB's TTL deletes lazily.
-
-use crate::domain::{AuthorizationCode, Grant, PublicSigningKey, RefreshToken, TenantId, UnixTime};
-use crate::store::{Store, StoreError};
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
+//! [`TokenStore`] on the DynamoDB store: code redemption, grants, refresh rotation
+//! (with its grace window), revocation, signing keys.
 
 use super::*;
+use crate::domain::{AuthorizationCode, Grant, PublicSigningKey, RefreshToken, TenantId, UnixTime};
+use crate::store::{FlowStore, StoreError, TokenStore};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 
-impl DynamoStore {
-    pub(super) async fn tx_redeem_code(
+#[async_trait]
+impl TokenStore for DynamoStore {
+    async fn redeem_code(
         &self,
         code: &AuthorizationCode,
         grant: &Grant,
@@ -87,7 +88,53 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn tx_rotate_refresh_token(
+    async fn get_grant(&self, tenant: &TenantId, id: &str) -> Result<Option<Grant>, StoreError> {
+        self.get_as(grant_key(tenant, id), decode_grant).await
+    }
+
+    async fn revoke_grant(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(grant_key(tenant, id))))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :now)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ref se))
+                if matches!(
+                    se.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+
+    async fn get_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<RefreshToken>, StoreError> {
+        let found = self
+            .get_as(refresh_key(tenant, token_hash), decode_refresh)
+            .await?;
+        Ok(found.filter(|t| t.is_live(now)))
+    }
+
+    async fn rotate_refresh_token(
         &self,
         old: &RefreshToken,
         new: &RefreshToken,
@@ -161,37 +208,32 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn tx_revoke_grant(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
-        let result = self
+    async fn list_public_keys(&self) -> Result<Vec<PublicSigningKey>, StoreError> {
+        let page = self
             .client
-            .update_item()
+            .query()
             .table_name(&self.table)
-            .set_key(Some(key_map(grant_key(tenant, id))))
-            .update_expression("SET revoked_at = if_not_exists(revoked_at, :now)")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":now", n(now))
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(JWKS_PK))
+            .scan_index_forward(false)
+            .consistent_read(true)
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(ref se))
-                if matches!(
-                    se.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(())
-            }
-            Err(other) => Err(unavailable(other)),
-        }
+            .await
+            .map_err(unavailable)?;
+        page.items().iter().map(decode).collect()
     }
 
-    pub(super) async fn tx_add_signing_key(
+    async fn get_private_key(&self, kid: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(private_key_key(kid), true)
+            .await?
+            .and_then(|item| match item.get("pkcs8") {
+                Some(AttributeValue::S(v)) => Some(v.clone()),
+                _ => None,
+            }))
+    }
+
+    async fn add_signing_key(
         &self,
         public: &PublicSigningKey,
         private_pkcs8_b64: &str,

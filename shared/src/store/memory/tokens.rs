@@ -1,12 +1,14 @@
-//! Code redemption, refresh rotation, revocation and signing keys on the embedded store.
-
-use crate::domain::{AuthorizationCode, Grant, PublicSigningKey, RefreshToken, TenantId, UnixTime};
-use crate::store::StoreError;
+//! [`TokenStore`] on the embedded store: code redemption, grants, refresh rotation
+//! (with its grace window), revocation, signing keys.
 
 use super::*;
+use crate::domain::{AuthorizationCode, Grant, PublicSigningKey, RefreshToken, TenantId, UnixTime};
+use crate::store::{StoreError, TokenStore};
+use async_trait::async_trait;
 
-impl MemoryStore {
-    pub(super) async fn tx_redeem_code(
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn redeem_code(
         &self,
         code: &AuthorizationCode,
         grant: &Grant,
@@ -45,7 +47,41 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub(super) async fn tx_rotate_refresh_token(
+    async fn get_grant(&self, tenant: &TenantId, id: &str) -> Result<Option<Grant>, StoreError> {
+        Ok(self
+            .lock()
+            .grants
+            .get(&(tenant.clone(), id.to_owned()))
+            .cloned())
+    }
+
+    async fn revoke_grant(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        if let Some(g) = self.lock().grants.get_mut(&(tenant.clone(), id.to_owned())) {
+            g.revoked_at.get_or_insert(now);
+        }
+        Ok(())
+    }
+
+    async fn get_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<RefreshToken>, StoreError> {
+        Ok(self
+            .lock()
+            .refresh_tokens
+            .get(&(tenant.clone(), token_hash.to_owned()))
+            .filter(|t| t.is_live(now))
+            .cloned())
+    }
+
+    async fn rotate_refresh_token(
         &self,
         old: &RefreshToken,
         new: &RefreshToken,
@@ -78,19 +114,17 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub(super) async fn tx_revoke_grant(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
-        if let Some(g) = self.lock().grants.get_mut(&(tenant.clone(), id.to_owned())) {
-            g.revoked_at.get_or_insert(now);
-        }
-        Ok(())
+    async fn list_public_keys(&self) -> Result<Vec<PublicSigningKey>, StoreError> {
+        let mut keys = self.lock().public_keys.clone();
+        keys.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
+        Ok(keys)
     }
 
-    pub(super) async fn tx_add_signing_key(
+    async fn get_private_key(&self, kid: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().private_keys.get(kid).cloned())
+    }
+
+    async fn add_signing_key(
         &self,
         public: &PublicSigningKey,
         private_pkcs8_b64: &str,
