@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import DYNAMODB_ACCESS_LOG, REPO_ROOT
+from conftest import DYNAMODB_ACCESS_LOG, REPO_ROOT, Server, request
 
 TEMPLATE = REPO_ROOT / "infra" / "template.yaml"
 FUNCTIONS = {
@@ -134,8 +134,35 @@ def whole_suite_ran(session) -> str | None:
     return None
 
 
+# One request per function, each past the tenant lookup. The rest of the suite reaches every
+# function's tenant read too, but only when its request happens to miss the per-process tenant
+# cache (10 s), which depends on the machine's speed; a server without the cache makes it sure.
+TENANT_READS = [
+    ("POST", "/t/demo/oauth/register", {}),  # register
+    ("GET", "/.well-known/oauth-authorization-server/t/demo", None),  # discovery
+    ("GET", "/t/demo/oauth/authorize", None),  # authorize
+    ("POST", "/t/demo/oauth/token", b"grant_type=password"),  # token
+    ("GET", "/t/demo/api/v1/settings", None),  # admin
+]
+
+
 @pytest.fixture(scope="module")
-def used(request):
+def every_function_read_its_tenant(tmp_path_factory):
+    srv = Server("dynamodb", {"GATEHOUSE_TENANT_CACHE_TTL": "0"},
+                 tmp_path_factory.mktemp("gatehouse-tenant-reads"))
+    try:
+        srv.start()
+        for method, path, body in TENANT_READS:
+            headers = ({"Content-Type": "application/x-www-form-urlencoded"}
+                       if isinstance(body, bytes) else None)
+            status = request(method, srv.base + path, body, headers)[0]
+            assert status < 500, (method, path, status)
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def used(every_function_read_its_tenant):
     recorded = accesses()
     if not any(f in FUNCTIONS.values() for f, *_ in recorded):
         pytest.skip("no DynamoDB-mode server ran in this session, so nothing was recorded")
