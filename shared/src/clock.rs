@@ -1,21 +1,17 @@
 //! Where "now" comes from. Every lifetime (authorization code 300 s, parked request 600 s,
 //! session 8 h, grant 30 days, signing-key activation) is measured against [`Clock::now`], which
 //! the application reads once per request ([`crate::context::Ctx::now`]). Production reads the
-//! system clock; tests move an offset forward to reach lifetimes that are hours or days long
-//! without waiting for them.
+//! system clock; black-box tests move an offset forward to reach lifetimes that are hours or
+//! days long without waiting for them.
 
 use crate::domain::{UnixTime, unix_now};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 #[derive(Debug, Clone, Default)]
 pub enum Clock {
     /// The system clock.
     #[default]
     System,
-    /// The system clock plus an offset in seconds that in-process tests move.
-    Offset(Arc<AtomicI64>),
     /// The system clock plus the offset (whole seconds, as text) in a file, read on every call:
     /// `gatehouse serve` with `GATEHOUSE_DEV_CLOCK_FILE`, for black-box tests of lifetimes. A
     /// missing or unreadable file means no offset. Development only: the SAM template never sets
@@ -24,16 +20,9 @@ pub enum Clock {
 }
 
 impl Clock {
-    /// A clock that starts at the system time and moves only when `offset` is changed.
-    pub fn offset() -> (Self, Arc<AtomicI64>) {
-        let offset = Arc::new(AtomicI64::new(0));
-        (Self::Offset(Arc::clone(&offset)), offset)
-    }
-
     pub fn now(&self) -> UnixTime {
         let offset = match self {
             Self::System => 0,
-            Self::Offset(offset) => offset.load(Ordering::Relaxed),
             Self::OffsetFile(path) => std::fs::read_to_string(path)
                 .ok()
                 .and_then(|s| s.trim().parse::<i64>().ok())
@@ -48,13 +37,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn offsets_move_the_clock_and_nothing_else_does() {
-        let (clock, offset) = Clock::offset();
-        let before = clock.now();
-        offset.store(8 * 3600, Ordering::Relaxed);
-        let later = clock.now();
-        assert!(later - before >= 8 * 3600 && later - before <= 8 * 3600 + 2);
-
+    fn the_offset_file_moves_the_clock_and_nothing_else_does() {
         let dir = std::env::temp_dir().join(format!("gatehouse-clock-{}", std::process::id()));
         let file = Clock::OffsetFile(dir.clone());
         let system = unix_now();

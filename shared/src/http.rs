@@ -150,8 +150,6 @@ pub fn preflight(allow_methods: &'static str) -> Response {
     with_cors(resp)
 }
 
-/// Whether the request declares a body of the given media type (parameters such as `charset`
-/// allowed).
 /// The credentials of an `Authorization: {scheme} {credentials}` header (RFC 9110 §11.6.2; the
 /// scheme is case-insensitive). `None`: no header, not text, another scheme, or nothing after it.
 pub fn authorization<'r>(req: &'r Request, scheme: &str) -> Option<&'r str> {
@@ -171,6 +169,8 @@ pub fn bearer_token(req: &Request, max_len: usize) -> Option<&str> {
     authorization(req, "bearer").filter(|t| t.len() <= max_len)
 }
 
+/// Whether the request declares a body of the given media type (parameters such as `charset`
+/// allowed).
 pub fn has_media_type(headers: &HeaderMap, media_type: &str) -> bool {
     headers
         .get(header::CONTENT_TYPE)

@@ -28,9 +28,8 @@ impl App {
         // `http://` link (or an attacker on the network) cannot take a sign-in page or a code
         // over plain http. Only when the public URL itself is https: local http development
         // must not pin `localhost` to https in the developer's browser.
-        let hsts = self
-            .public_base(&req)
-            .is_ok_and(|base| base.starts_with("https://"));
+        let base = self.public_base(&req);
+        let hsts = base.as_ref().is_ok_and(|b| b.starts_with("https://"));
         let route = router::route(&path).filter(|r| only.is_none_or(|f| r.function() == f));
         let function = route.as_ref().map_or("none", |r| r.function().name());
         let span = tracing::info_span!(
@@ -44,7 +43,7 @@ impl App {
             match route {
                 Some(route) => {
                     let resp = self
-                        .dispatch(&route, &req)
+                        .dispatch(&route, &req, base)
                         .await
                         .unwrap_or_else(|e| http::error_response(&e));
                     if route.cors() {
@@ -79,7 +78,14 @@ impl App {
         .await
     }
 
-    async fn dispatch(&self, route: &Route<'_>, req: &Request) -> Result<Response, OAuthError> {
+    /// `base`: the public base URL, read once by [`App::handle`]; a malformed `Host` is only an
+    /// error once the route and its method were accepted and the tenant exists.
+    async fn dispatch(
+        &self,
+        route: &Route<'_>,
+        req: &Request,
+        base: Result<String, OAuthError>,
+    ) -> Result<Response, OAuthError> {
         if req.extensions().get::<http::BodyTooLarge>().is_some() {
             return Err(OAuthError::payload_too_large());
         }
@@ -93,7 +99,7 @@ impl App {
             return Err(OAuthError::method_not_allowed(methods.allow));
         }
         let tenant = self.tenant(route.tenant()).await?;
-        let ctx = Ctx::new(self, &tenant, self.public_base(req)?, methods, req);
+        let ctx = Ctx::new(self, &tenant, base?, methods, req);
         match route {
             Route::Register { .. } => register::handle(&ctx, req).await,
             Route::ClientConfiguration { client_id, .. } => {
