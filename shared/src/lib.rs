@@ -17,6 +17,7 @@ pub mod error;
 pub mod hosted;
 pub mod html;
 pub mod http;
+pub mod jwt_crypto;
 pub mod lambda;
 pub mod params;
 pub mod policy;

@@ -11,6 +11,7 @@
 use crate::crypto;
 use crate::defaults::{KEY_ACTIVATION_DELAY_SECS, SIGNING_KEY_CACHE_SECS};
 use crate::domain::{PublicSigningKey, UnixTime};
+use crate::jwt_crypto;
 use crate::store::{Store, StoreError};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -205,6 +206,7 @@ impl KeyCache {
 }
 
 pub fn sign_access_token(key: &SigningKey, claims: &AccessClaims) -> Result<String, TokenError> {
+    jwt_crypto::install();
     let mut header = Header::new(Algorithm::ES256);
     header.typ = Some("at+jwt".into());
     header.kid = Some(key.kid.clone());
@@ -225,6 +227,7 @@ pub fn verify_access_token(
     issuer: &str,
     audience: Option<&str>,
 ) -> Result<AccessClaims, TokenError> {
+    jwt_crypto::install();
     let header =
         jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
     if header.alg != Algorithm::ES256 {
@@ -353,17 +356,19 @@ mod tests {
         );
         assert!(verify_access_token(&none, &set, "https://as.example/t/demo", None).is_err());
 
+        // HS256 keyed with the public key's coordinates, signed by hand: the provider
+        // (`crate::jwt_crypto`) cannot even produce one.
         let public = &set.public[0];
-        let mut hs = Header::new(Algorithm::HS256);
-        hs.typ = Some("at+jwt".into());
-        hs.kid = Some(public.kid.clone());
+        let header = b64(&json!({"alg": "HS256", "typ": "at+jwt", "kid": public.kid}));
         let secret = format!("{}{}", public.x, public.y);
-        let confused = jsonwebtoken::encode(
-            &hs,
-            &claims(now),
-            &EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .unwrap();
+        let mac = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes()),
+            format!("{header}.{payload}").as_bytes(),
+        );
+        let confused = format!(
+            "{header}.{payload}.{}",
+            URL_SAFE_NO_PAD.encode(mac.as_ref())
+        );
         assert!(verify_access_token(&confused, &set, "https://as.example/t/demo", None).is_err());
 
         let mut untyped = Header::new(Algorithm::ES256);
