@@ -23,6 +23,8 @@ pub struct App {
     pub cimd: crate::cimd::fetch::Fetcher,
     /// Where "now" comes from; read once per request into [`crate::context::Ctx::now`].
     pub clock: Clock,
+    /// Prebuilt metadata documents, per tenant and settings.
+    pub published: crate::documents::DocumentCache,
     tenants: TenantCache,
     registration_limiter: RateLimiter<std::net::IpAddr>,
     signin_ip_limiter: RateLimiter<std::net::IpAddr>,
@@ -43,6 +45,7 @@ impl App {
                 Some(path) => Clock::OffsetFile(path.clone()),
                 None => Clock::System,
             },
+            published: crate::documents::DocumentCache::default(),
             tenants: TenantCache::new(config.tenant_cache_ttl),
             registration_limiter: limiter,
             signin_ip_limiter: RateLimiter::new(crate::defaults::SIGNINS_PER_IP_PER_MINUTE),

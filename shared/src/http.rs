@@ -25,7 +25,7 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone, Copy)]
 pub struct BodyTooLarge;
 
-const JSON: &str = "application/json";
+pub(crate) const JSON: &str = "application/json";
 
 /// A JSON request body's envelope: at most [`MAX_BODY_BYTES`] (`413`), sent as
 /// `application/json` (`415`, the description naming `what` was sent).

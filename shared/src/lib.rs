@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod crypto;
 pub mod defaults;
+pub mod documents;
 pub mod domain;
 pub mod endpoints;
 pub mod error;

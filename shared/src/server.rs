@@ -107,9 +107,7 @@ impl App {
             }
             Route::AdminApi { rest, .. } => admin::api::handle(&ctx, rest, req).await,
             Route::Console { rest, .. } => Ok(admin::console::handle(&ctx, rest, req).await),
-            Route::AuthorizationServerMetadata { .. } => {
-                Ok(metadata::response(&ctx.base, ctx.tenant))
-            }
+            Route::AuthorizationServerMetadata { .. } => Ok(metadata::response(&ctx, req)),
             Route::Authorize { .. } if req.method() == Method::GET => {
                 Ok(authorize::get(&ctx, req).await)
             }
@@ -117,12 +115,10 @@ impl App {
             Route::Token { .. } => token::token(&ctx, req).await,
             Route::Revoke { .. } => token::revoke(&ctx, req).await,
             Route::Introspect { .. } => token::introspect(&ctx, req).await,
-            Route::Jwks { .. } => token::jwks(&ctx).await,
-            Route::ProtectedResourceMetadata { .. } => Ok(http::json_response(
-                ::http::StatusCode::OK,
-                &metadata::protected_resource_document(&ctx.base, ctx.tenant),
-                http::Cache::Public(60),
-            )),
+            Route::Jwks { .. } => token::jwks(&ctx, req).await,
+            Route::ProtectedResourceMetadata { .. } => {
+                Ok(metadata::protected_resource_response(&ctx, req))
+            }
             Route::Mcp { .. } => mcp::handle(&ctx, req).await,
             Route::Approve { .. } => Ok(approval::post(&ctx, req).await),
         }

@@ -10,6 +10,7 @@
 
 use crate::crypto;
 use crate::defaults::{KEY_ACTIVATION_DELAY_SECS, SIGNING_KEY_CACHE_SECS};
+use crate::documents::Document;
 use crate::domain::{PublicSigningKey, UnixTime};
 use crate::jwt_crypto;
 use crate::store::{Store, StoreError};
@@ -58,6 +59,8 @@ pub struct SigningKey {
 pub struct KeySet {
     pub public: Vec<PublicSigningKey>,
     decoding: HashMap<String, DecodingKey>,
+    /// The JWKS, serialised once per key set (`crate::documents`).
+    pub document: Document,
 }
 
 impl KeySet {
@@ -70,13 +73,18 @@ impl KeySet {
                     .map(|d| (k.kid.clone(), d))
             })
             .collect();
-        Self { public, decoding }
+        let document = Document::new(&Self::jwks(&public));
+        Self {
+            public,
+            decoding,
+            document,
+        }
     }
 
     /// RFC 7517 JWK Set of the public keys.
-    pub fn jwks(&self) -> Value {
+    fn jwks(public: &[PublicSigningKey]) -> Value {
         json!({
-            "keys": self.public.iter().map(|k| json!({
+            "keys": public.iter().map(|k| json!({
                 "kty": "EC", "crv": "P-256", "x": k.x, "y": k.y,
                 "kid": k.kid, "use": "sig", "alg": "ES256",
             })).collect::<Vec<_>>()

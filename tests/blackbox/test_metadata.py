@@ -12,7 +12,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import find_nulls, json_body, request
+from admin_support import Admin, assert_json
+from conftest import MODES, find_nulls, json_body, request
 
 WELL_KNOWN = "/.well-known/oauth-authorization-server"
 
@@ -137,3 +138,51 @@ def test_issuer_follows_the_configured_public_url(start_server):
     doc = fetch_metadata(srv)
     assert doc["issuer"] == "https://auth.example.com/t/demo"
     assert doc.get("registration_endpoint") == "https://auth.example.com/t/demo/oauth/register", doc
+
+
+# Caching (RFC 9110 §8.8.3, §13.1.2; RFC 9111): the documents are prebuilt per tenant and
+# settings, tagged with a digest of the body, and revalidated with If-None-Match.
+
+DOCUMENTS = {
+    "authorization server": inserted_url,
+    "protected resource": lambda s: f"{s.base}/.well-known/oauth-protected-resource/t/demo/mcp",
+    "jwks": lambda s: f"{s.base}/t/demo/jwks.json",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_documents_carry_a_strong_etag_and_answer_304_to_a_client_that_holds_them(server, name):
+    url = DOCUMENTS[name](server)
+    status, headers, raw = request("GET", url)
+    assert status == 200, raw[:500]
+    etag = headers.get("etag", "")
+    assert etag.startswith('"') and etag.endswith('"') and len(etag) > 2, headers
+    assert headers.get("cache-control", "").startswith("public, max-age="), headers
+    # The same body gets the same tag, request after request.
+    again = request("GET", url)
+    assert (again[1].get("etag"), again[2]) == (etag, raw)
+
+    for held in (etag, f"W/{etag}", f'"something-else", {etag}', "*"):
+        nm_status, nm_headers, nm_raw = request("GET", url, headers={"If-None-Match": held})
+        assert nm_status == 304, (held, nm_status, nm_raw[:300])
+        assert nm_raw == b"", nm_raw
+        assert nm_headers.get("etag") == etag, nm_headers
+        assert nm_headers.get("cache-control") == headers.get("cache-control"), nm_headers
+    for stale in ('"something-else"', etag.strip('"'), 'W/"x"'):
+        assert request("GET", url, headers={"If-None-Match": stale})[0] == 200, stale
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_settings_change_is_a_new_document_with_a_new_tag(start_server, mode):
+    srv = start_server(mode=mode)
+    url = inserted_url(srv)
+    before = request("GET", url)
+    etag = before[1]["etag"]
+    assert "registration_endpoint" in json_body(before)
+
+    assert_json(Admin(srv).patch_settings({"dcr_enabled": False}))
+    after = request("GET", url, headers={"If-None-Match": etag})
+    assert after[0] == 200, after
+    assert "registration_endpoint" not in json_body(after), json_body(after)
+    assert after[1]["etag"] != etag
+    assert request("GET", url, headers={"If-None-Match": after[1]["etag"]})[0] == 304

@@ -1,9 +1,10 @@
 //! RFC 8414 authorization server metadata. `issuer` is byte-for-byte the issuer URL the
 //! document was looked up for (RFC 8414 §3.3: clients must refuse a mismatch), and the document lists only endpoints that exist.
 
+use crate::context::Ctx;
+use crate::documents::Kind;
 use crate::domain::{AuthMethod, Tenant};
-use crate::http::{self, Cache, Response};
-use ::http::StatusCode;
+use crate::http::{Request, Response};
 use serde_json::{Value, json};
 
 /// `{base}/t/{tenant}`: the tenant's issuer identifier.
@@ -89,6 +90,27 @@ pub fn document(base: &str, tenant: &Tenant) -> Value {
     doc
 }
 
-pub fn response(base: &str, tenant: &Tenant) -> Response {
-    http::json_response(StatusCode::OK, &document(base, tenant), Cache::Public(60))
+/// How long clients and caches may reuse a metadata document without asking again. Short,
+/// because a tenant's settings change what it says (registration on or off, scopes); the
+/// `ETag` makes asking again cheap (`crate::documents`).
+const METADATA_MAX_AGE_SECS: u32 = 60;
+
+/// The RFC 8414 document, prebuilt per tenant and settings.
+pub fn response(ctx: &Ctx<'_>, req: &Request) -> Response {
+    ctx.app
+        .published
+        .get(Kind::AuthorizationServer, ctx.tenant, &ctx.base, || {
+            document(&ctx.base, ctx.tenant)
+        })
+        .respond(req, METADATA_MAX_AGE_SECS)
+}
+
+/// The RFC 9728 document, prebuilt per tenant and settings.
+pub fn protected_resource_response(ctx: &Ctx<'_>, req: &Request) -> Response {
+    ctx.app
+        .published
+        .get(Kind::ProtectedResource, ctx.tenant, &ctx.base, || {
+            protected_resource_document(&ctx.base, ctx.tenant)
+        })
+        .respond(req, METADATA_MAX_AGE_SECS)
 }

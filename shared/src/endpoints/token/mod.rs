@@ -374,18 +374,18 @@ pub(super) fn token_error(e: tokens::TokenError) -> OAuthError {
     }
 }
 
+/// How long a JWKS may be reused: well inside the activation delay of a rotated-in key
+/// (`crate::defaults::KEY_ACTIVATION_DELAY_SECS`), so every cache knows a key before it signs.
+const JWKS_MAX_AGE_SECS: u32 = 300;
+
 /// The JWKS (public keys only). Served by the discovery function, which cannot create keys:
 /// before the first token is issued the set may be empty.
-pub async fn jwks(ctx: &Ctx<'_>) -> Result<Response, OAuthError> {
+pub async fn jwks(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError> {
     let app = ctx.app;
     let keys = app
         .keys
         .key_set(app.store.as_ref(), false, ctx.now)
         .await
         .map_err(token_error)?;
-    Ok(http::json_response(
-        StatusCode::OK,
-        &keys.jwks(),
-        Cache::Public(300),
-    ))
+    Ok(keys.document.respond(req, JWKS_MAX_AGE_SECS))
 }
