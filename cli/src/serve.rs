@@ -16,7 +16,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 
 pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -121,12 +122,22 @@ async fn serve_one(
     request.extensions_mut().insert(ClientIp(peer.ip()));
     request
         .extensions_mut()
-        .insert(RequestId(crypto::hex(&crypto::random_bytes::<8>())));
+        .insert(RequestId(next_request_id()));
     if too_large {
         request.extensions_mut().insert(BodyTooLarge);
     }
     let resp = app.handle(None, request).await;
     resp.map(Full::new)
+}
+
+/// A request id for the log: unique within the process (a counter) and across processes (a
+/// random prefix drawn once), never secret, so not worth a call to the OS RNG per request.
+fn next_request_id() -> String {
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| u32::from_be_bytes(crypto::random_bytes::<4>()));
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix:08x}{n:08x}")
 }
 
 async fn shutdown_signal() {
