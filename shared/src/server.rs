@@ -107,7 +107,12 @@ impl App {
             }
             Route::AdminApi { rest, .. } => admin::api::handle(&ctx, rest, req).await,
             Route::Console { rest, .. } => Ok(admin::console::handle(&ctx, rest, req).await),
-            Route::AuthorizationServerMetadata { .. } => Ok(metadata::response(&ctx, req)),
+            Route::AuthorizationServerMetadata { .. } => Ok(metadata::response(
+                &self.published,
+                &ctx.base,
+                ctx.tenant,
+                req,
+            )),
             Route::Authorize { .. } if req.method() == Method::GET => {
                 Ok(authorize::get(&ctx, req).await)
             }
@@ -116,9 +121,12 @@ impl App {
             Route::Revoke { .. } => token::revoke(&ctx, req).await,
             Route::Introspect { .. } => token::introspect(&ctx, req).await,
             Route::Jwks { .. } => token::jwks(&ctx, req).await,
-            Route::ProtectedResourceMetadata { .. } => {
-                Ok(metadata::protected_resource_response(&ctx, req))
-            }
+            Route::ProtectedResourceMetadata { .. } => Ok(metadata::protected_resource_response(
+                &self.published,
+                &ctx.base,
+                ctx.tenant,
+                req,
+            )),
             Route::Mcp { .. } => mcp::handle(&ctx, req).await,
             Route::Approve { .. } => Ok(approval::post(&ctx, req).await),
         }

@@ -1,8 +1,7 @@
 //! RFC 8414 authorization server metadata. `issuer` is byte-for-byte the issuer URL the
 //! document was looked up for (RFC 8414 §3.3: clients must refuse a mismatch), and the document lists only endpoints that exist.
 
-use crate::context::Ctx;
-use crate::documents::Kind;
+use crate::documents::{DocumentCache, Kind};
 use crate::domain::{AuthMethod, Tenant};
 use crate::http::{Request, Response};
 use serde_json::{Value, json};
@@ -96,21 +95,24 @@ pub fn document(base: &str, tenant: &Tenant) -> Value {
 const METADATA_MAX_AGE_SECS: u32 = 60;
 
 /// The RFC 8414 document, prebuilt per tenant and settings.
-pub fn response(ctx: &Ctx<'_>, req: &Request) -> Response {
-    ctx.app
-        .published
-        .get(Kind::AuthorizationServer, ctx.tenant, &ctx.base, || {
-            document(&ctx.base, ctx.tenant)
+pub fn response(cache: &DocumentCache, base: &str, tenant: &Tenant, req: &Request) -> Response {
+    cache
+        .get(Kind::AuthorizationServer, tenant, base, || {
+            document(base, tenant)
         })
         .respond(req, METADATA_MAX_AGE_SECS)
 }
 
 /// The RFC 9728 document, prebuilt per tenant and settings.
-pub fn protected_resource_response(ctx: &Ctx<'_>, req: &Request) -> Response {
-    ctx.app
-        .published
-        .get(Kind::ProtectedResource, ctx.tenant, &ctx.base, || {
-            protected_resource_document(&ctx.base, ctx.tenant)
+pub fn protected_resource_response(
+    cache: &DocumentCache,
+    base: &str,
+    tenant: &Tenant,
+    req: &Request,
+) -> Response {
+    cache
+        .get(Kind::ProtectedResource, tenant, base, || {
+            protected_resource_document(base, tenant)
         })
         .respond(req, METADATA_MAX_AGE_SECS)
 }
