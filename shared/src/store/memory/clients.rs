@@ -2,7 +2,7 @@
 //! approval with its approval record, edits, deletion with everything the client was issued.
 
 use super::*;
-use crate::domain::{Approval, Client, ClientId, ClientStatus, TenantId, UnixTime};
+use crate::domain::{Client, ClientId, ClientStatus, TenantId, UnixTime};
 use crate::store::{ClientStore, PendingQuota, StoreError, approved, client_cursor};
 use async_trait::async_trait;
 
@@ -15,8 +15,12 @@ impl ClientStore for MemoryStore {
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        let key = (client.tenant.clone(), client.client_id.clone());
-        if inner.clients.get(&key).is_some_and(|c| c.is_live(now)) {
+        let key = ClientKey::text(&client.tenant, &client.client_id);
+        if inner
+            .clients
+            .get(key.as_str())
+            .is_some_and(|c| c.is_live(now))
+        {
             return Err(StoreError::AlreadyExists);
         }
         if quota.cap > 0 {
@@ -32,20 +36,18 @@ impl ClientStore for MemoryStore {
                 (current + 1, quota.bucket_expiry(bucket)),
             );
         }
-        inner.clients.insert(key, client.clone());
+        inner.put_client(client, false)?;
         inner.note_write(now);
         Ok(())
     }
 
     async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        let key = (client.tenant.clone(), client.client_id.clone());
-        if inner.clients.contains_key(&key) {
+        let key = ClientKey::text(&client.tenant, &client.client_id);
+        if inner.clients.contains_key(key.as_str()) {
             return Err(StoreError::AlreadyExists);
         }
-        inner.approvals.insert(key.clone(), Approval::of(client));
-        inner.clients.insert(key, client.clone());
-        Ok(())
+        inner.put_client(client, true)
     }
 
     async fn get_client(
@@ -54,7 +56,7 @@ impl ClientStore for MemoryStore {
         id: &ClientId,
         now: UnixTime,
     ) -> Result<Option<Client>, StoreError> {
-        self.lock().client(&(tenant.clone(), id.clone()), now)
+        self.lock().client(&ClientKey::new(tenant, id), now)
     }
 
     async fn list_clients(
@@ -64,7 +66,7 @@ impl ClientStore for MemoryStore {
     ) -> Result<Vec<Client>, StoreError> {
         let inner = self.lock();
         let mut out: Vec<Client> = Vec::new();
-        for key in inner.clients.keys().filter(|(t, _)| t == tenant) {
+        for key in inner.clients.keys().filter(|k| k.tenant_is(tenant)) {
             if let Some(c) = inner.client(key, now)? {
                 out.push(c);
             }
@@ -115,17 +117,23 @@ impl ClientStore for MemoryStore {
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        let key = (tenant.clone(), id.clone());
-        if !inner.clients.get(&key).is_some_and(|c| c.is_live(now)) {
+        let key = ClientKey::text(tenant, id);
+        if !inner
+            .clients
+            .get(key.as_str())
+            .is_some_and(|c| c.is_live(now))
+        {
             return Err(StoreError::NotFound);
         }
-        inner.clients.remove(&key);
-        inner.approvals.remove(&key);
-        for ((t, _), g) in inner.grants.iter_mut() {
-            if t == tenant && &g.client_id == id {
+        inner.clients.remove(key.as_str());
+        inner.approvals.remove(key.as_str());
+        inner.grants.update_all(|(t, _), g| {
+            let mine = t == tenant && &g.client_id == id;
+            if mine {
                 g.revoked_at.get_or_insert(now);
             }
-        }
+            mine
+        });
         inner.note_write(now);
         Ok(())
     }
@@ -139,19 +147,17 @@ impl ClientStore for MemoryStore {
         now: UnixTime,
     ) -> Result<Client, StoreError> {
         let mut inner = self.lock();
-        let key = (tenant.clone(), id.clone());
+        let key = ClientKey::new(tenant, id);
         let current = inner
             .clients
             .get(&key)
             .filter(|c| c.is_live(now))
-            .cloned()
             .ok_or(StoreError::NotFound)?;
         if current.status != ClientStatus::Pending || current.config_version != version {
             return Err(StoreError::Conflict);
         }
-        let updated = approved(current, approver, now);
-        inner.approvals.insert(key.clone(), Approval::of(&updated));
-        inner.clients.insert(key, updated.clone());
+        let updated = approved(current.decode(&key)?, approver, now);
+        inner.put_client(&updated, true)?;
         inner.note_write(now);
         Ok(updated)
     }

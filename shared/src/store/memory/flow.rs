@@ -23,7 +23,7 @@ impl FlowStore for MemoryStore {
                     .cloned()
             }),
             client: match keys.client_id {
-                Some(id) => inner.client(&(t.clone(), id.clone()), now)?,
+                Some(id) => inner.client(&ClientKey::new(&t, id), now)?,
                 None => None,
             },
             session: keys.session_hash.and_then(|h| {
@@ -53,7 +53,7 @@ impl FlowStore for MemoryStore {
         {
             return Err(StoreError::NotFound);
         }
-        let client_key = (code.tenant.clone(), code.client_id.clone());
+        let client_key = ClientKey::new(&code.tenant, &code.client_id);
         if let Some((as_read, _)) = finish.approve {
             match inner.clients.get(&client_key).filter(|c| c.is_live(now)) {
                 None => return Err(StoreError::NotFound),
@@ -70,6 +70,13 @@ impl FlowStore for MemoryStore {
         if inner.codes.contains_key(&code_key) {
             return Err(StoreError::AlreadyExists);
         }
+        let approval = match finish.approve {
+            Some((as_read, approver)) => {
+                let updated = approved(as_read.clone(), approver, now);
+                Some((Approval::of(&updated), StoredClient::encode(&updated)?))
+            }
+            None => None,
+        };
         if let Some(key) = request_key {
             inner.authorization_requests.remove(&key);
         }
@@ -80,12 +87,9 @@ impl FlowStore for MemoryStore {
                 c.clone(),
             );
         }
-        if let Some((as_read, approver)) = finish.approve {
-            let updated = approved(as_read.clone(), approver, now);
-            inner
-                .approvals
-                .insert(client_key.clone(), Approval::of(&updated));
-            inner.clients.insert(client_key, updated);
+        if let Some((approval, stored)) = approval {
+            inner.approvals.insert(client_key.clone(), approval);
+            inner.clients.insert(client_key, stored);
         }
         inner.note_write(now);
         Ok(())
@@ -100,16 +104,13 @@ impl FlowStore for MemoryStore {
         now: UnixTime,
     ) -> Result<u32, StoreError> {
         let mut inner = self.lock();
-        let entry = inner
-            .signin_failures
-            .entry((tenant.clone(), account.to_owned(), window))
-            .or_insert((0, expires_at));
-        if now >= entry.1 {
-            *entry = (0, expires_at);
-        }
-        entry.0 = entry.0.saturating_add(1);
-        entry.1 = expires_at;
-        let count = entry.0;
+        let key = (tenant.clone(), account.to_owned(), window);
+        let counted = match inner.signin_failures.get(&key) {
+            Some(&(n, exp)) if now < exp => n,
+            _ => 0,
+        };
+        let count = counted.saturating_add(1);
+        inner.signin_failures.insert(key, (count, expires_at));
         // Swept by expiry only, like every other item: a flood of other accounts' failures
         // never makes room by dropping a live counter.
         inner.note_write(now);
@@ -122,14 +123,12 @@ impl FlowStore for MemoryStore {
         account: &str,
         window: i64,
     ) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        if let Some(entry) =
-            inner
-                .signin_failures
-                .get_mut(&(tenant.clone(), account.to_owned(), window))
-        {
-            entry.0 = entry.0.saturating_sub(1);
-        }
+        self.lock().signin_failures.update(
+            &(tenant.clone(), account.to_owned(), window),
+            |entry| {
+                entry.0 = entry.0.saturating_sub(1);
+            },
+        );
         Ok(())
     }
 

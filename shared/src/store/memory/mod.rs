@@ -1,21 +1,43 @@
 //! The embedded store: in-process maps behind one mutex. Same contract as DynamoDB, including
-//! lazy expiry (reads check `expires_at`; a periodic sweep reclaims memory).
+//! lazy expiry: reads check `expires_at`, so an expired item is gone the moment it expires,
+//! whether or not its memory was reclaimed yet.
+//!
+//! Reclaiming is what keeps the process small under a registration flood (every pending client
+//! lives for its TTL, so about rate × lifetime of them are held). Each expiring map carries a
+//! time-ordered index ([`expiry::Expiring`]); every write first pops what has expired from the
+//! head of the indexes, at most [`SWEEP_BUDGET`] entries a map, more than any write adds, so
+//! the sweep keeps pace with the writes and costs in proportion to what expired rather than to
+//! what lives (the former full `retain` sweep walked every live item). Clients, the bulk of
+//! such a flood, are kept in a compact form ([`stored::StoredClient`]: one shared key and
+//! one JSON document) and rebuilt when read.
 
 use super::{StoreError, verified};
 use crate::domain::{
-    ApiToken, Approval, AuthorizationCode, AuthorizationRequest, Client, ClientId, Consent, Email,
-    Grant, PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
+    ApiToken, Approval, AuthorizationCode, AuthorizationRequest, Client, Consent, Email, Grant,
+    PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
 };
+use expiry::{Expires, Expiring};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+use stored::{ClientKey, StoredClient};
 
 mod clients;
 mod directory;
+mod expiry;
 mod flow;
+mod stored;
 mod tokens;
 
-/// Writes between two sweeps of expired items.
-const SWEEP_EVERY: u32 = 512;
+/// Index entries each map's sweep may visit per write: a write adds at most a few, so the
+/// sweep drains expired items faster than they arrive, while one write never pays for a
+/// whole second's worth of them.
+const SWEEP_BUDGET: usize = 64;
+
+/// How long a counter is kept past the end of its window. Counting is read-modify-write under
+/// the caller's `now`: an attempt whose clock lags the write that would reclaim the counter (a
+/// slow request, or the contract suite replaying earlier times) must still add to the count
+/// rather than start it again at one. Counters are small; records have no such grace.
+const COUNTER_GRACE_SECS: i64 = 300;
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -25,85 +47,109 @@ pub struct MemoryStore {
 #[derive(Default)]
 pub(super) struct Inner {
     tenants: HashMap<TenantId, Tenant>,
-    clients: HashMap<(TenantId, ClientId), Client>,
+    clients: Expiring<ClientKey, StoredClient>,
     /// The approval records, kept apart as DynamoDB keeps them (`APPROVAL#`).
-    approvals: HashMap<(TenantId, ClientId), Approval>,
+    approvals: HashMap<ClientKey, Approval>,
     /// (tenant, window) → registrations counted, with the counter's own expiry.
-    pending_counters: HashMap<(TenantId, i64), (u32, UnixTime)>,
+    pending_counters: Expiring<(TenantId, i64), (u32, UnixTime), COUNTER_GRACE_SECS>,
     /// (tenant, account hash, window) → failed sign-ins, with the counter's own expiry.
-    signin_failures: HashMap<(TenantId, String, i64), (u32, UnixTime)>,
+    signin_failures: Expiring<(TenantId, String, i64), (u32, UnixTime), COUNTER_GRACE_SECS>,
     users: HashMap<(TenantId, Email), User>,
-    authorization_requests: HashMap<(TenantId, String), AuthorizationRequest>,
-    sessions: HashMap<(TenantId, String), Session>,
-    consents: HashMap<(TenantId, ClientId, String), Consent>,
-    codes: HashMap<(TenantId, String), AuthorizationCode>,
-    grants: HashMap<(TenantId, String), Grant>,
-    refresh_tokens: HashMap<(TenantId, String), RefreshToken>,
-    api_tokens: HashMap<(TenantId, String), ApiToken>,
+    authorization_requests: Expiring<(TenantId, String), AuthorizationRequest>,
+    sessions: Expiring<(TenantId, String), Session>,
+    consents: HashMap<(TenantId, crate::domain::ClientId, String), Consent>,
+    codes: Expiring<(TenantId, String), AuthorizationCode>,
+    grants: Expiring<(TenantId, String), Grant>,
+    refresh_tokens: Expiring<(TenantId, String), RefreshToken>,
+    api_tokens: Expiring<(TenantId, String), ApiToken>,
     public_keys: Vec<PublicSigningKey>,
     private_keys: HashMap<String, String>,
-    writes_since_sweep: u32,
 }
 
-impl Inner {
-    pub(super) fn note_write(&mut self, now: UnixTime) {
-        self.writes_since_sweep += 1;
-        if self.writes_since_sweep >= SWEEP_EVERY {
-            self.writes_since_sweep = 0;
-            self.clients.retain(|_, c| c.is_live(now));
-            self.pending_counters.retain(|_, (_, exp)| now < *exp);
-            self.signin_failures.retain(|_, (_, exp)| now < *exp);
-            self.authorization_requests.retain(|_, r| r.is_live(now));
-            self.sessions.retain(|_, r| r.is_live(now));
-            self.codes.retain(|_, r| r.is_live(now));
-            self.grants.retain(|_, g| now < g.expires_at);
-            self.refresh_tokens.retain(|_, t| t.is_live(now));
-            self.api_tokens.retain(|_, t| t.is_live(now));
+macro_rules! expires_at {
+    ($($record:ty),*) => {$(
+        impl Expires for $record {
+            fn expiry(&self) -> Option<UnixTime> {
+                Some(self.expires_at)
+            }
         }
+    )*};
+}
+
+expires_at!(
+    AuthorizationRequest,
+    Session,
+    AuthorizationCode,
+    Grant,
+    RefreshToken,
+    ApiToken
+);
+
+impl Inner {
+    /// Called on every write: reclaims what expired at the head of each index.
+    fn note_write(&mut self, now: UnixTime) {
+        self.clients.sweep(now, SWEEP_BUDGET);
+        self.pending_counters.sweep(now, SWEEP_BUDGET);
+        self.signin_failures.sweep(now, SWEEP_BUDGET);
+        self.authorization_requests.sweep(now, SWEEP_BUDGET);
+        self.sessions.sweep(now, SWEEP_BUDGET);
+        self.codes.sweep(now, SWEEP_BUDGET);
+        self.grants.sweep(now, SWEEP_BUDGET);
+        self.refresh_tokens.sweep(now, SWEEP_BUDGET);
+        self.api_tokens.sweep(now, SWEEP_BUDGET);
     }
 
     /// A live client, checked against its approval record ([`verified`]).
-    pub(super) fn client(
-        &self,
-        key: &(TenantId, ClientId),
-        now: UnixTime,
-    ) -> Result<Option<Client>, StoreError> {
+    fn client(&self, key: &ClientKey, now: UnixTime) -> Result<Option<Client>, StoreError> {
         match self.clients.get(key).filter(|c| c.is_live(now)) {
-            Some(c) => verified(c.clone(), self.approvals.get(key)).map(Some),
+            Some(c) => verified(c.decode(key)?, self.approvals.get(key)).map(Some),
             None => Ok(None),
         }
     }
 
+    /// Stores `client` (in its compact form) and, when `with_approval`, its approval record.
+    fn put_client(&mut self, client: &Client, with_approval: bool) -> Result<(), StoreError> {
+        let stored = StoredClient::encode(client)?;
+        let key = ClientKey::of(client);
+        if with_approval {
+            self.approvals.insert(key.clone(), Approval::of(client));
+        }
+        self.clients.insert(key, stored);
+        Ok(())
+    }
+
     /// Replaces a live client's record, only in the status it had when read, and with it, when
     /// `with_approval`, its approval record (the DynamoDB adapter's conditional transaction).
-    pub(super) fn replace_client(
+    fn replace_client(
         &mut self,
         client: &Client,
         with_approval: bool,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        let key = (client.tenant.clone(), client.client_id.clone());
+        let key = ClientKey::text(&client.tenant, &client.client_id);
         let current = self
             .clients
-            .get(&key)
+            .get(key.as_str())
             .filter(|c| c.is_live(now))
             .ok_or(StoreError::NotFound)?;
         if current.status != client.status {
             return Err(StoreError::Conflict);
         }
-        if with_approval {
-            self.approvals.insert(key.clone(), Approval::of(client));
-        }
-        self.clients.insert(key, client.clone());
+        self.put_client(client, with_approval)?;
         self.note_write(now);
         Ok(())
     }
 
-    pub(super) fn counter(&self, tenant: &TenantId, bucket: i64, now: UnixTime) -> u32 {
+    fn counter(&self, tenant: &TenantId, bucket: i64, now: UnixTime) -> u32 {
         match self.pending_counters.get(&(tenant.clone(), bucket)) {
             Some((n, exp)) if now < *exp => *n,
             _ => 0,
         }
+    }
+
+    #[cfg(test)]
+    fn client_count(&self) -> usize {
+        self.clients.len()
     }
 }
 
@@ -116,5 +162,93 @@ impl MemoryStore {
         // A panic while holding the lock cannot leave a half-applied change: every mutation
         // below is computed first and applied with single map operations.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        ApplicationType, AuthMethod, ClientId, ClientMetadata, ClientStatus, ConsentMethod,
+        CreatedByType, ScopeSet,
+    };
+    use crate::store::{ClientStore, PendingQuota};
+
+    fn pending(now: UnixTime, ttl: i64) -> Client {
+        Client {
+            tenant: TenantId::parse("demo").unwrap_or_else(|| panic!()),
+            client_id: ClientId::generate(),
+            secret_hash: None,
+            status: ClientStatus::Pending,
+            created_by: CreatedByType::Dcr,
+            consent_method: ConsentMethod::Required,
+            created_at: now,
+            expires_at: Some(now + ttl),
+            approved_by: None,
+            approved_at: None,
+            registration_token_hash: None,
+            config_version: 1,
+            metadata: ClientMetadata {
+                client_name: "c".into(),
+                redirect_uris: Vec::new(),
+                grant_types: Vec::new(),
+                response_types: Vec::new(),
+                token_endpoint_auth_method: AuthMethod::None,
+                scope: ScopeSet::default(),
+                application_type: ApplicationType::Web,
+                client_uri: None,
+                logo_uri: None,
+                tos_uri: None,
+                policy_uri: None,
+                software_id: None,
+                software_version: None,
+                contacts: Vec::new(),
+            },
+            pending_changes: None,
+            document: None,
+        }
+    }
+
+    /// A steady flow of registrations holds about rate × lifetime clients, not all of them.
+    #[tokio::test]
+    async fn writes_reclaim_expired_clients_as_they_go() {
+        let store = MemoryStore::new();
+        let quota = PendingQuota {
+            cap: 0,
+            window_secs: 10,
+        };
+        let (rate, ttl) = (500, 10);
+        for now in 1_000..1_060 {
+            for _ in 0..rate {
+                let c = pending(now, ttl);
+                store
+                    .create_pending_client(&c, quota, now)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            let held = store.lock().client_count();
+            assert!(
+                held <= (rate * ttl) as usize + rate as usize,
+                "{held} at {now}"
+            );
+        }
+        // An approved client outlives the expiry it had while pending.
+        let c = pending(2_000, ttl);
+        store
+            .create_pending_client(&c, quota, 2_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .approve_client(&c.tenant, &c.client_id, 1, "admin", 2_001)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for now in 2_010..2_020 {
+            store
+                .create_pending_client(&pending(now, ttl), quota, now)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let read = store.get_client(&c.tenant, &c.client_id, 5_000).await;
+        assert!(read.unwrap_or_else(|e| panic!("{e}")).is_some());
     }
 }

@@ -27,7 +27,7 @@ impl TokenStore for MemoryStore {
         }
         let client_live = inner
             .clients
-            .get(&(code.tenant.clone(), code.client_id.clone()))
+            .get(ClientKey::text(&code.tenant, &code.client_id).as_str())
             .is_some_and(|c| c.is_live(now));
         if !client_live {
             return Err(StoreError::NotFound);
@@ -61,9 +61,11 @@ impl TokenStore for MemoryStore {
         id: &str,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        if let Some(g) = self.lock().grants.get_mut(&(tenant.clone(), id.to_owned())) {
-            g.revoked_at.get_or_insert(now);
-        }
+        self.lock()
+            .grants
+            .update(&(tenant.clone(), id.to_owned()), |g| {
+                g.revoked_at.get_or_insert(now);
+            });
         Ok(())
     }
 
@@ -99,13 +101,17 @@ impl TokenStore for MemoryStore {
         let key = (old.tenant.clone(), old.token_hash.clone());
         let current = inner
             .refresh_tokens
-            .get_mut(&key)
+            .get(&key)
             .filter(|t| t.is_live(now))
             .ok_or(StoreError::NotFound)?;
         match current.rotated_at {
             Some(at) if at <= now - grace_secs => return Err(StoreError::Conflict),
             Some(_) => {}
-            None => current.rotated_at = Some(now),
+            None => {
+                inner
+                    .refresh_tokens
+                    .update(&key, |t| t.rotated_at = Some(now));
+            }
         }
         inner
             .refresh_tokens
