@@ -7,9 +7,8 @@
 
 use super::expiry::Expires;
 use crate::domain::{
-    ApplicationType, AuthMethod, Client, ClientId, ClientMetadata, ClientStatus, ConsentMethod,
-    CreatedByType, DocumentState, GrantType, RedirectUri, ResponseType, ScopeSet, TenantId,
-    UnixTime,
+    Client, ClientId, ClientMetadata, ClientStatus, ConsentMethod, CreatedByType, DocumentState,
+    TenantId, UnixTime,
 };
 use crate::store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -98,8 +97,8 @@ impl StoredClient {
             approved_by: approved_by.as_deref(),
             approved_at: *approved_at,
             registration_token_hash: registration_token_hash.as_deref(),
-            metadata: MetaRef::of(metadata),
-            pending_changes: pending_changes.as_ref().map(MetaRef::of),
+            metadata,
+            pending_changes: pending_changes.as_ref(),
             document: document.as_ref(),
         };
         let doc = serde_json::to_string(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -128,8 +127,8 @@ impl StoredClient {
             approved_at: doc.approved_at,
             registration_token_hash: doc.registration_token_hash,
             config_version: self.config_version,
-            metadata: doc.metadata.into_metadata(),
-            pending_changes: doc.pending_changes.map(Meta::into_metadata),
+            metadata: doc.metadata,
+            pending_changes: doc.pending_changes,
             document: doc.document,
         })
     }
@@ -153,9 +152,9 @@ struct DocRef<'a> {
     #[serde(rename = "r", skip_serializing_if = "Option::is_none")]
     registration_token_hash: Option<&'a str>,
     #[serde(rename = "m")]
-    metadata: MetaRef<'a>,
+    metadata: &'a ClientMetadata,
     #[serde(rename = "p", skip_serializing_if = "Option::is_none")]
-    pending_changes: Option<MetaRef<'a>>,
+    pending_changes: Option<&'a ClientMetadata>,
     #[serde(rename = "d", skip_serializing_if = "Option::is_none")]
     document: Option<&'a DocumentState>,
 }
@@ -178,131 +177,17 @@ struct Doc {
     #[serde(rename = "r", default)]
     registration_token_hash: Option<String>,
     #[serde(rename = "m")]
-    metadata: Meta,
+    metadata: ClientMetadata,
     #[serde(rename = "p", default)]
-    pending_changes: Option<Meta>,
+    pending_changes: Option<ClientMetadata>,
     #[serde(rename = "d", default)]
     document: Option<DocumentState>,
-}
-
-/// Client metadata as a JSON array in field order: no field names, which are most of a small
-/// client's bytes. Absent optional fields are `null`.
-#[derive(Serialize)]
-struct MetaRef<'a>(
-    &'a str,
-    &'a [RedirectUri],
-    &'a [GrantType],
-    &'a [ResponseType],
-    AuthMethod,
-    &'a ScopeSet,
-    ApplicationType,
-    Option<&'a str>,
-    Option<&'a str>,
-    Option<&'a str>,
-    Option<&'a str>,
-    Option<&'a str>,
-    Option<&'a str>,
-    &'a [String],
-);
-
-impl<'a> MetaRef<'a> {
-    fn of(m: &'a ClientMetadata) -> Self {
-        // Destructured whole: a field added to `ClientMetadata` fails to compile here until
-        // it is stored too.
-        let ClientMetadata {
-            client_name,
-            redirect_uris,
-            grant_types,
-            response_types,
-            token_endpoint_auth_method,
-            scope,
-            application_type,
-            client_uri,
-            logo_uri,
-            tos_uri,
-            policy_uri,
-            software_id,
-            software_version,
-            contacts,
-        } = m;
-        Self(
-            client_name,
-            redirect_uris,
-            grant_types,
-            response_types,
-            *token_endpoint_auth_method,
-            scope,
-            *application_type,
-            client_uri.as_deref(),
-            logo_uri.as_deref(),
-            tos_uri.as_deref(),
-            policy_uri.as_deref(),
-            software_id.as_deref(),
-            software_version.as_deref(),
-            contacts,
-        )
-    }
-}
-
-/// [`MetaRef`] as read back.
-#[derive(Deserialize)]
-struct Meta(
-    String,
-    Vec<RedirectUri>,
-    Vec<GrantType>,
-    Vec<ResponseType>,
-    AuthMethod,
-    ScopeSet,
-    ApplicationType,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Vec<String>,
-);
-
-impl Meta {
-    fn into_metadata(self) -> ClientMetadata {
-        let Self(
-            client_name,
-            redirect_uris,
-            grant_types,
-            response_types,
-            token_endpoint_auth_method,
-            scope,
-            application_type,
-            client_uri,
-            logo_uri,
-            tos_uri,
-            policy_uri,
-            software_id,
-            software_version,
-            contacts,
-        ) = self;
-        ClientMetadata {
-            client_name,
-            redirect_uris,
-            grant_types,
-            response_types,
-            token_endpoint_auth_method,
-            scope,
-            application_type,
-            client_uri,
-            logo_uri,
-            tos_uri,
-            policy_uri,
-            software_id,
-            software_version,
-            contacts,
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{ApplicationType, AuthMethod, GrantType, ResponseType, ScopeSet};
 
     fn metadata(name: &str) -> ClientMetadata {
         ClientMetadata {
