@@ -37,7 +37,8 @@ impl Document {
         Self { body, etag }
     }
 
-    pub fn etag(&self) -> &str {
+    #[cfg(test)]
+    fn etag(&self) -> &str {
         self.etag.to_str().unwrap_or_default()
     }
 
@@ -83,10 +84,10 @@ impl Document {
 }
 
 /// Which document of a tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    AuthorizationServer,
-    ProtectedResource,
+    AuthorizationServer = 0,
+    ProtectedResource = 1,
 }
 
 struct Entry {
@@ -97,10 +98,11 @@ struct Entry {
 
 /// One prebuilt document per tenant and kind, rebuilt when the tenant's record (as this
 /// process last read it) or the public base URL differs from what it was built from. At most
-/// two entries per tenant: a changed `Host` replaces the entry rather than adding one.
+/// two entries per tenant (one per [`Kind`]): a changed `Host` replaces the entry rather than
+/// adding one. Keyed by tenant alone, so that a lookup borrows the id instead of copying it.
 #[derive(Default)]
 pub struct DocumentCache {
-    entries: Mutex<HashMap<(Kind, TenantId), Entry>>,
+    entries: Mutex<HashMap<TenantId, [Option<Entry>; 2]>>,
 }
 
 impl DocumentCache {
@@ -111,10 +113,12 @@ impl DocumentCache {
         base: &str,
         build: impl FnOnce() -> serde_json::Value,
     ) -> Document {
-        let key = (kind, tenant.id.clone());
+        let slot = kind as usize;
         {
             let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(e) = entries.get(&key)
+            if let Some(e) = entries
+                .get(&tenant.id)
+                .and_then(|kinds| kinds[slot].as_ref())
                 && e.base == base
                 && e.tenant == *tenant
             {
@@ -130,7 +134,8 @@ impl DocumentCache {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, entry);
+            .entry(tenant.id.clone())
+            .or_default()[slot] = Some(entry);
         document
     }
 }

@@ -151,6 +151,17 @@ impl<K: Hash + Eq + Clone, V: Expires, const GRACE: i64> Expiring<K, V, GRACE> {
     }
 }
 
+impl<K: Hash + Eq + Clone, const GRACE: i64> Expiring<K, (u32, UnixTime), GRACE> {
+    /// A counter's value at `now`: zero once its window has ended, whether or not it was
+    /// reclaimed yet.
+    pub(super) fn live_count(&self, key: &K, now: UnixTime) -> u32 {
+        match self.items.get(key) {
+            Some(&(n, exp)) if now < exp => n,
+            _ => 0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -105,11 +105,10 @@ impl FlowStore for MemoryStore {
     ) -> Result<u32, StoreError> {
         let mut inner = self.lock();
         let key = (tenant.clone(), account.to_owned(), window);
-        let counted = match inner.signin_failures.get(&key) {
-            Some(&(n, exp)) if now < exp => n,
-            _ => 0,
-        };
-        let count = counted.saturating_add(1);
+        let count = inner
+            .signin_failures
+            .live_count(&key, now)
+            .saturating_add(1);
         inner.signin_failures.insert(key, (count, expires_at));
         // Swept by expiry only, like every other item: a flood of other accounts' failures
         // never makes room by dropping a live counter.

@@ -141,10 +141,8 @@ impl Inner {
     }
 
     fn counter(&self, tenant: &TenantId, bucket: i64, now: UnixTime) -> u32 {
-        match self.pending_counters.get(&(tenant.clone(), bucket)) {
-            Some((n, exp)) if now < *exp => *n,
-            _ => 0,
-        }
+        self.pending_counters
+            .live_count(&(tenant.clone(), bucket), now)
     }
 
     #[cfg(test)]
