@@ -4,7 +4,9 @@
 //! cannot store what the API would refuse.
 
 use crate::TableArgs;
-use gatehouse_core::domain::{ClientId, ClientStatus, Email, Role, Tenant, TenantId, unix_now};
+use gatehouse_core::domain::{
+    ClientId, ClientStatus, Email, Role, SigningAlg, Tenant, TenantId, unix_now,
+};
 use gatehouse_core::endpoints::admin::{manage, new_api_token};
 use gatehouse_core::store::StoreError;
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_client, sdk_config_in};
@@ -296,31 +298,34 @@ pub async fn token_create(
 
 pub async fn keys_generate(args: &TableArgs) -> CliResult {
     let store = store(args).await?;
-    if let Some(k) = store.list_public_keys().await?.first() {
-        println!(
-            "a signing key already exists: {} (use `keys rotate` to add one)",
-            k.kid
-        );
-        return Ok(());
+    let created = tokens::ensure_keys(&store, unix_now()).await?;
+    if created.is_empty() {
+        println!("signing keys already exist for ES256 and RS256 (use `keys rotate` to add one)");
     }
-    let key = tokens::rotate(&store, unix_now()).await?;
-    println!("generated signing key {}", key.kid);
+    for key in created {
+        println!("generated {} signing key {}", key.alg.as_str(), key.kid);
+    }
     Ok(())
 }
 
-pub async fn keys_rotate(args: &TableArgs) -> CliResult {
-    let key = tokens::rotate(&store(args).await?, unix_now()).await?;
-    println!(
-        "added signing key {} (published now; it starts signing after {} s, once every JWKS cache has it)",
-        key.kid,
-        defaults::KEY_ACTIVATION_DELAY_SECS
-    );
+pub async fn keys_rotate(args: &TableArgs, alg: Option<SigningAlg>) -> CliResult {
+    let store = store(args).await?;
+    let algs = alg.map_or(SigningAlg::ALL.to_vec(), |a| vec![a]);
+    for alg in algs {
+        let key = tokens::rotate(&store, alg, unix_now()).await?;
+        println!(
+            "added {} signing key {} (published now; it starts signing after {} s, once every JWKS cache has it)",
+            alg.as_str(),
+            key.kid,
+            defaults::KEY_ACTIVATION_DELAY_SECS
+        );
+    }
     Ok(())
 }
 
 pub async fn keys_list(args: &TableArgs) -> CliResult {
     for k in store(args).await?.list_public_keys().await? {
-        println!("{}  created {}", k.kid, k.created_at);
+        println!("{}  {}  created {}", k.kid, k.alg.as_str(), k.created_at);
     }
     Ok(())
 }

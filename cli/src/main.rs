@@ -6,6 +6,7 @@ mod admin;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
+use gatehouse_core::domain::SigningAlg;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -125,10 +126,16 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Create the first signing key if there is none
+    /// Create the first signing key of each algorithm (ES256, RS256) that has none
     Generate,
-    /// Add a new signing key (it starts signing after every JWKS cache has it)
-    Rotate,
+    /// Add a new signing key for each algorithm, or for one (it starts signing after every
+    /// JWKS cache has it)
+    Rotate {
+        /// Rotate only this algorithm's key: ES256 (access tokens, ID tokens on request) or
+        /// RS256 (ID tokens by default)
+        #[arg(long, value_name = "ALG", value_parser = parse_alg)]
+        alg: Option<SigningAlg>,
+    },
     /// List published signing keys, newest first
     List,
 }
@@ -170,7 +177,7 @@ async fn main() -> ExitCode {
             expires_in,
         }) => admin::token_create(t, &tenant, &email, expires_in).await,
         Command::Keys(KeysCommand::Generate) => admin::keys_generate(t).await,
-        Command::Keys(KeysCommand::Rotate) => admin::keys_rotate(t).await,
+        Command::Keys(KeysCommand::Rotate { alg }) => admin::keys_rotate(t, alg).await,
         Command::Keys(KeysCommand::List) => admin::keys_list(t).await,
     };
     match outcome {
@@ -184,4 +191,8 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn parse_alg(raw: &str) -> Result<SigningAlg, String> {
+    SigningAlg::parse(raw).ok_or_else(|| format!("{raw:?} is not ES256 or RS256"))
 }

@@ -46,10 +46,8 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let report = seed::seed_demo(store.as_ref(), &config).await?;
-    // A signing key up front, so the JWKS is populated before the first token.
-    if store.list_public_keys().await?.is_empty() {
-        gatehouse_core::tokens::rotate(store.as_ref(), gatehouse_core::domain::unix_now()).await?;
-    }
+    // Signing keys up front, so the JWKS lists them before the first token.
+    gatehouse_core::tokens::ensure_keys(store.as_ref(), gatehouse_core::domain::unix_now()).await?;
     let base = config.public_url.clone().unwrap_or_default();
     let app = Arc::new(App::new(store, config));
 

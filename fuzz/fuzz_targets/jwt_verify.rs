@@ -16,7 +16,7 @@ fn keys() -> &'static Arc<KeySet> {
             .expect("runtime");
         rt.block_on(async {
             let store = MemoryStore::new();
-            tokens::rotate(&store, unix_now()).await.expect("key");
+            tokens::ensure_keys(&store, unix_now()).await.expect("key");
             KeyCache::default()
                 .key_set(&store, true, gatehouse_core::domain::unix_now())
                 .await

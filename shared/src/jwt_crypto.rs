@@ -1,4 +1,4 @@
-//! The cryptography behind jsonwebtoken: ES256 only, on ring.
+//! The cryptography behind jsonwebtoken: ES256 and RS256, on ring.
 //!
 //! jsonwebtoken 11 leaves its signature back end to a process-wide `CryptoProvider`. Its
 //! built-in back ends are aws-lc (a C library the Lambda binaries avoid) and RustCrypto (pure
@@ -7,11 +7,13 @@
 //! for TLS (rustls, the SDK's HTTPS client), so JWTs use it too: one P-256 implementation per
 //! binary, with ring's constant-time assembly.
 //!
-//! Only ES256 is provided: Gatehouse signs nothing else (`crate::tokens`) and a verifier that
-//! knows one algorithm cannot be talked into another (RFC 8725 §3.1). Every other algorithm,
-//! and every key utility (JWK thumbprints and components, which Gatehouse computes itself), is
-//! an `InvalidAlgorithm` error, never a panic.
+//! Only ES256 (access and ID tokens) and RS256 (ID tokens, OpenID Connect's default) are
+//! provided: Gatehouse signs nothing else (`crate::tokens`), and each verifier is built for the
+//! algorithm its key was published with, so a token cannot choose another (RFC 8725 §3.1).
+//! Every other algorithm, and every key utility (JWK thumbprints and components, which
+//! Gatehouse computes itself), is an `InvalidAlgorithm` error, never a panic.
 
+use jsonwebtoken::DecodingKeyKind;
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error, ErrorKind};
 use jsonwebtoken::jwk::{EllipticCurve, ThumbprintHash};
@@ -19,7 +21,9 @@ use jsonwebtoken::signature::{self, Signer, Verifier};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
 use ring::rand::SystemRandom;
 use ring::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair,
+    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents,
+    UnparsedPublicKey,
 };
 use std::sync::Once;
 
@@ -69,7 +73,53 @@ impl JwtVerifier for Es256Verifier {
     }
 }
 
+/// Signs with an RSA key read from PKCS#1 DER (`EncodingKey::from_rsa_der`, how
+/// `crate::tokens` stores RSA private keys).
+struct Rs256Signer(RsaKeyPair);
+
+impl Signer<Vec<u8>> for Rs256Signer {
+    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
+        let mut sig = vec![0; self.0.public().modulus_len()];
+        self.0
+            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
+            .map_err(|_| signature::Error::new())?;
+        Ok(sig)
+    }
+}
+
+impl JwtSigner for Rs256Signer {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::RS256
+    }
+}
+
+/// Verifies against a published modulus and exponent (`DecodingKey::from_rsa_components`);
+/// ring refuses moduli under 2048 bits.
+struct Rs256Verifier(DecodingKey);
+
+impl Verifier<Vec<u8>> for Rs256Verifier {
+    fn verify(&self, msg: &[u8], sig: &Vec<u8>) -> Result<(), signature::Error> {
+        let DecodingKeyKind::RsaModulusExponent { n, e } = self.0.kind() else {
+            return Err(signature::Error::new());
+        };
+        RsaPublicKeyComponents { n, e }
+            .verify(&RSA_PKCS1_2048_8192_SHA256, msg, sig)
+            .map_err(|_| signature::Error::new())
+    }
+}
+
+impl JwtVerifier for Rs256Verifier {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::RS256
+    }
+}
+
 fn signer(alg: &Algorithm, key: &EncodingKey) -> JwtResult<Box<dyn JwtSigner>> {
+    if *alg == Algorithm::RS256 && key.family() == AlgorithmFamily::Rsa {
+        let pair = RsaKeyPair::from_der(key.as_bytes())
+            .map_err(|_| Error::from(ErrorKind::InvalidRsaKey("unreadable RSA key".into())))?;
+        return Ok(Box::new(Rs256Signer(pair)));
+    }
     if *alg != Algorithm::ES256 || key.family() != AlgorithmFamily::Ec {
         return unsupported();
     }
@@ -83,10 +133,11 @@ fn signer(alg: &Algorithm, key: &EncodingKey) -> JwtResult<Box<dyn JwtSigner>> {
 }
 
 fn verifier(alg: &Algorithm, key: &DecodingKey) -> JwtResult<Box<dyn JwtVerifier>> {
-    if *alg != Algorithm::ES256 || key.family() != AlgorithmFamily::Ec {
-        return unsupported();
+    match (alg, key.family()) {
+        (Algorithm::ES256, AlgorithmFamily::Ec) => Ok(Box::new(Es256Verifier(key.clone()))),
+        (Algorithm::RS256, AlgorithmFamily::Rsa) => Ok(Box::new(Rs256Verifier(key.clone()))),
+        _ => unsupported(),
     }
-    Ok(Box::new(Es256Verifier(key.clone())))
 }
 
 static PROVIDER: CryptoProvider = CryptoProvider {

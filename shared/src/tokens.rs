@@ -11,7 +11,7 @@
 use crate::crypto;
 use crate::defaults::{KEY_ACTIVATION_DELAY_SECS, SIGNING_KEY_CACHE_SECS};
 use crate::documents::Document;
-use crate::domain::{PublicSigningKey, UnixTime};
+use crate::domain::{PublicSigningKey, SigningAlg, UnixTime};
 use crate::jwt_crypto;
 use crate::store::{Store, StoreError};
 use base64::Engine as _;
@@ -52,13 +52,32 @@ pub enum TokenError {
 /// A signing key ready to use.
 pub struct SigningKey {
     pub kid: String,
+    pub alg: SigningAlg,
     key: EncodingKey,
+}
+
+impl SigningKey {
+    /// Reads a stored private key: PKCS#8 for ES256, PKCS#1 for RS256 (base64).
+    fn from_stored(public: &PublicSigningKey, private_b64: &str) -> Result<Self, TokenError> {
+        let der = STANDARD
+            .decode(private_b64)
+            .map_err(|_| TokenError::Invalid("stored private key is not base64".into()))?;
+        let key = match public.alg {
+            SigningAlg::ES256 => EncodingKey::from_ec_der(&der),
+            SigningAlg::RS256 => EncodingKey::from_rsa_der(&der),
+        };
+        Ok(Self {
+            kid: public.kid.clone(),
+            alg: public.alg,
+            key,
+        })
+    }
 }
 
 /// The published keys, ready to verify with.
 pub struct KeySet {
     pub public: Vec<PublicSigningKey>,
-    decoding: HashMap<String, DecodingKey>,
+    decoding: HashMap<String, (SigningAlg, DecodingKey)>,
     /// The JWKS, serialised once per key set (`crate::documents`).
     pub document: Document,
 }
@@ -68,9 +87,11 @@ impl KeySet {
         let decoding = public
             .iter()
             .filter_map(|k| {
-                DecodingKey::from_ec_components(&k.x, &k.y)
-                    .ok()
-                    .map(|d| (k.kid.clone(), d))
+                let key = match k.alg {
+                    SigningAlg::ES256 => DecodingKey::from_ec_components(&k.x, &k.y),
+                    SigningAlg::RS256 => DecodingKey::from_rsa_components(&k.n, &k.e),
+                };
+                key.ok().map(|d| (k.kid.clone(), (k.alg, d)))
             })
             .collect();
         let document = Document::new(&Self::jwks(&public));
@@ -81,19 +102,68 @@ impl KeySet {
         }
     }
 
-    /// RFC 7517 JWK Set of the public keys.
+    /// The key published under `kid` for `alg`: a token naming a key of another algorithm
+    /// finds none (RFC 8725 §3.1).
+    fn decoding_key(&self, kid: &str, alg: SigningAlg) -> Option<&DecodingKey> {
+        self.decoding
+            .get(kid)
+            .filter(|(a, _)| *a == alg)
+            .map(|(_, k)| k)
+    }
+
+    /// RFC 7517 JWK Set of the public keys (RFC 7518 §6.2 and §6.3 members).
     fn jwks(public: &[PublicSigningKey]) -> Value {
         json!({
-            "keys": public.iter().map(|k| json!({
-                "kty": "EC", "crv": "P-256", "x": k.x, "y": k.y,
-                "kid": k.kid, "use": "sig", "alg": "ES256",
-            })).collect::<Vec<_>>()
+            "keys": public.iter().map(|k| match k.alg {
+                SigningAlg::ES256 => json!({
+                    "kty": "EC", "crv": "P-256", "x": k.x, "y": k.y,
+                    "kid": k.kid, "use": "sig", "alg": "ES256",
+                }),
+                SigningAlg::RS256 => json!({
+                    "kty": "RSA", "n": k.n, "e": k.e,
+                    "kid": k.kid, "use": "sig", "alg": "RS256",
+                }),
+            }).collect::<Vec<_>>()
         })
     }
 }
 
-/// Generates a P-256 key pair: (public record, private PKCS#8 as base64).
-pub fn generate_key(now: UnixTime) -> Result<(PublicSigningKey, String), TokenError> {
+/// RSA modulus size for RS256 keys: the size OpenID providers publish, and the smallest ring
+/// verifies.
+const RSA_BITS: usize = 2048;
+
+/// Generates a key pair for `alg`: (public record, private key as base64 DER: PKCS#8 for
+/// ES256, PKCS#1 for RS256).
+pub fn generate_key(
+    alg: SigningAlg,
+    now: UnixTime,
+) -> Result<(PublicSigningKey, String), TokenError> {
+    let mut public = PublicSigningKey {
+        kid: crypto::hex(&crypto::random_bytes::<8>()),
+        alg,
+        x: String::new(),
+        y: String::new(),
+        n: String::new(),
+        e: String::new(),
+        created_at: now,
+    };
+    let private = match alg {
+        SigningAlg::ES256 => {
+            let (x, y, pkcs8) = generate_p256()?;
+            (public.x, public.y) = (x, y);
+            pkcs8
+        }
+        SigningAlg::RS256 => {
+            let (n, e, pkcs1) = generate_rsa()?;
+            (public.n, public.e) = (n, e);
+            pkcs1
+        }
+    };
+    Ok((public, STANDARD.encode(private)))
+}
+
+/// A P-256 key pair from ring: (x, y, PKCS#8).
+fn generate_p256() -> Result<(String, String, Vec<u8>), TokenError> {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
         .map_err(|_| TokenError::Invalid("key generation failed".into()))?;
@@ -104,45 +174,88 @@ pub fn generate_key(now: UnixTime) -> Result<(PublicSigningKey, String), TokenEr
     if point.len() != 65 || point[0] != 4 {
         return Err(TokenError::Invalid("unexpected public key encoding".into()));
     }
-    let public = PublicSigningKey {
-        kid: crypto::hex(&crypto::random_bytes::<8>()),
-        x: URL_SAFE_NO_PAD.encode(&point[1..33]),
-        y: URL_SAFE_NO_PAD.encode(&point[33..65]),
-        created_at: now,
-    };
-    Ok((public, STANDARD.encode(pkcs8.as_ref())))
+    Ok((
+        URL_SAFE_NO_PAD.encode(&point[1..33]),
+        URL_SAFE_NO_PAD.encode(&point[33..65]),
+        pkcs8.as_ref().to_vec(),
+    ))
 }
 
-/// Adds a new signing key (rotation): it becomes the active key; older keys stay published.
-pub async fn rotate(store: &dyn Store, now: UnixTime) -> Result<PublicSigningKey, TokenError> {
-    let (public, private) = generate_key(now)?;
+/// An RSA key pair (ring cannot generate RSA keys; the `rsa` crate does, from the OS RNG, and
+/// ring signs with it): (n, e, PKCS#1).
+fn generate_rsa() -> Result<(String, String, Vec<u8>), TokenError> {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let key = rsa::PrivateKey::new(&mut getrandom::SysRng, RSA_BITS)
+        .map_err(|_| TokenError::Invalid("key generation failed".into()))?;
+    let der = key
+        .to_pkcs1_der()
+        .map_err(|_| TokenError::Invalid("generated key unreadable".into()))?;
+    Ok((
+        URL_SAFE_NO_PAD.encode(key.n_bytes()),
+        URL_SAFE_NO_PAD.encode(key.e_bytes()),
+        der.as_bytes().to_vec(),
+    ))
+}
+
+/// Adds a new signing key for `alg` (rotation): it becomes that algorithm's active key once
+/// published long enough; older keys stay published.
+pub async fn rotate(
+    store: &dyn Store,
+    alg: SigningAlg,
+    now: UnixTime,
+) -> Result<PublicSigningKey, TokenError> {
+    let (public, private) = generate_key(alg, now)?;
     store.add_signing_key(&public, &private).await?;
     Ok(public)
 }
 
-/// The key that signs at `now`, from the published keys (newest first). A rotated-in key signs
-/// only once every cache had time to publish it (JWKS caches and resource servers' copies):
-/// the newest key older than [`KEY_ACTIVATION_DELAY_SECS`]; while none is that old (a first key,
-/// or a rotation soon after it), the oldest, which has been published longest.
-fn active_key(public: &[PublicSigningKey], now: UnixTime) -> Option<&PublicSigningKey> {
-    let activation = i64::try_from(KEY_ACTIVATION_DELAY_SECS).unwrap_or(i64::MAX);
-    public
-        .iter()
-        .find(|k| k.created_at <= now.saturating_sub(activation))
-        .or_else(|| public.last())
+/// Creates a key for every algorithm that has none yet (a new deployment, or one from before
+/// RS256), so the JWKS lists them before the first token; returns what it created.
+pub async fn ensure_keys(
+    store: &dyn Store,
+    now: UnixTime,
+) -> Result<Vec<PublicSigningKey>, TokenError> {
+    let existing = store.list_public_keys().await?;
+    let mut created = Vec::new();
+    for alg in SigningAlg::ALL {
+        if !existing.iter().any(|k| k.alg == alg) {
+            created.push(rotate(store, alg, now).await?);
+        }
+    }
+    Ok(created)
 }
 
-/// Per-process cache of the active signing key and the published key set, each kept for
-/// [`SIGNING_KEY_CACHE_SECS`] of the application's clock (`crate::clock`), so that the key
-/// activation delay can be tested end to end.
+/// The key of `alg` that signs at `now`, from the published keys (newest first). A rotated-in
+/// key signs only once every cache had time to publish it (JWKS caches and resource servers'
+/// copies): the newest key older than [`KEY_ACTIVATION_DELAY_SECS`]; while none is that old (a
+/// first key, or a rotation soon after it), the oldest, which has been published longest.
+fn active_key(
+    public: &[PublicSigningKey],
+    alg: SigningAlg,
+    now: UnixTime,
+) -> Option<&PublicSigningKey> {
+    let activation = i64::try_from(KEY_ACTIVATION_DELAY_SECS).unwrap_or(i64::MAX);
+    let mut of_alg = public.iter().filter(|k| k.alg == alg);
+    of_alg
+        .clone()
+        .find(|k| k.created_at <= now.saturating_sub(activation))
+        .or_else(|| of_alg.next_back())
+}
+
+type Slot<T> = Mutex<Option<(UnixTime, T)>>;
+
+/// Per-process cache of the active signing key of each algorithm and the published key set,
+/// each kept for [`SIGNING_KEY_CACHE_SECS`] of the application's clock (`crate::clock`), so
+/// that the key activation delay can be tested end to end.
 #[derive(Default)]
 pub struct KeyCache {
-    signing: Mutex<Option<(UnixTime, Arc<SigningKey>)>>,
-    verifying: Mutex<Option<(UnixTime, Arc<KeySet>)>>,
+    signing: [Slot<Arc<SigningKey>>; SigningAlg::ALL.len()],
+    verifying: Slot<Arc<KeySet>>,
 }
 
 impl KeyCache {
-    fn fresh<T: Clone>(slot: &Mutex<Option<(UnixTime, T)>>, now: UnixTime) -> Option<T> {
+    fn fresh<T: Clone>(slot: &Slot<T>, now: UnixTime) -> Option<T> {
         let ttl = i64::try_from(SIGNING_KEY_CACHE_SECS).unwrap_or(i64::MAX);
         let guard = slot.lock().unwrap_or_else(|p| p.into_inner());
         guard
@@ -151,32 +264,29 @@ impl KeyCache {
             .map(|(_, v)| v.clone())
     }
 
-    /// The newest key, creating one on first use when none exists.
+    /// The active key of `alg`, creating one on first use when none exists (a deployment whose
+    /// keys predate the algorithm).
     pub async fn signing_key(
         &self,
         store: &dyn Store,
+        alg: SigningAlg,
         now: UnixTime,
     ) -> Result<Arc<SigningKey>, TokenError> {
-        if let Some(k) = Self::fresh(&self.signing, now) {
+        let slot = &self.signing[alg as usize];
+        if let Some(k) = Self::fresh(slot, now) {
             return Ok(k);
         }
         let mut public = store.list_public_keys().await?;
-        if public.is_empty() {
-            public.push(rotate(store, now).await?);
+        if !public.iter().any(|k| k.alg == alg) {
+            public.push(rotate(store, alg, now).await?);
         }
-        let newest = active_key(&public, now).ok_or(TokenError::NoKey)?;
+        let active = active_key(&public, alg, now).ok_or(TokenError::NoKey)?;
         let private = store
-            .get_private_key(&newest.kid)
+            .get_private_key(&active.kid)
             .await?
             .ok_or(TokenError::NoKey)?;
-        let der = STANDARD
-            .decode(private)
-            .map_err(|_| TokenError::Invalid("stored private key is not base64".into()))?;
-        let key = Arc::new(SigningKey {
-            kid: newest.kid.clone(),
-            key: EncodingKey::from_ec_der(&der),
-        });
-        *self.signing.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, Arc::clone(&key)));
+        let key = Arc::new(SigningKey::from_stored(active, &private)?);
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, Arc::clone(&key)));
         Ok(key)
     }
 
@@ -213,12 +323,68 @@ impl KeyCache {
     }
 }
 
+fn jws_alg(alg: SigningAlg) -> Algorithm {
+    match alg {
+        SigningAlg::ES256 => Algorithm::ES256,
+        SigningAlg::RS256 => Algorithm::RS256,
+    }
+}
+
+/// Signs an RFC 9068 access token; `key` must be an ES256 key (`KeyCache::signing_key`).
 pub fn sign_access_token(key: &SigningKey, claims: &AccessClaims) -> Result<String, TokenError> {
     jwt_crypto::install();
+    if key.alg != SigningAlg::ES256 {
+        return Err(TokenError::Invalid(
+            "access tokens are signed with ES256".into(),
+        ));
+    }
     let mut header = Header::new(Algorithm::ES256);
     header.typ = Some("at+jwt".into());
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, claims, &key.key).map_err(|e| TokenError::Invalid(e.to_string()))
+}
+
+/// Signs an OpenID Connect ID token (Core §2) with `key`, RS256 or ES256 as the client
+/// registered (`id_token_signed_response_alg`), with `typ: JWT`.
+pub fn sign_id_token(key: &SigningKey, claims: &Value) -> Result<String, TokenError> {
+    jwt_crypto::install();
+    let mut header = Header::new(jws_alg(key.alg));
+    header.typ = Some("JWT".into());
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, claims, &key.key).map_err(|e| TokenError::Invalid(e.to_string()))
+}
+
+/// Verifies an ID token of this server as a relying party does (Core §3.1.3.7): signed by the
+/// published key its `kid` names, with that key's algorithm; `iss`; `aud` is `client_id`;
+/// not expired. Returns the claims.
+pub fn verify_id_token(
+    token: &str,
+    keys: &KeySet,
+    issuer: &str,
+    client_id: &str,
+) -> Result<Value, TokenError> {
+    jwt_crypto::install();
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+    let alg = match header.alg {
+        Algorithm::ES256 => SigningAlg::ES256,
+        Algorithm::RS256 => SigningAlg::RS256,
+        _ => return Err(TokenError::Invalid("alg must be RS256 or ES256".into())),
+    };
+    let kid = header
+        .kid
+        .ok_or_else(|| TokenError::Invalid("no kid".into()))?;
+    let key = keys
+        .decoding_key(&kid, alg)
+        .ok_or_else(|| TokenError::Invalid("unknown kid".into()))?;
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[client_id]);
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud", "iat"]);
+    validation.leeway = 30;
+    jsonwebtoken::decode::<Value>(token, key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| TokenError::Invalid(e.to_string()))
 }
 
 /// The `kid` a token claims, without verifying anything (to pick the key).
@@ -250,8 +416,7 @@ pub fn verify_access_token(
         .kid
         .ok_or_else(|| TokenError::Invalid("no kid".into()))?;
     let key = keys
-        .decoding
-        .get(&kid)
+        .decoding_key(&kid, SigningAlg::ES256)
         .ok_or_else(|| TokenError::Invalid("unknown kid".into()))?;
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_issuer(&[issuer]);
@@ -284,16 +449,16 @@ mod tests {
         }
     }
 
-    fn key() -> (SigningKey, KeySet) {
-        let (public, private) = generate_key(1).unwrap();
-        let der = STANDARD.decode(private).unwrap();
+    fn key_of(alg: SigningAlg) -> (SigningKey, KeySet) {
+        let (public, private) = generate_key(alg, 1).unwrap();
         (
-            SigningKey {
-                kid: public.kid.clone(),
-                key: EncodingKey::from_ec_der(&der),
-            },
+            SigningKey::from_stored(&public, &private).unwrap(),
             KeySet::from_public(vec![public]),
         )
+    }
+
+    fn key() -> (SigningKey, KeySet) {
+        key_of(SigningAlg::ES256)
     }
 
     #[test]
@@ -332,22 +497,43 @@ mod tests {
     fn a_rotated_in_key_signs_only_after_the_activation_delay() {
         let key = |kid: &str, created_at| PublicSigningKey {
             kid: kid.into(),
+            alg: SigningAlg::ES256,
             x: String::new(),
             y: String::new(),
+            n: String::new(),
+            e: String::new(),
             created_at,
         };
+        let es = SigningAlg::ES256;
         let delay = i64::try_from(KEY_ACTIVATION_DELAY_SECS).unwrap();
         let first = key("first", 1000);
         assert_eq!(
-            active_key(std::slice::from_ref(&first), 1000).unwrap().kid,
+            active_key(std::slice::from_ref(&first), es, 1000)
+                .unwrap()
+                .kid,
             "first"
         );
         // Rotated soon after the first key: the first keeps signing until the new one is old.
         let keys = [key("second", 1200), first.clone()];
-        assert_eq!(active_key(&keys, 1300).unwrap().kid, "first");
-        assert_eq!(active_key(&keys, 1200 + delay - 1).unwrap().kid, "first");
-        assert_eq!(active_key(&keys, 1200 + delay).unwrap().kid, "second");
-        assert!(active_key(&[], 1000).is_none());
+        assert_eq!(active_key(&keys, es, 1300).unwrap().kid, "first");
+        assert_eq!(
+            active_key(&keys, es, 1200 + delay - 1).unwrap().kid,
+            "first"
+        );
+        assert_eq!(active_key(&keys, es, 1200 + delay).unwrap().kid, "second");
+        assert!(active_key(&[], es, 1000).is_none());
+        // Each algorithm has its own active key: an RS256 key never signs access tokens.
+        let rsa = PublicSigningKey {
+            alg: SigningAlg::RS256,
+            ..key("rsa", 900)
+        };
+        let mixed = [key("ec", 1000), rsa];
+        assert_eq!(active_key(&mixed, es, 1000).unwrap().kid, "ec");
+        assert_eq!(
+            active_key(&mixed, SigningAlg::RS256, 1000).unwrap().kid,
+            "rsa"
+        );
+        assert!(active_key(&[key("ec", 1)], SigningAlg::RS256, 1000).is_none());
     }
 
     /// RFC 8725 §2.1/§3.1: the algorithm comes from the key, never from the token: `alg: none`
@@ -391,5 +577,45 @@ mod tests {
         assert!(
             verify_access_token(&parts.join("."), &set, "https://as.example/t/demo", None).is_err()
         );
+    }
+
+    /// ID tokens verify with the key and algorithm they were signed with, RS256 and ES256; a
+    /// token whose header names another algorithm than its key's is refused, and an RS256 key
+    /// cannot sign an access token.
+    #[test]
+    fn id_tokens_sign_and_verify_with_either_algorithm() {
+        let now = crate::domain::unix_now();
+        let claims = json!({
+            "iss": "https://as.example/t/demo", "sub": "u1", "aud": "c1",
+            "iat": now, "exp": now + 60, "nonce": "n-1",
+        });
+        let (rs, rs_set) = key_of(SigningAlg::RS256);
+        let (es, es_set) = key();
+        assert_eq!(rs_set.public[0].e, "AQAB");
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(&rs_set.public[0].n).unwrap().len(),
+            256
+        );
+        for (k, set) in [(&rs, &rs_set), (&es, &es_set)] {
+            let token = sign_id_token(k, &claims).unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.alg, jws_alg(k.alg));
+            assert_eq!(header.typ.as_deref(), Some("JWT"));
+            let got = verify_id_token(&token, set, "https://as.example/t/demo", "c1").unwrap();
+            assert_eq!(got["nonce"], "n-1");
+            assert!(verify_id_token(&token, set, "https://as.example/t/demo", "c2").is_err());
+        }
+        // The RS256 key's kid, presented with an ES256 header: no such key.
+        let rs_token = sign_id_token(&rs, &claims).unwrap();
+        let mut parts: Vec<String> = rs_token.split('.').map(str::to_owned).collect();
+        parts[0] = URL_SAFE_NO_PAD
+            .encode(json!({"alg": "ES256", "typ": "JWT", "kid": rs.kid}).to_string());
+        assert!(
+            verify_id_token(&parts.join("."), &rs_set, "https://as.example/t/demo", "c1").is_err()
+        );
+        assert!(sign_access_token(&rs, &self::claims(now)).is_err());
+        let jwks = KeySet::jwks(&rs_set.public);
+        assert_eq!(jwks["keys"][0]["kty"], "RSA");
+        assert_eq!(jwks["keys"][0]["alg"], "RS256");
     }
 }

@@ -66,13 +66,48 @@ impl RefreshToken {
     }
 }
 
+/// The JWS algorithms Gatehouse signs with (RFC 7518 §3.1): ES256 for access tokens, and
+/// RS256 (the OpenID Connect default) or ES256 for ID tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningAlg {
+    /// ECDSA P-256 with SHA-256. Keys stored before RS256 existed carry no `alg`: this.
+    #[default]
+    ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys.
+    RS256,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 2] = [SigningAlg::ES256, SigningAlg::RS256];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::RS256 => "RS256",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == raw)
+    }
+}
+
 /// The public half of a signing key, as published in the JWKS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicSigningKey {
     pub kid: String,
-    /// P-256 coordinates, base64url.
+    #[serde(default)]
+    pub alg: SigningAlg,
+    /// ES256: the P-256 coordinates, base64url.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub x: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub y: String,
+    /// RS256: modulus and public exponent, base64url big-endian (RFC 7518 §6.3.1).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub n: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub e: String,
     pub created_at: UnixTime,
 }
 

@@ -15,7 +15,7 @@ pub use client::{
     ApplicationType, Approval, AuthMethod, Client, ClientMetadata, ClientStatus, ConsentMethod,
     CreatedByType, DocumentState, GrantType, ResponseType,
 };
-pub use grant::{Grant, IssuedToUser, PublicSigningKey, RefreshToken};
+pub use grant::{Grant, IssuedToUser, PublicSigningKey, RefreshToken, SigningAlg};
 pub use ids::{ClientId, Email, MAX_URL_CLIENT_ID, TenantId};
 pub use redirect_uri::RedirectUri;
 pub use scope::{OFFLINE_ACCESS, ScopeSet, ScopeToken};

@@ -1,7 +1,7 @@
 //! Code redemption, refresh rotation and signing keys.
 
 use crate::support::{NOW, client_of, code_for, grant_for, refresh_for};
-use gatehouse_core::domain::{Grant, PublicSigningKey, RefreshToken};
+use gatehouse_core::domain::{Grant, PublicSigningKey, RefreshToken, SigningAlg};
 use gatehouse_core::store::{Store, StoreError};
 use std::sync::Arc;
 
@@ -161,14 +161,21 @@ pub(crate) async fn signing_keys_keep_private_halves_apart(store: Arc<dyn Store>
     assert!(store.list_public_keys().await.expect("list").is_empty());
     let older = PublicSigningKey {
         kid: "k1".into(),
+        alg: SigningAlg::ES256,
         x: "x1".into(),
         y: "y1".into(),
+        n: String::new(),
+        e: String::new(),
         created_at: NOW,
     };
+    // An RS256 key keeps its algorithm, modulus and exponent.
     let newer = PublicSigningKey {
         kid: "k2".into(),
-        x: "x2".into(),
-        y: "y2".into(),
+        alg: SigningAlg::RS256,
+        x: String::new(),
+        y: String::new(),
+        n: "n2".into(),
+        e: "AQAB".into(),
         created_at: NOW + 100,
     };
     store

@@ -11,7 +11,9 @@ use crate::app::App;
 use crate::client_auth;
 use crate::context::Ctx;
 use crate::crypto;
-use crate::domain::{AuthorizationCode, Client, Grant, RefreshToken, ScopeSet, Tenant, UnixTime};
+use crate::domain::{
+    AuthorizationCode, Client, Grant, RefreshToken, ScopeSet, SigningAlg, Tenant, UnixTime,
+};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{self, Cache, Request, Response};
 use crate::params::Params;
@@ -332,7 +334,7 @@ pub(super) async fn token_response(
 ) -> Result<Response, OAuthError> {
     let key = app
         .keys
-        .signing_key(app.store.as_ref(), now)
+        .signing_key(app.store.as_ref(), SigningAlg::ES256, now)
         .await
         .map_err(token_error)?;
     let lifetime = app
