@@ -202,6 +202,7 @@ async fn access_token(app: &App, store: &MemoryStore, client: &str) -> String {
             auth_time: now,
             expires_at: now + 300,
             redeemed_grant: None,
+            nonce: None,
         })
         .await
         .expect("code");

@@ -107,6 +107,7 @@ impl World {
                     auth_time: now,
                     expires_at: now + 300,
                     redeemed_grant: None,
+                    nonce: None,
                 }),
             )
             .unwrap_or_else(|e| panic!("{e}"));

@@ -7,7 +7,7 @@ use crate::defaults::{
 };
 use crate::domain::{
     ApplicationType, AuthMethod, ClientMetadata, Email, GrantType, RedirectUri, ResponseType,
-    ScopeSet,
+    ScopeSet, SigningAlg,
 };
 use crate::error::OAuthError;
 use serde_json::{Map, Value};
@@ -32,6 +32,7 @@ pub struct RequestedMetadata {
     pub software_id: Option<String>,
     pub software_version: Option<String>,
     pub contacts: Vec<String>,
+    pub id_token_signed_response_alg: Option<SigningAlg>,
 }
 
 impl RequestedMetadata {
@@ -53,6 +54,7 @@ impl RequestedMetadata {
             software_id: self.software_id,
             software_version: self.software_version,
             contacts: self.contacts,
+            id_token_signed_response_alg: self.id_token_signed_response_alg,
         }
     }
 }
@@ -242,7 +244,26 @@ pub fn validate(doc: &Map<String, Value>) -> Result<RequestedMetadata, OAuthErro
         software_id: string_field(doc, "software_id", MAX_SHORT_STRING_CHARS)?,
         software_version: string_field(doc, "software_version", MAX_SHORT_STRING_CHARS)?,
         contacts,
+        id_token_signed_response_alg: id_token_alg(doc)?,
     })
+}
+
+/// OpenID Connect Dynamic Client Registration §2 `id_token_signed_response_alg`: RS256 (the
+/// default when absent) or ES256, the algorithms Gatehouse signs ID tokens with. `none` is
+/// refused: an unsigned ID token from the token endpoint would still be unsigned elsewhere.
+fn id_token_alg(doc: &Map<String, Value>) -> Result<Option<SigningAlg>, OAuthError> {
+    let name = "id_token_signed_response_alg";
+    match doc.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(raw)) => SigningAlg::parse(raw).map(Some).ok_or_else(|| {
+            OAuthError::invalid_client_metadata(format!(
+                "{name} {raw:?} is not supported; use RS256 or ES256"
+            ))
+        }),
+        Some(_) => Err(OAuthError::invalid_client_metadata(format!(
+            "{name} must be a string (RS256 or ES256)"
+        ))),
+    }
 }
 
 /// `redirect_uris`: required, at least one, each a valid redirect URI; duplicates dropped.

@@ -88,6 +88,7 @@ impl Document {
 pub enum Kind {
     AuthorizationServer = 0,
     ProtectedResource = 1,
+    OpenIdConfiguration = 2,
 }
 
 struct Entry {
@@ -98,11 +99,11 @@ struct Entry {
 
 /// One prebuilt document per tenant and kind, rebuilt when the tenant's record (as this
 /// process last read it) or the public base URL differs from what it was built from. At most
-/// two entries per tenant (one per [`Kind`]): a changed `Host` replaces the entry rather than
+/// three entries per tenant (one per [`Kind`]): a changed `Host` replaces the entry rather than
 /// adding one. Keyed by tenant alone, so that a lookup borrows the id instead of copying it.
 #[derive(Default)]
 pub struct DocumentCache {
-    entries: Mutex<HashMap<TenantId, [Option<Entry>; 2]>>,
+    entries: Mutex<HashMap<TenantId, [Option<Entry>; 3]>>,
 }
 
 impl DocumentCache {

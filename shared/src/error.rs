@@ -26,6 +26,12 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     TooManyRequests,
+    /// OpenID Connect Core §3.1.2.6 (`prompt=none`) and §6.1 (request objects).
+    LoginRequired,
+    ConsentRequired,
+    InteractionRequired,
+    RequestNotSupported,
+    RequestUriNotSupported,
 }
 
 impl ErrorCode {
@@ -48,6 +54,11 @@ impl ErrorCode {
             Self::ServerError => "server_error",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::TooManyRequests => "too_many_requests",
         }
     }

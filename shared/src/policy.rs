@@ -146,7 +146,7 @@ pub fn admin_scope(raw: &str, tenant: &Tenant, method: AuthMethod) -> Result<Sco
             "scope must name at least one scope",
         ));
     }
-    let scope = within_tenant(&scope, &tenant.dcr.allowed_scopes)?;
+    let scope = within_tenant(&scope, &tenant.allowed_scopes())?;
     if !method.is_confidential() && scope.contains(OFFLINE_ACCESS) {
         return Err(OAuthError::invalid_client_metadata(
             "public clients cannot hold offline_access (they never receive refresh tokens)",

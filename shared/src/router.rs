@@ -61,6 +61,11 @@ pub enum Route<'a> {
     /// `GET /.well-known/oauth-authorization-server/t/{tenant}` (RFC 8414 path insertion) and
     /// `GET /t/{tenant}/.well-known/oauth-authorization-server` (older clients).
     AuthorizationServerMetadata { tenant: &'a str },
+    /// `GET /t/{tenant}/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4) and
+    /// `GET /.well-known/openid-configuration/t/{tenant}` (RFC 8414 §5's path insertion).
+    OpenIdConfiguration { tenant: &'a str },
+    /// `GET|POST /t/{tenant}/oauth/userinfo` (OpenID Connect Core §5.3).
+    UserInfo { tenant: &'a str },
     /// `GET|POST /t/{tenant}/oauth/authorize`: the authorization endpoint and its hosted forms.
     Authorize { tenant: &'a str },
     /// `POST /t/{tenant}/admin/approve`: an administrator's decision on a pending client. The
@@ -93,7 +98,10 @@ impl Route<'_> {
         match self {
             Self::Register { .. } | Self::ClientConfiguration { .. } => Function::Register,
             Self::AdminApi { .. } | Self::Console { .. } => Function::Admin,
-            Self::AuthorizationServerMetadata { .. } => Function::Discovery,
+            Self::AuthorizationServerMetadata { .. } | Self::OpenIdConfiguration { .. } => {
+                Function::Discovery
+            }
+            Self::UserInfo { .. } => Function::Token,
             Self::Authorize { .. } => Function::Authorize,
             Self::Approve { .. } => Function::Admin,
             Self::Token { .. } | Self::Revoke { .. } | Self::Introspect { .. } => Function::Token,
@@ -110,6 +118,8 @@ impl Route<'_> {
             | Self::AdminApi { tenant, .. }
             | Self::Console { tenant, .. }
             | Self::AuthorizationServerMetadata { tenant }
+            | Self::OpenIdConfiguration { tenant }
+            | Self::UserInfo { tenant }
             | Self::Authorize { tenant }
             | Self::Approve { tenant }
             | Self::Token { tenant }
@@ -132,6 +142,7 @@ impl Route<'_> {
             | Self::Revoke { .. }
             | Self::Introspect { .. } => ("POST, OPTIONS", Some("POST, OPTIONS"), Router),
             Self::AuthorizationServerMetadata { .. }
+            | Self::OpenIdConfiguration { .. }
             | Self::Jwks { .. }
             | Self::ProtectedResourceMetadata { .. } => {
                 ("GET, HEAD, OPTIONS", Some("GET, OPTIONS"), Router)
@@ -148,6 +159,7 @@ impl Route<'_> {
                 Some("GET, POST, OPTIONS"),
                 AfterAuthentication,
             ),
+            Self::UserInfo { .. } => ("GET, POST", Some("GET, POST, OPTIONS"), Router),
             Self::Authorize { .. } => ("GET, POST", None, Router),
             Self::Approve { .. } => ("POST", None, Router),
             Self::AdminApi { .. } | Self::Console { .. } => ("", None, BySubPath),
@@ -173,6 +185,8 @@ impl Route<'_> {
             Self::AdminApi { .. } => "admin_api",
             Self::Console { .. } => "console",
             Self::AuthorizationServerMetadata { .. } => "as_metadata",
+            Self::OpenIdConfiguration { .. } => "openid_configuration",
+            Self::UserInfo { .. } => "userinfo",
             Self::Authorize { .. } => "authorize",
             Self::Approve { .. } => "approve",
             Self::Token { .. } => "token",
@@ -209,6 +223,7 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         ["t", tenant, "oauth", "token"] => Some(Route::Token { tenant }),
         ["t", tenant, "oauth", "revoke"] => Some(Route::Revoke { tenant }),
         ["t", tenant, "oauth", "introspect"] => Some(Route::Introspect { tenant }),
+        ["t", tenant, "oauth", "userinfo"] => Some(Route::UserInfo { tenant }),
         ["t", tenant, "jwks.json"] => Some(Route::Jwks { tenant }),
         [
             ".well-known",
@@ -228,6 +243,10 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         [".well-known", "oauth-authorization-server", "t", tenant]
         | ["t", tenant, ".well-known", "oauth-authorization-server"] => {
             Some(Route::AuthorizationServerMetadata { tenant })
+        }
+        [".well-known", "openid-configuration", "t", tenant]
+        | ["t", tenant, ".well-known", "openid-configuration"] => {
+            Some(Route::OpenIdConfiguration { tenant })
         }
         _ => None,
     }

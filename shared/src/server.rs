@@ -113,6 +113,13 @@ impl App {
                 ctx.tenant,
                 req,
             )),
+            Route::OpenIdConfiguration { .. } => Ok(metadata::openid_response(
+                &self.published,
+                &ctx.base,
+                ctx.tenant,
+                req,
+            )),
+            Route::UserInfo { .. } => token::openid::userinfo(&ctx, req).await,
             Route::Authorize { .. } if req.method() == Method::GET => {
                 Ok(authorize::get(&ctx, req).await)
             }

@@ -183,7 +183,7 @@ pub fn validate_document(
             "token_endpoint_auth_method must be \"none\"".to_owned(),
         ));
     }
-    let scope = crate::policy::document_scope(requested.scope.as_ref(), &tenant.dcr.allowed_scopes)
+    let scope = crate::policy::document_scope(requested.scope.as_ref(), &tenant.allowed_scopes())
         .map_err(|e| invalid(e.description))?;
     Ok(requested.into_metadata(AuthMethod::None, scope))
 }

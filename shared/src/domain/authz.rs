@@ -25,6 +25,51 @@ pub struct AuthorizationRequest {
     pub browser_hash: String,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+    #[serde(default, skip_serializing_if = "OpenIdParams::is_empty")]
+    pub openid: OpenIdParams,
+}
+
+/// The OpenID Connect parameters of an authorization request (Core §3.1.2.1). They apply to
+/// every request, `openid` scope or not: `prompt` and `max_age` say when the user must sign in
+/// or consent again, which matters as much to an OAuth client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenIdParams {
+    /// Returned unchanged in the ID token (replay defence for the client).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub nonce: Option<String>,
+    /// The longest time, in seconds, since the user last signed in.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_age: Option<u64>,
+    /// `prompt=login` (or `select_account`): sign in for this request, whatever session exists.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub login: bool,
+    /// `prompt=consent`: ask for consent even when it is on record (or the client is trusted).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub consent: bool,
+    /// Prefills the sign-in form's email field; nothing else trusts it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub login_hint: Option<String>,
+}
+
+impl OpenIdParams {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Whether a session begun at `signed_in_at` may answer a request created at `requested_at`:
+    /// not when the request asked for a fresh sign-in, nor when the sign-in is older than
+    /// `max_age`.
+    pub fn accepts_session(
+        &self,
+        signed_in_at: UnixTime,
+        requested_at: UnixTime,
+        now: UnixTime,
+    ) -> bool {
+        let fresh_enough = self
+            .max_age
+            .is_none_or(|max| u64::try_from(now - signed_in_at).unwrap_or(0) <= max);
+        fresh_enough && !(self.login && signed_in_at < requested_at)
+    }
 }
 
 /// A signed-in user, per tenant. The cookie carries the random session id; the store keeps its
@@ -78,8 +123,12 @@ pub struct AuthorizationCode {
     /// The user's `grant_epoch` when the code was issued.
     #[serde(default)]
     pub user_epoch: u32,
+    /// When the user signed in (the session's start): the ID token's `auth_time`.
     pub auth_time: UnixTime,
     pub expires_at: UnixTime,
+    /// The authorization request's `nonce`, for the ID token.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub nonce: Option<String>,
     /// The grant this code became, once redeemed; a second redemption revokes it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub redeemed_grant: Option<String>,

@@ -132,6 +132,10 @@ pub struct ClientMetadata {
     pub software_version: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub contacts: Vec<String>,
+    /// OpenID Connect Registration §2: how ID tokens for this client are signed; `None` is
+    /// RS256.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id_token_signed_response_alg: Option<super::SigningAlg>,
 }
 
 /// A registered client as stored.

@@ -10,7 +10,7 @@ mod scope;
 mod tenant;
 mod user;
 
-pub use authz::{AuthorizationCode, AuthorizationRequest, Consent, Session};
+pub use authz::{AuthorizationCode, AuthorizationRequest, Consent, OpenIdParams, Session};
 pub use client::{
     ApplicationType, Approval, AuthMethod, Client, ClientMetadata, ClientStatus, ConsentMethod,
     CreatedByType, DocumentState, GrantType, ResponseType,

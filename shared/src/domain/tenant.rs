@@ -17,7 +17,15 @@ pub struct Tenant {
     /// approval gate applies to these clients exactly as to registered ones.
     #[serde(default = "enabled")]
     pub cimd_enabled: bool,
+    /// Whether OpenID Connect is on: the `openid`, `profile` and `email` scopes join the
+    /// allowed scopes, and a code granted `openid` also yields an ID token. Off unless turned
+    /// on, so a tenant's clients see no change until its administrator decides.
+    #[serde(default)]
+    pub openid_enabled: bool,
 }
+
+/// The OpenID Connect scopes (Core §3.1.2.1 and §5.4) an `openid_enabled` tenant allows.
+pub const OPENID_SCOPES: &str = "openid profile email";
 
 fn enabled() -> bool {
     true
@@ -65,6 +73,26 @@ impl Tenant {
             dcr: DcrSettings::default(),
             default_resource: None,
             cimd_enabled: true,
+            openid_enabled: false,
+        }
+    }
+
+    /// The scopes a client of this tenant may hold: the administrator's list, plus the OpenID
+    /// Connect scopes when OpenID Connect is on.
+    pub fn allowed_scopes(&self) -> ScopeSet {
+        if !self.openid_enabled {
+            return self.dcr.allowed_scopes.clone();
+        }
+        let openid = ScopeSet::parse(OPENID_SCOPES).unwrap_or_default();
+        let extra = openid.not_in(&self.dcr.allowed_scopes).cloned();
+        ScopeSet::from_tokens(self.dcr.allowed_scopes.iter().cloned().chain(extra))
+    }
+
+    /// The registration policy with [`Tenant::allowed_scopes`] as the allowed scopes.
+    pub fn dcr_policy(&self) -> DcrSettings {
+        DcrSettings {
+            allowed_scopes: self.allowed_scopes(),
+            ..self.dcr.clone()
         }
     }
 }
@@ -78,6 +106,25 @@ mod tests {
         assert_eq!(
             DcrSettings::default().allowed_scopes.to_string(),
             "user_default mcp:execute offline_access"
+        );
+    }
+
+    #[test]
+    fn openid_connect_adds_its_scopes_once() {
+        let mut t = Tenant::new(TenantId::parse("demo").unwrap(), "Demo");
+        assert_eq!(
+            t.allowed_scopes().to_string(),
+            "user_default mcp:execute offline_access"
+        );
+        t.openid_enabled = true;
+        assert_eq!(
+            t.allowed_scopes().to_string(),
+            "user_default mcp:execute offline_access openid profile email"
+        );
+        t.dcr.allowed_scopes = ScopeSet::parse("email mcp:execute").unwrap();
+        assert_eq!(
+            t.dcr_policy().allowed_scopes.to_string(),
+            "email mcp:execute openid profile"
         );
     }
 }

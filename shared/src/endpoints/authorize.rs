@@ -15,7 +15,7 @@
 use crate::cimd::{self, ResolveError};
 use crate::crypto;
 use crate::defaults::AUTHORIZATION_REQUEST_TTL_SECS;
-use crate::domain::{AuthorizationRequest, Client, ClientId, ClientStatus, ScopeSet};
+use crate::domain::{AuthorizationRequest, Client, ClientId, ClientStatus, OpenIdParams, ScopeSet};
 use crate::endpoints::metadata;
 use crate::error::ErrorCode;
 use crate::http::{Request, Response};
@@ -78,8 +78,12 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
         browser_hash: crypto::hash_secret(&browser_value),
         created_at: ctx.now,
         expires_at: ctx.now + AUTHORIZATION_REQUEST_TTL_SECS,
+        openid: validated.openid,
     };
     let next = next_step(ctx, &client, &areq, session.as_ref()).await?;
+    if validated.prompt_none && next != Next::IssueCode {
+        return Err(no_interaction(&redirect, next).into());
+    }
     // A request that ends at once (signed in, approved, consented) is never parked.
     let parked = next != Next::IssueCode;
     if parked {
@@ -100,6 +104,26 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
         );
     }
     Ok(resp)
+}
+
+/// `prompt=none` (OpenID Connect Core §3.1.2.6) when the request cannot end without a page.
+/// For a client no administrator approved, the error is shown, never sent (`ValidatedRedirect`).
+fn no_interaction(redirect: &ValidatedRedirect, next: Next) -> RedirectError {
+    let (code, description) = match next {
+        Next::SignIn => (
+            ErrorCode::LoginRequired,
+            "the user must sign in, and prompt=none forbids asking",
+        ),
+        Next::Consent => (
+            ErrorCode::ConsentRequired,
+            "the user has not consented to this application, and prompt=none forbids asking",
+        ),
+        Next::Approval | Next::NeedsAdministrator | Next::IssueCode => (
+            ErrorCode::InteractionRequired,
+            "an administrator must approve this application first, and prompt=none forbids asking",
+        ),
+    };
+    RedirectError::new(redirect, code, description)
 }
 
 fn unknown_client() -> PageError {
@@ -175,6 +199,8 @@ struct ValidatedRequest {
     code_challenge: String,
     scope: ScopeSet,
     resource: String,
+    openid: OpenIdParams,
+    prompt_none: bool,
 }
 
 /// Step 3: everything else, with errors sent back to the client.
@@ -186,7 +212,7 @@ fn validate_request(
 ) -> Result<ValidatedRequest, RedirectError> {
     let fail = |code: ErrorCode, d: String| RedirectError::new(redirect, code, d);
     // RFC 6749 §3.1: defined parameters must not repeat; unknown ones are ignored.
-    const DEFINED: [&str; 7] = [
+    const DEFINED: [&str; 14] = [
         "client_id",
         "redirect_uri",
         "response_type",
@@ -194,6 +220,13 @@ fn validate_request(
         "code_challenge_method",
         "scope",
         "state",
+        "nonce",
+        "prompt",
+        "max_age",
+        "login_hint",
+        "response_mode",
+        "request",
+        "request_uri",
     ];
     if let Some(name) = params.first_repeated().filter(|n| DEFINED.contains(n)) {
         return Err(fail(
@@ -217,11 +250,107 @@ fn validate_request(
         )
     })?;
     let resource = single_resource(ctx, params).map_err(refused)?;
+    let (openid, prompt_none) = openid_params(params, redirect)?;
     Ok(ValidatedRequest {
         code_challenge: code_challenge.to_owned(),
         scope,
         resource,
+        openid,
+        prompt_none,
     })
+}
+
+/// Longest `nonce` accepted: it is stored with the request and copied into the ID token.
+const MAX_NONCE_CHARS: usize = 512;
+/// Longest `login_hint` used; a longer one is ignored (it is only a convenience).
+const MAX_LOGIN_HINT_CHARS: usize = 320;
+
+/// The OpenID Connect parameters (Core §3.1.2.1, §6): request objects are not supported, the
+/// only response mode is `query`, and `prompt`, `max_age`, `nonce` must be well formed. Returns
+/// them and whether `prompt=none` was asked.
+fn openid_params(
+    params: &Params,
+    redirect: &ValidatedRedirect,
+) -> Result<(OpenIdParams, bool), RedirectError> {
+    let fail = |code: ErrorCode, d: String| RedirectError::new(redirect, code, d);
+    let p = |name: &'static str| {
+        params
+            .single(name)
+            .map_err(|e| fail(ErrorCode::InvalidRequest, e.describe()))
+    };
+    if p("request")?.is_some() {
+        return Err(fail(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported; send the parameters in the query".into(),
+        ));
+    }
+    if p("request_uri")?.is_some() {
+        return Err(fail(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported; send the parameters in the query".into(),
+        ));
+    }
+    if let Some(mode) = p("response_mode")?.filter(|m| *m != "query") {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            format!("response_mode {mode:?} is not supported; responses use the query"),
+        ));
+    }
+    let (login, consent, none) =
+        prompt(p("prompt")?).map_err(|d| fail(ErrorCode::InvalidRequest, d))?;
+    let max_age = match p("max_age")? {
+        None => None,
+        Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
+            fail(
+                ErrorCode::InvalidRequest,
+                "max_age must be a whole number of seconds (0 or more)".into(),
+            )
+        })?),
+    };
+    let nonce = p("nonce")?;
+    if nonce.is_some_and(|n| n.chars().count() > MAX_NONCE_CHARS) {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            format!("nonce must be at most {MAX_NONCE_CHARS} characters"),
+        ));
+    }
+    let login_hint = p("login_hint")?.filter(|h| h.chars().count() <= MAX_LOGIN_HINT_CHARS);
+    let openid = OpenIdParams {
+        nonce: nonce.map(str::to_owned),
+        max_age,
+        login,
+        consent,
+        login_hint: login_hint.map(str::to_owned),
+    };
+    Ok((openid, none))
+}
+
+/// `prompt` (Core §3.1.2.1): space-separated `none`, `login`, `consent`, `select_account`;
+/// `none` stands alone. `select_account` is a fresh sign-in (the sign-in page is where an
+/// account is chosen). Returns (login, consent, none).
+fn prompt(raw: Option<&str>) -> Result<(bool, bool, bool), String> {
+    let values: Vec<&str> = raw
+        .unwrap_or("")
+        .split(' ')
+        .filter(|v| !v.is_empty())
+        .collect();
+    if let Some(bad) = values
+        .iter()
+        .find(|v| !matches!(**v, "none" | "login" | "consent" | "select_account"))
+    {
+        return Err(format!(
+            "prompt value {bad:?} is not supported; use none, login, consent or select_account"
+        ));
+    }
+    let has = |v: &str| values.contains(&v);
+    if has("none") && values.len() > 1 {
+        return Err("prompt=none cannot be combined with other prompt values".into());
+    }
+    Ok((
+        has("login") || has("select_account"),
+        has("consent"),
+        has("none"),
+    ))
 }
 
 /// A refusal sent back to the client: the RFC 6749 §4.1.2.1 error code and a description.

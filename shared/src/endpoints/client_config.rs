@@ -147,6 +147,6 @@ fn replace(tenant: &Tenant, client: &Client, req: &Request) -> Result<Client, OA
         )));
     }
     policy::check_dcr_enabled(&tenant.dcr)?;
-    let metadata = apply_dcr_policy(requested, &tenant.dcr)?;
+    let metadata = apply_dcr_policy(requested, &tenant.dcr_policy())?;
     Ok(client.clone().propose(metadata))
 }

@@ -69,7 +69,7 @@ pub fn document(base: &str, tenant: &Tenant) -> Value {
         // PKCE S256 only: `plain` exposes the verifier to whoever reads the authorization
         // request (RFC 9700 §2.1.1), so it is refused, and the document advertises only what works.
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": settings.allowed_scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "scopes_supported": tenant.allowed_scopes().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "token_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
         "revocation_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -89,6 +89,47 @@ pub fn document(base: &str, tenant: &Tenant) -> Value {
     doc
 }
 
+/// The claims Gatehouse's ID tokens and UserInfo responses carry (`endpoints::token::openid`).
+pub const CLAIMS_SUPPORTED: [&str; 11] = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "amr",
+    "email",
+    "email_verified",
+];
+
+/// OpenID Connect Discovery 1.0 §3: the RFC 8414 document (the same endpoints and methods,
+/// byte for byte) plus what OpenID Connect adds. Published whether or not the tenant has
+/// OpenID Connect on, because verifiers of access tokens (API Gateway's JWT authorizer) find
+/// `jwks_uri` here; `scopes_supported` says whether `openid` can be asked for.
+pub fn openid_document(base: &str, tenant: &Tenant) -> Value {
+    let mut doc = document(base, tenant);
+    let issuer = issuer(base, tenant);
+    if let Value::Object(map) = &mut doc {
+        let extra = json!({
+            "userinfo_endpoint": format!("{issuer}/oauth/userinfo"),
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+            "claims_supported": CLAIMS_SUPPORTED,
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            // Its default is true (Discovery §3), so it is said outright.
+            "request_uri_parameter_supported": false,
+        });
+        if let Value::Object(extra) = extra {
+            map.extend(extra);
+        }
+    }
+    doc
+}
+
 /// How long clients and caches may reuse a metadata document without asking again. Short,
 /// because a tenant's settings change what it says (registration on or off, scopes); the
 /// `ETag` makes asking again cheap (`crate::documents`).
@@ -99,6 +140,20 @@ pub fn response(cache: &DocumentCache, base: &str, tenant: &Tenant, req: &Reques
     cache
         .get(Kind::AuthorizationServer, tenant, base, || {
             document(base, tenant)
+        })
+        .respond(req, METADATA_MAX_AGE_SECS)
+}
+
+/// The OpenID Connect Discovery document, prebuilt per tenant and settings.
+pub fn openid_response(
+    cache: &DocumentCache,
+    base: &str,
+    tenant: &Tenant,
+    req: &Request,
+) -> Response {
+    cache
+        .get(Kind::OpenIdConfiguration, tenant, base, || {
+            openid_document(base, tenant)
         })
         .respond(req, METADATA_MAX_AGE_SECS)
 }

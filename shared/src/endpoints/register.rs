@@ -26,7 +26,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError
     check_body(req)?;
     let doc = client_metadata::parse_json_object(req.body())?;
     let requested = client_metadata::validate(&doc)?;
-    let metadata = policy::apply_dcr_policy(requested, &tenant.dcr)?;
+    let metadata = policy::apply_dcr_policy(requested, &tenant.dcr_policy())?;
     let (client, issued) = new_pending_client(tenant, metadata, now);
     let quota = policy::pending_quota(&tenant.dcr);
     match app.store.create_pending_client(&client, quota, now).await {

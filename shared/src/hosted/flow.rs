@@ -37,6 +37,12 @@ pub(crate) async fn next_step(
     areq: &AuthorizationRequest,
     session: Option<&Session>,
 ) -> Result<Next, StoreError> {
+    // A session too old for `max_age`, or from before a `prompt=login` request, is as good as
+    // none: the user signs in again.
+    let session = session.filter(|s| {
+        areq.openid
+            .accepts_session(s.created_at, areq.created_at, ctx.now)
+    });
     let Some(session) = session else {
         return Ok(Next::SignIn);
     };
@@ -46,6 +52,9 @@ pub(crate) async fn next_step(
         } else {
             Next::NeedsAdministrator
         });
+    }
+    if areq.openid.consent {
+        return Ok(Next::Consent);
     }
     if client.consent_method == ConsentMethod::Trusted
         || has_consent(ctx, client, areq, session).await?
@@ -87,7 +96,10 @@ pub(crate) async fn run_step(
             ),
         )
         .into()),
-        _ => Ok(signin_page(ctx, flow.client, flow.areq, "", None, StatusCode::OK)),
+        _ => {
+            let hint = flow.areq.openid.login_hint.as_deref().unwrap_or("");
+            Ok(signin_page(ctx, flow.client, flow.areq, hint, None, StatusCode::OK))
+        }
     }
 }
 
@@ -139,8 +151,9 @@ fn new_code(
         user_id: session.user_id.clone(),
         user_email: Some(session.email.clone()),
         user_epoch: session.grant_epoch,
-        auth_time: ctx.now,
+        auth_time: session.created_at,
         expires_at: ctx.now + AUTHORIZATION_CODE_TTL_SECS,
+        nonce: areq.openid.nonce.clone(),
         redeemed_grant: None,
     };
     (code, record)

@@ -122,6 +122,11 @@ fn route_samples(route: &Route<'_>) -> &'static [&'static str] {
             "/.well-known/oauth-authorization-server/t/acme",
             "/t/acme/.well-known/oauth-authorization-server",
         ],
+        Route::OpenIdConfiguration { .. } => &[
+            "/.well-known/openid-configuration/t/acme",
+            "/t/acme/.well-known/openid-configuration",
+        ],
+        Route::UserInfo { .. } => &["/t/acme/oauth/userinfo"],
         Route::Authorize { .. } => &["/t/acme/oauth/authorize"],
         Route::Approve { .. } => &["/t/acme/admin/approve"],
         Route::ClientConfiguration { .. } => &["/t/acme/oauth/register/client-1"],
@@ -146,9 +151,11 @@ fn route_samples(route: &Route<'_>) -> &'static [&'static str] {
     }
 }
 
-const ALL: [Route<'static>; 13] = [
+const ALL: [Route<'static>; 15] = [
     Route::Register { tenant: "acme" },
     Route::AuthorizationServerMetadata { tenant: "acme" },
+    Route::OpenIdConfiguration { tenant: "acme" },
+    Route::UserInfo { tenant: "acme" },
     Route::Authorize { tenant: "acme" },
     Route::Approve { tenant: "acme" },
     Route::ClientConfiguration {

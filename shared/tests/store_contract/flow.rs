@@ -161,6 +161,7 @@ pub(crate) async fn consents_and_codes_round_trip(store: Arc<dyn Store>) {
         auth_time: NOW,
         expires_at: NOW + 300,
         redeemed_grant: None,
+        nonce: None,
     };
     store.create_code(&code).await.expect("create");
     assert!(matches!(

@@ -3,8 +3,8 @@
 use gatehouse_core::crypto;
 use gatehouse_core::domain::{
     ApplicationType, AuthMethod, AuthorizationCode, AuthorizationRequest, Client, ClientId,
-    ClientMetadata, ClientStatus, ConsentMethod, CreatedByType, Grant, GrantType, RedirectUri,
-    RefreshToken, ResponseType, ScopeSet, Tenant, TenantId, UnixTime,
+    ClientMetadata, ClientStatus, ConsentMethod, CreatedByType, Grant, GrantType, OpenIdParams,
+    RedirectUri, RefreshToken, ResponseType, ScopeSet, Tenant, TenantId, UnixTime,
 };
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_config};
 use gatehouse_core::store::memory::MemoryStore;
@@ -79,6 +79,7 @@ pub(crate) fn pending_client(tenant: &str, now: UnixTime) -> Client {
             software_id: Some("agent-123".into()),
             software_version: None,
             contacts: vec![],
+            id_token_signed_response_alg: Some(gatehouse_core::domain::SigningAlg::ES256),
         },
         document: None,
     }
@@ -109,6 +110,14 @@ pub(crate) fn authorization_request(tenant: &str, now: UnixTime) -> Authorizatio
         browser_hash: crypto::hash_secret("browser"),
         created_at: now,
         expires_at: now + 600,
+        // Every OpenID Connect parameter set, so the round trip covers them.
+        openid: OpenIdParams {
+            nonce: Some("n-0S6_WzA2Mj".into()),
+            max_age: Some(0),
+            login: true,
+            consent: true,
+            login_hint: Some("user@demo.test".into()),
+        },
     }
 }
 
@@ -126,6 +135,7 @@ pub(crate) fn code_for(tenant: &str, now: UnixTime) -> AuthorizationCode {
         user_epoch: 0,
         auth_time: now,
         expires_at: now + 300,
+        nonce: Some("n-0S6_WzA2Mj".into()),
         redeemed_grant: None,
     }
 }

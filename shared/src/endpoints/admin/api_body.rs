@@ -128,6 +128,12 @@ pub struct NewClientMetadata {
         skip_serializing_if = "Option::is_none"
     )]
     contacts: Option<Value>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    id_token_signed_response_alg: Option<Value>,
     /// Read by [`NewClientConsent`]; declared so that it is not an unknown field.
     #[serde(default, rename = "consentMethod", skip_serializing)]
     _consent: IgnoredAny,
@@ -149,6 +155,7 @@ pub const NEW_CLIENT_FIELDS: &[&str] = &[
     "software_id",
     "software_version",
     "contacts",
+    "id_token_signed_response_alg",
 ];
 
 /// `POST …/users`. A missing or non-string field reads as empty, which the user checks refuse

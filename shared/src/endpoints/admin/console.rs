@@ -313,6 +313,7 @@ fn settings_page(ctx: &Ctx<'_>, f: &Frame<'_>, t: &Tenant, status: StatusCode) -
                 .collect(),
             require_client_uri: t.dcr.require_client_uri,
             cimd_enabled: t.cimd_enabled,
+            openid_enabled: t.openid_enabled,
             allowed_scopes: t.dcr.allowed_scopes.to_string(),
             pending_ttl: t.dcr.pending_client_ttl_secs,
             pending_cap: t.dcr.pending_client_cap,
@@ -344,6 +345,10 @@ async fn settings_post(
     patch.insert(
         "cimd_enabled".into(),
         Value::Bool(field(form, "cimd_enabled")?.is_some()),
+    );
+    patch.insert(
+        "openid_enabled".into(),
+        Value::Bool(field(form, "openid_enabled")?.is_some()),
     );
     patch.insert(
         "allowed_auth_methods".into(),

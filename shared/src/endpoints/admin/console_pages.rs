@@ -183,6 +183,7 @@ pub(super) struct SettingsPage<'a> {
     pub(super) display_name: &'a str,
     pub(super) dcr_enabled: bool,
     pub(super) cimd_enabled: bool,
+    pub(super) openid_enabled: bool,
     pub(super) methods: Vec<(&'static str, bool)>,
     pub(super) require_client_uri: bool,
     pub(super) allowed_scopes: String,

@@ -26,6 +26,7 @@ pub fn settings_view(tenant: &Tenant) -> Value {
         "pending_client_cap": tenant.dcr.pending_client_cap,
         "default_resource": tenant.default_resource,
         "cimd_enabled": tenant.cimd_enabled,
+        "openid_enabled": tenant.openid_enabled,
     })
 }
 
@@ -39,6 +40,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "pending_client_cap",
     "default_resource",
     "cimd_enabled",
+    "openid_enabled",
 ];
 
 const PENDING_TTL_RANGE: (u64, u64) = (60, 86_400);
@@ -68,6 +70,8 @@ pub struct SettingsPatch {
     pub default_resource: Option<Option<String>>,
     #[serde(default, deserialize_with = "cimd_enabled")]
     pub cimd_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "openid_enabled")]
+    pub openid_enabled: Option<bool>,
 }
 
 impl SettingsPatch {
@@ -115,6 +119,9 @@ impl SettingsPatch {
         if let Some(v) = p.cimd_enabled {
             out.cimd_enabled = v;
         }
+        if let Some(v) = p.openid_enabled {
+            out.openid_enabled = v;
+        }
         out
     }
 }
@@ -140,6 +147,10 @@ fn dcr_enabled<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error
 
 fn cimd_enabled<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     checked(d, flag).map_err(named("cimd_enabled"))
+}
+
+fn openid_enabled<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    checked(d, flag).map_err(named("openid_enabled"))
 }
 
 fn require_client_uri<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
@@ -265,7 +276,7 @@ fn valid_resource(raw: &str) -> Result<String, String> {
 pub fn settings_value(key: &str, raw: &str) -> Result<Value, OAuthError> {
     let bad = |what: &str| OAuthError::invalid_request(format!("{key}: {what}"));
     Ok(match key {
-        "dcr_enabled" | "require_client_uri" | "cimd_enabled" => match raw {
+        "dcr_enabled" | "require_client_uri" | "cimd_enabled" | "openid_enabled" => match raw {
             "true" | "on" | "yes" | "1" => Value::Bool(true),
             "false" | "off" | "no" | "0" => Value::Bool(false),
             _ => return Err(bad("must be true or false")),
@@ -319,7 +330,7 @@ mod tests {
             ),
             (
                 json!({"colour": "blue", "display_name": 5}),
-                "unknown setting \"colour\"; settings are display_name, dcr_enabled, allowed_auth_methods, require_client_uri, allowed_scopes, pending_client_ttl_secs, pending_client_cap, default_resource, cimd_enabled",
+                "unknown setting \"colour\"; settings are display_name, dcr_enabled, allowed_auth_methods, require_client_uri, allowed_scopes, pending_client_ttl_secs, pending_client_cap, default_resource, cimd_enabled, openid_enabled",
             ),
             (
                 json!({"zebra": 1, "display_name": 5}),

@@ -4,7 +4,7 @@
 use super::*;
 use crate::app::App;
 use crate::crypto;
-use crate::domain::{Grant, IssuedToUser, RefreshToken, Tenant, UnixTime};
+use crate::domain::{Grant, IssuedToUser, RefreshToken, Tenant, UnixTime, User};
 use crate::error::OAuthError;
 use crate::tokens::{self, AccessClaims};
 
@@ -64,27 +64,34 @@ pub(super) async fn user_stands(
     tenant: &Tenant,
     record: &impl IssuedToUser,
 ) -> Result<bool, OAuthError> {
+    Ok(standing_user(app, tenant, record).await?.is_some())
+}
+
+/// The user record behind a code or token when [`user_stands`]; `None` otherwise.
+pub(super) async fn standing_user(
+    app: &App,
+    tenant: &Tenant,
+    record: &impl IssuedToUser,
+) -> Result<Option<User>, OAuthError> {
     let Some(email) = record.user_email() else {
-        return Ok(false);
+        return Ok(None);
     };
     Ok(app
         .store
         .get_user(&tenant.id, email)
         .await?
-        .is_some_and(|u| u.holds_grant(record.user_id(), record.user_epoch())))
+        .filter(|u| u.holds_grant(record.user_id(), record.user_epoch())))
 }
 
-/// [`user_stands`], or `invalid_grant` saying the user is gone.
+/// [`standing_user`], or `invalid_grant` saying the user is gone.
 pub(super) async fn require_user(
     app: &App,
     tenant: &Tenant,
     record: &impl IssuedToUser,
-) -> Result<(), OAuthError> {
-    if user_stands(app, tenant, record).await? {
-        Ok(())
-    } else {
-        Err(user_gone())
-    }
+) -> Result<User, OAuthError> {
+    standing_user(app, tenant, record)
+        .await?
+        .ok_or_else(user_gone)
 }
 
 pub(super) fn user_gone() -> OAuthError {

@@ -23,10 +23,11 @@ use crate::tokens::{self, AccessClaims};
 use ::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 mod lookup;
+pub mod openid;
 mod revocation;
 
 use lookup::*;
@@ -195,7 +196,7 @@ pub(super) async fn authorization_code(
     }
     check_pkce(param(form, "code_verifier")?, &code.code_challenge)?;
     check_resource(form, &code.resource)?;
-    require_user(app, tenant, &code).await?;
+    let user = require_user(app, tenant, &code).await?;
 
     let grant = Grant {
         id: crypto::new_id(),
@@ -234,7 +235,16 @@ pub(super) async fn authorization_code(
         Err(other) => return Err(other.into()),
     }
     tracing::info!(client_id = %client.client_id, grant_id = %grant.id, "code redeemed");
-    token_response(
+    // OpenID Connect Core §3.1.3.3: an ID token when `openid` was granted on a tenant that
+    // has OpenID Connect on (turning it off stops ID tokens at once).
+    let authentication = (tenant.openid_enabled && grant.scope.contains(openid::OPENID)).then_some(
+        openid::Authentication {
+            user: &user,
+            auth_time: code.auth_time,
+            nonce: code.nonce.as_deref(),
+        },
+    );
+    let mut response = token_response(
         app,
         issuer,
         client,
@@ -243,7 +253,20 @@ pub(super) async fn authorization_code(
         refresh.map(|(_, v)| v),
         now,
     )
-    .await
+    .await?;
+    if let Some(authentication) = authentication {
+        openid::add_id_token(
+            app,
+            issuer,
+            client,
+            &grant.scope,
+            &authentication,
+            &mut response,
+            now,
+        )
+        .await?;
+    }
+    Ok(response.into_response())
 }
 
 pub(super) fn new_refresh(grant: &Grant, now: UnixTime) -> (RefreshToken, String) {
@@ -320,7 +343,23 @@ pub(super) async fn refresh_token(
         Err(StoreError::NotFound) => return Err(invalid_grant("the refresh token was revoked")),
         Err(other) => return Err(other.into()),
     }
-    token_response(app, issuer, client, &grant, &scope, Some(value), now).await
+    token_response(app, issuer, client, &grant, &scope, Some(value), now)
+        .await
+        .map(TokenResponse::into_response)
+}
+
+/// A successful token response's body (RFC 6749 §5.1), before it is sent.
+pub(super) struct TokenResponse {
+    body: serde_json::Map<String, Value>,
+    /// The access token, for the ID token's `at_hash`.
+    access_token: String,
+    lifetime: i64,
+}
+
+impl TokenResponse {
+    fn into_response(self) -> Response {
+        http::json_response(StatusCode::OK, &Value::Object(self.body), Cache::NoStore)
+    }
 }
 
 pub(super) async fn token_response(
@@ -331,7 +370,7 @@ pub(super) async fn token_response(
     scope: &ScopeSet,
     refresh: Option<String>,
     now: UnixTime,
-) -> Result<Response, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let key = app
         .keys
         .signing_key(app.store.as_ref(), SigningAlg::ES256, now)
@@ -354,16 +393,19 @@ pub(super) async fn token_response(
         sid: grant.id.clone(),
     };
     let access = tokens::sign_access_token(&key, &claims).map_err(token_error)?;
-    let mut body = json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": lifetime,
-        "scope": scope.to_string(),
-    });
-    if let (Some(r), Value::Object(map)) = (refresh, &mut body) {
-        map.insert("refresh_token".into(), r.into());
+    let mut body = serde_json::Map::new();
+    body.insert("access_token".into(), access.clone().into());
+    body.insert("token_type".into(), "Bearer".into());
+    body.insert("expires_in".into(), lifetime.into());
+    body.insert("scope".into(), scope.to_string().into());
+    if let Some(r) = refresh {
+        body.insert("refresh_token".into(), r.into());
     }
-    Ok(http::json_response(StatusCode::OK, &body, Cache::NoStore))
+    Ok(TokenResponse {
+        body,
+        access_token: access,
+        lifetime,
+    })
 }
 
 pub(super) fn token_error(e: tokens::TokenError) -> OAuthError {

@@ -201,6 +201,7 @@ mod tests {
                 software_id: None,
                 software_version: None,
                 contacts: Vec::new(),
+                id_token_signed_response_alg: None,
             },
             pending_changes: None,
             document: None,

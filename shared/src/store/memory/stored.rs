@@ -208,6 +208,7 @@ mod tests {
             software_id: Some("agent".into()),
             software_version: Some("1.0".into()),
             contacts: vec!["ops@client.example".into()],
+            id_token_signed_response_alg: None,
         }
     }
 
