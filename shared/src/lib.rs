@@ -19,6 +19,7 @@ pub mod hosted;
 pub mod html;
 pub mod http;
 pub mod jwt_crypto;
+pub mod keygen;
 pub mod lambda;
 pub mod params;
 pub mod policy;

@@ -188,20 +188,29 @@ def test_a_rotated_in_key_is_published_at_once_and_signs_after_the_activation_de
         header = body["access_token"].split(".")[0]
         return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
 
-    def published() -> set[str]:
+    def jwks() -> list[dict]:
         resp = request("GET", f"{srv.issuer}/jwks.json")
         assert resp[0] == 200, resp
-        return {k["kid"] for k in json_body(resp)["keys"]}
+        return json_body(resp)["keys"]
+
+    def published() -> set[str]:
+        return {k["kid"] for k in jwks()}
+
+    def rsa_kid(kids: set[str]) -> str:
+        (kid,) = [k["kid"] for k in jwks() if k["kid"] in kids and k["kty"] == "RSA"]
+        return kid
 
     old = kid_of_a_new_token()
-    assert published() == {old}
+    first_rsa = published() - {old}
+    assert len(first_rsa) == 1, "one ES256 key signs access tokens, one RS256 key ID tokens"
     # Keys are ordered by their creation second: the rotated-in key must be a later one.
     time.sleep(1.1)
     rotated_at = int(time.time())  # the new key's creation second is this or a later one
     ok(cli(srv, "keys", "rotate"))
     clock.set(301)
-    new = published() - {old}
-    assert len(new) == 1, "the rotated-in key is published once the cache turned over"
+    new = published() - {old} - first_rsa
+    assert len(new) == 2, "the rotated-in keys (ES256, RS256) are published once the cache turned over"
+    new = {k for k in new if k != rsa_kid(new)}
     assert kid_of_a_new_token() == old, "a just-published key does not sign yet"
     # Just before the delay ends, counted from the key's creation, not from the test's start:
     # the key is stamped with the real time of the rotation and the server's clock keeps

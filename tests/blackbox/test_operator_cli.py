@@ -582,10 +582,28 @@ def test_keys_generate_keeps_every_published_key(start_server):
     assert after and set(before) <= set(after), (before, after)
 
 
-def test_keys_rotate_publishes_a_new_key(start_server):
+def key_algs(server) -> list[str]:
+    """The algorithm column of `keys list` (kid, algorithm, creation time), newest first."""
+    return [words[1] for words in words_per_line(ok(cli(server, "keys", "list")).stdout)]
+
+
+def test_keys_rotate_publishes_a_new_key_per_algorithm(start_server):
     server = start_server({}, mode="dynamodb")
     before = json.loads(request("GET", f"{server.base}/t/demo/jwks.json")[2])["keys"]
-    ok(cli(server, "keys", "rotate"))
+    assert sorted(k["alg"] for k in before) == ["ES256", "RS256"], before
+    out = ok(cli(server, "keys", "rotate")).stdout
+    assert "ES256" in out and "RS256" in out, out
     listed = kids(server)
-    assert len(listed) == len(before) + 1
+    assert len(listed) == len(before) + 2
     assert {k["kid"] for k in before} < set(listed)
+    assert sorted(key_algs(server)) == ["ES256", "ES256", "RS256", "RS256"]
+
+
+def test_keys_rotate_one_algorithm(start_server):
+    server = start_server({}, mode="dynamodb")
+    ok(cli(server, "keys", "rotate", "--alg", "RS256"))
+    assert sorted(key_algs(server)) == ["ES256", "RS256", "RS256"]
+    for bad in ("HS256", "none", "rs256"):
+        failed = fails(cli(server, "keys", "rotate", "--alg", bad), 2)
+        assert "ES256 or RS256" in failed.stderr, failed.stderr
+    assert sorted(key_algs(server)) == ["ES256", "RS256", "RS256"], "a refused rotation adds nothing"

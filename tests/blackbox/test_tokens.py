@@ -432,17 +432,24 @@ def test_basic_credentials_are_form_urldecoded(server, flow):
 # --------------------------------------------------------------------------------------------
 
 
-def test_jwks_publishes_p256_signing_keys(server):
+def test_jwks_publishes_p256_and_rsa_signing_keys(server):
+    """ES256 (P-256) keys sign access tokens; RS256 (2048-bit RSA) keys sign ID tokens."""
     keys = jwks(server).get("keys")
     assert isinstance(keys, list) and keys, keys
+    b64 = lambda v: base64.urlsafe_b64decode(v + "=" * (-len(v) % 4))  # noqa: E731
     for k in keys:
-        assert k.get("kty") == "EC" and k.get("crv") == "P-256", k
-        assert k.get("alg") == "ES256" and k.get("use") == "sig", k
+        assert k.get("use") == "sig", k
         assert isinstance(k.get("kid"), str) and k["kid"], k
-        for coord in ("x", "y"):
-            raw = base64.urlsafe_b64decode(k[coord] + "=" * (-len(k[coord]) % 4))
-            assert len(raw) == 32, (coord, k)
-        assert "d" not in k, "the JWKS must not publish private keys"
+        if k.get("kty") == "EC":
+            assert k.get("crv") == "P-256" and k.get("alg") == "ES256", k
+            for coord in ("x", "y"):
+                assert len(b64(k[coord])) == 32, (coord, k)
+        else:
+            assert k.get("kty") == "RSA" and k.get("alg") == "RS256", k
+            assert len(b64(k["n"])) == 256 and k["e"] == "AQAB", k
+        for private in ("d", "p", "q", "dp", "dq", "qi"):
+            assert private not in k, "the JWKS must not publish private keys"
+    assert {k["alg"] for k in keys} == {"ES256", "RS256"}, keys
     assert len({k["kid"] for k in keys}) == len(keys), keys
 
 

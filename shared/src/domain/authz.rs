@@ -49,6 +49,10 @@ pub struct OpenIdParams {
     /// Prefills the sign-in form's email field; nothing else trusts it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub login_hint: Option<String>,
+    /// The hash of the session this request found and refused (`prompt=login`, or a sign-in
+    /// older than `max_age`): it may not answer the request's forms; a new sign-in must.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stale_session: Option<String>,
 }
 
 impl OpenIdParams {
@@ -56,19 +60,13 @@ impl OpenIdParams {
         *self == Self::default()
     }
 
-    /// Whether a session begun at `signed_in_at` may answer a request created at `requested_at`:
-    /// not when the request asked for a fresh sign-in, nor when the sign-in is older than
-    /// `max_age`.
-    pub fn accepts_session(
-        &self,
-        signed_in_at: UnixTime,
-        requested_at: UnixTime,
-        now: UnixTime,
-    ) -> bool {
-        let fresh_enough = self
-            .max_age
-            .is_none_or(|max| u64::try_from(now - signed_in_at).unwrap_or(0) <= max);
-        fresh_enough && !(self.login && signed_in_at < requested_at)
+    /// Whether a session that already existed when the request arrived, begun at
+    /// `signed_in_at`, may answer it: not when the request asks for a fresh sign-in
+    /// (`prompt=login`, or `max_age=0`, which Core §3.1.2.1 makes the same), nor when the sign-in
+    /// is older than `max_age`.
+    pub fn accepts_existing_session(&self, signed_in_at: UnixTime, now: UnixTime) -> bool {
+        let age = u64::try_from(now.saturating_sub(signed_in_at)).unwrap_or(0);
+        !self.login && self.max_age.is_none_or(|max| max > 0 && age <= max)
     }
 }
 
@@ -155,5 +153,28 @@ impl Session {
 impl AuthorizationCode {
     pub fn is_live(&self, now: UnixTime) -> bool {
         now < self.expires_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpenIdParams;
+
+    #[test]
+    fn an_existing_session_answers_unless_a_fresh_or_younger_sign_in_is_asked_for() {
+        let plain = OpenIdParams::default();
+        assert!(plain.accepts_existing_session(100, 10_000));
+        let login = OpenIdParams {
+            login: true,
+            ..OpenIdParams::default()
+        };
+        assert!(!login.accepts_existing_session(10_000, 10_000));
+        let max_age = |max| OpenIdParams {
+            max_age: Some(max),
+            ..OpenIdParams::default()
+        };
+        assert!(!max_age(0).accepts_existing_session(10_000, 10_000));
+        assert!(max_age(60).accepts_existing_session(9_940, 10_000));
+        assert!(!max_age(60).accepts_existing_session(9_939, 10_000));
     }
 }

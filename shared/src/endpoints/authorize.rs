@@ -47,7 +47,7 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
     } else {
         flow.client.ok_or_else(unknown_client)?
     };
-    let session = signin::current_session(ctx.app, flow.session).await?;
+    let mut session = signin::current_session(ctx.app, flow.session).await?;
     let state = params.single("state");
     let redirect = validate_redirect(
         ctx,
@@ -59,7 +59,17 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
     if let Err(e) = state {
         return Err(RedirectError::new(&redirect, ErrorCode::InvalidRequest, e.describe()).into());
     }
-    let validated = validate_request(ctx, &client, &params, &redirect)?;
+    let mut validated = validate_request(ctx, &client, &params, &redirect)?;
+    // OpenID Connect Core §3.1.2.1: `prompt=login` and `max_age` refuse the session the browser
+    // brought; the user signs in on this request's page, and the refused session cannot answer
+    // its forms (`hosted::load_form`).
+    if let Some(s) = session.take_if(|s| {
+        !validated
+            .openid
+            .accepts_existing_session(s.created_at, ctx.now)
+    }) {
+        validated.openid.stale_session = Some(s.id_hash);
+    }
 
     let (browser_value, new_browser) = match cookie_value(req, BROWSER_COOKIE) {
         Some(v) => (v, false),
@@ -321,6 +331,7 @@ fn openid_params(
         login,
         consent,
         login_hint: login_hint.map(str::to_owned),
+        stale_session: None,
     };
     Ok((openid, none))
 }

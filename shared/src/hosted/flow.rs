@@ -37,12 +37,6 @@ pub(crate) async fn next_step(
     areq: &AuthorizationRequest,
     session: Option<&Session>,
 ) -> Result<Next, StoreError> {
-    // A session too old for `max_age`, or from before a `prompt=login` request, is as good as
-    // none: the user signs in again.
-    let session = session.filter(|s| {
-        areq.openid
-            .accepts_session(s.created_at, areq.created_at, ctx.now)
-    });
     let Some(session) = session else {
         return Ok(Next::SignIn);
     };

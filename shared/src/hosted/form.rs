@@ -93,7 +93,11 @@ pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedF
         return Err(PageError::start_again());
     }
     let redirect = redirect_of(ctx, &areq, &client);
-    let session = signin::current_session(ctx.app, flow.session).await?;
+    // The session this request refused (`prompt=login`, `max_age`) cannot answer its forms
+    // either: only a sign-in on this request's page replaces it.
+    let session = signin::current_session(ctx.app, flow.session)
+        .await?
+        .filter(|s| areq.openid.stale_session.as_deref() != Some(s.id_hash.as_str()));
     Ok(SubmittedForm {
         params,
         areq,

@@ -117,6 +117,7 @@ pub(crate) fn authorization_request(tenant: &str, now: UnixTime) -> Authorizatio
             login: true,
             consent: true,
             login_hint: Some("user@demo.test".into()),
+            stale_session: Some(crypto::hash_secret("old-session")),
         },
     }
 }

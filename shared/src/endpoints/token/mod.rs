@@ -235,37 +235,25 @@ pub(super) async fn authorization_code(
         Err(other) => return Err(other.into()),
     }
     tracing::info!(client_id = %client.client_id, grant_id = %grant.id, "code redeemed");
-    // OpenID Connect Core §3.1.3.3: an ID token when `openid` was granted on a tenant that
-    // has OpenID Connect on (turning it off stops ID tokens at once).
-    let authentication = (tenant.openid_enabled && grant.scope.contains(openid::OPENID)).then_some(
-        openid::Authentication {
-            user: &user,
-            auth_time: code.auth_time,
-            nonce: code.nonce.as_deref(),
-        },
-    );
-    let mut response = token_response(
+    let refresh = refresh.map(|(_, v)| v);
+    let mut response =
+        token_response(app, issuer, client, &grant, &grant.scope, refresh, now).await?;
+    let authentication = openid::Authentication {
+        user: &user,
+        auth_time: code.auth_time,
+        nonce: code.nonce.as_deref(),
+    };
+    openid::add_id_token(
         app,
+        tenant,
         issuer,
         client,
-        &grant,
         &grant.scope,
-        refresh.map(|(_, v)| v),
+        &authentication,
+        &mut response,
         now,
     )
     .await?;
-    if let Some(authentication) = authentication {
-        openid::add_id_token(
-            app,
-            issuer,
-            client,
-            &grant.scope,
-            &authentication,
-            &mut response,
-            now,
-        )
-        .await?;
-    }
     Ok(response.into_response())
 }
 

@@ -6,7 +6,7 @@ use super::lookup::{Found, find_token, standing_user};
 use super::{TokenResponse, token_error};
 use crate::app::App;
 use crate::context::Ctx;
-use crate::domain::{Client, ScopeSet, SigningAlg, UnixTime, User};
+use crate::domain::{Client, ScopeSet, SigningAlg, Tenant, UnixTime, User};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{self, Cache, Request, Response};
 use crate::tokens;
@@ -48,10 +48,14 @@ fn at_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..16])
 }
 
-/// Adds `id_token` to a code grant's token response, signed with the algorithm the client
-/// registered (RS256 when it named none), valid as long as the access token.
+/// Adds `id_token` to a code grant's token response (Core §3.1.3.3) when `openid` was granted
+/// on a tenant that has OpenID Connect on (turning it off stops ID tokens at once): signed with
+/// the algorithm the client registered (RS256 when it named none), valid as long as the access
+/// token.
+#[allow(clippy::too_many_arguments)] // the token response's parts, each used once
 pub(super) async fn add_id_token(
     app: &App,
+    tenant: &Tenant,
     issuer: &str,
     client: &Client,
     scope: &ScopeSet,
@@ -59,6 +63,9 @@ pub(super) async fn add_id_token(
     response: &mut TokenResponse,
     now: UnixTime,
 ) -> Result<(), OAuthError> {
+    if !tenant.openid_enabled || !scope.contains(OPENID) {
+        return Ok(());
+    }
     let alg = client
         .metadata
         .id_token_signed_response_alg
