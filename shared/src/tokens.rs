@@ -232,15 +232,10 @@ fn jws_alg(alg: SigningAlg) -> Algorithm {
     }
 }
 
-/// Signs an RFC 9068 access token; `key` must be an ES256 key (`KeyCache::signing_key`).
+/// Signs an RFC 9068 access token with `key`, of the tenant's access-token algorithm.
 pub fn sign_access_token(key: &SigningKey, claims: &AccessClaims) -> Result<String, TokenError> {
     jwt_crypto::install();
-    if key.alg != SigningAlg::ES256 {
-        return Err(TokenError::Invalid(
-            "access tokens are signed with ES256".into(),
-        ));
-    }
-    let mut header = Header::new(Algorithm::ES256);
+    let mut header = Header::new(jws_alg(key.alg));
     header.typ = Some("at+jwt".into());
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, claims, &key.key).map_err(|e| TokenError::Invalid(e.to_string()))
@@ -268,17 +263,7 @@ pub fn verify_id_token(
     jwt_crypto::install();
     let header =
         jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
-    let alg = match header.alg {
-        Algorithm::ES256 => SigningAlg::ES256,
-        Algorithm::RS256 => SigningAlg::RS256,
-        _ => return Err(TokenError::Invalid("alg must be RS256 or ES256".into())),
-    };
-    let kid = header
-        .kid
-        .ok_or_else(|| TokenError::Invalid("no kid".into()))?;
-    let key = keys
-        .decoding_key(&kid, alg)
-        .ok_or_else(|| TokenError::Invalid("unknown kid".into()))?;
+    let key = published_key(&header, keys)?;
     let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[client_id]);
@@ -294,9 +279,26 @@ pub fn token_kid(token: &str) -> Option<String> {
     jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid)
 }
 
+/// The published key a token's header names, if it was published for the algorithm the header
+/// claims: the algorithm comes from the key, never from the token alone (RFC 8725 §3.1), so
+/// `none`, HMAC and any pairing of a key with another algorithm find nothing.
+fn published_key<'k>(header: &Header, keys: &'k KeySet) -> Result<&'k DecodingKey, TokenError> {
+    let alg = match header.alg {
+        Algorithm::ES256 => SigningAlg::ES256,
+        Algorithm::RS256 => SigningAlg::RS256,
+        _ => return Err(TokenError::Invalid("alg must be ES256 or RS256".into())),
+    };
+    let kid = header
+        .kid
+        .as_deref()
+        .ok_or_else(|| TokenError::Invalid("no kid".into()))?;
+    keys.decoding_key(kid, alg)
+        .ok_or_else(|| TokenError::Invalid("unknown kid".into()))
+}
+
 /// Verifies an access token as a resource server must (RFC 9068 §4): `typ` is `at+jwt`, the
-/// signature is ES256 by a published key, `iss` is the issuer, `aud` the resource, and it has
-/// not expired. `audience: None` skips the audience check (introspection, revocation).
+/// signature is by a published key with its algorithm (ES256 or RS256), `iss` is the issuer,
+/// `aud` the resource, and it has not expired. `audience: None` skips the audience check (introspection, revocation).
 pub fn verify_access_token(
     token: &str,
     keys: &KeySet,
@@ -306,21 +308,13 @@ pub fn verify_access_token(
     jwt_crypto::install();
     let header =
         jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
-    if header.alg != Algorithm::ES256 {
-        return Err(TokenError::Invalid("alg must be ES256".into()));
-    }
     if !header.typ.as_deref().is_some_and(|t| {
         t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
     }) {
         return Err(TokenError::Invalid("typ must be at+jwt".into()));
     }
-    let kid = header
-        .kid
-        .ok_or_else(|| TokenError::Invalid("no kid".into()))?;
-    let key = keys
-        .decoding_key(&kid, SigningAlg::ES256)
-        .ok_or_else(|| TokenError::Invalid("unknown kid".into()))?;
-    let mut validation = Validation::new(Algorithm::ES256);
+    let key = published_key(&header, keys)?;
+    let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[issuer]);
     match audience {
         Some(aud) => validation.set_audience(&[aud]),
@@ -483,8 +477,7 @@ mod tests {
     }
 
     /// ID tokens verify with the key and algorithm they were signed with, RS256 and ES256; a
-    /// token whose header names another algorithm than its key's is refused, and an RS256 key
-    /// cannot sign an access token.
+    /// token whose header names another algorithm than its key's is refused.
     #[test]
     fn id_tokens_sign_and_verify_with_either_algorithm() {
         let now = crate::domain::unix_now();
@@ -516,7 +509,18 @@ mod tests {
         assert!(
             verify_id_token(&parts.join("."), &rs_set, "https://as.example/t/demo", "c1").is_err()
         );
-        assert!(sign_access_token(&rs, &self::claims(now)).is_err());
+        // An RS256 access token (a tenant whose verifier knows only RSA) verifies as one.
+        let rs_access = sign_access_token(&rs, &self::claims(now)).unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&rs_access).unwrap().alg,
+            Algorithm::RS256
+        );
+        assert!(
+            verify_access_token(&rs_access, &rs_set, "https://as.example/t/demo", None).is_ok()
+        );
+        assert!(
+            verify_access_token(&rs_access, &es_set, "https://as.example/t/demo", None).is_err()
+        );
         let jwks = KeySet::jwks(&rs_set.public);
         assert_eq!(jwks["keys"][0]["kty"], "RSA");
         assert_eq!(jwks["keys"][0]["alg"], "RS256");

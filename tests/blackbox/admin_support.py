@@ -45,7 +45,7 @@ CLIENT_REQUIRED_FIELDS = {
 SETTINGS_FIELDS = {
     "display_name", "dcr_enabled", "allowed_auth_methods", "require_client_uri",
     "allowed_scopes", "pending_client_ttl_secs", "pending_client_cap", "default_resource",
-    "cimd_enabled", "openid_enabled",
+    "cimd_enabled", "openid_enabled", "access_token_signing_alg",
 }
 USER_FIELDS = {"id", "email", "role", "disabled", "created_at"}
 

@@ -8,9 +8,12 @@ tenant's issuer URL and the audience list holds the MCP resource (`{issuer}/mcp`
    §4), its `jwks_uri`, then the JWK Set (RFC 7517 §5); a token signed by a key it has not
    seen makes it fetch the set again.
 2. The token: the identity source may carry it bare or after `Bearer `. Its JOSE header must
-   name a `kid` found in the set, and an `alg` among RS256, RS384, RS512, ES256, ES384,
-   ES512 that fits that key (RSA for RS*, the matching curve for ES*); the signature must
-   verify (RFC 7515 §5.2).
+   name a `kid` found in the set, and an `alg` the authorizer knows that fits that key (RSA
+   for RS*, the matching curve for ES*); the signature must verify (RFC 7515 §5.2). The JWT
+   authorizer of HTTP APIs knows only the RSA algorithms (RS256, RS384, RS512); the newer one
+   of REST APIs also ES256, ES384, ES512. A tenant whose MCP server sits behind an HTTP API
+   therefore signs its access tokens with RS256 (the `access_token_signing_alg` setting),
+   which this module turns on for its tests.
 3. The claims: `iss` string-equal to the configured issuer; `aud` (or `client_id` when there
    is no `aud`) one of the configured audiences; `exp` after now; `nbf` and `iat`, when
    present, not after now; the scopes are `scope` (space-separated) or `scp`, and a route that
@@ -36,7 +39,7 @@ import pytest
 if "admin_support" not in sys.modules:
     pytest.register_assert_rewrite("admin_support")
 
-from admin_support import Admin  # noqa: E402
+from admin_support import Admin, assert_api_error, assert_json  # noqa: E402
 from conftest import MODES, request  # noqa: E402
 from test_openid_discovery import openid_on  # noqa: E402
 from test_tokens import (  # noqa: E402
@@ -47,6 +50,7 @@ from test_tokens import (  # noqa: E402
 )
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+HTTP_API_ALGORITHMS = ("RS256", "RS384", "RS512")
 CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 HOURS_2 = 2 * 3600
 
@@ -70,7 +74,9 @@ class JwtAuthorizer:
     """An API gateway JWT authorizer: `issuer` and `audience` as configured on the gateway;
     `clock` gives the current time (seconds since the epoch)."""
 
-    def __init__(self, issuer: str, audience: list[str], clock=time.time):
+    def __init__(self, issuer: str, audience: list[str], clock=time.time,
+                 algorithms: tuple[str, ...] = HTTP_API_ALGORITHMS):
+        self.algorithms = algorithms
         self.issuer = issuer
         self.audience = list(audience)
         self.clock = clock
@@ -128,8 +134,8 @@ class JwtAuthorizer:
         except jwt.PyJWTError as err:
             raise Refused(f"not a JWT: {err}") from None
         alg, kid = header.get("alg"), header.get("kid")
-        if alg not in ALGORITHMS:
-            raise Refused(f"alg {alg!r} is not one of {ALGORITHMS}")
+        if alg not in self.algorithms:
+            raise Refused(f"alg {alg!r} is not one of {self.algorithms}")
         if not isinstance(kid, str) or not kid:
             raise Refused(f"no kid in the header {header}")
         jwk = self.key_for(kid)
@@ -223,6 +229,21 @@ def b64(value: dict) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def sign_access_tokens_with(srv, alg: str) -> None:
+    admin = Admin(srv)
+    body = assert_json(admin.patch_settings({"access_token_signing_alg": alg}))
+    assert body["access_token_signing_alg"] == alg, body
+
+
+@pytest.fixture(scope="module", autouse=True)
+def rsa_access_tokens(server):
+    """The shared server's tenant signs access tokens with RS256 for this module (what its
+    administrator does for an MCP server behind an HTTP API), and with ES256 again after."""
+    sign_access_tokens_with(server, "RS256")
+    yield
+    sign_access_tokens_with(server, "ES256")
+
+
 @pytest.fixture(scope="module")
 def flow(server) -> Flow:
     return Flow(server)
@@ -253,7 +274,7 @@ def test_authorizer_finds_the_keys_through_discovery(server, flow):
     authorizer.authorize(tokens["access_token"])
     assert authorizer.jwks_uri == f"{server.issuer}/jwks.json"
     header = jwt.get_unverified_header(tokens["access_token"])
-    assert header["alg"] in ALGORITHMS and header["kid"] in authorizer.keys, header
+    assert header["alg"] == "RS256" and header["kid"] in authorizer.keys, header
     # Keys are cached: a second token signed by the same key needs no new fetch.
     fetches = authorizer.jwks_fetches
     authorizer.authorize(access_token(server, flow)["access_token"])
@@ -367,7 +388,7 @@ def test_token_with_a_changed_signature_is_refused(server, flow):
     assert refused(authorizer, f"{header}.{payload}.{changed}") == "signature does not verify"
 
 
-@pytest.mark.parametrize("alg", ["none", "HS256", "RS256", "ES384"])
+@pytest.mark.parametrize("alg", ["none", "HS256", "ES256", "RS512"])
 def test_token_with_a_changed_algorithm_is_refused(server, flow, alg):
     """The header's `alg` changed (to no signature, to a MAC keyed with the public key, to
     another key type or curve): refused whatever the signature."""
@@ -400,6 +421,7 @@ def token_from_a_server_whose_clock_is_off(start_server, tmp_path, mode: str, of
     clock = tmp_path / f"clock-{mode}-{offset}"
     clock.write_text(f"{offset}\n")
     srv = start_server({"GATEHOUSE_DEV_CLOCK_FILE": str(clock)}, mode=mode)
+    sign_access_tokens_with(srv, "RS256")
     return srv, access_token(srv)
 
 
@@ -427,4 +449,39 @@ def test_token_issued_in_the_future_is_refused(start_server, tmp_path, mode):
     authorizer = JwtAuthorizer(srv.issuer, mcp_audience(srv.issuer))
     reason = refused(authorizer, tokens["access_token"])
     assert reason.startswith(("iat", "nbf")), reason
+
+
+# --------------------------------------------------------------------------------------------
+# The tenant's access-token algorithm
+# --------------------------------------------------------------------------------------------
+
+
+def test_es256_access_tokens_need_an_authorizer_that_knows_ec_keys(start_server):
+    """By default access tokens are ES256: the HTTP API authorizer (RSA only) refuses them and
+    the REST API one (which also knows ES256) accepts them; once the tenant signs with RS256
+    both accept, and the tokens signed before keep verifying with their own key."""
+    srv = start_server(mode="embedded")
+    es = access_token(srv)["access_token"]
+    assert jwt.get_unverified_header(es)["alg"] == "ES256"
+    http_api = JwtAuthorizer(srv.issuer, mcp_audience(srv.issuer))
+    rest_api = JwtAuthorizer(srv.issuer, mcp_audience(srv.issuer), algorithms=ALGORITHMS)
+    assert refused(http_api, es).startswith("alg 'ES256'")
+    rest_api.authorize(es)
+
+    sign_access_tokens_with(srv, "RS256")
+    rs = access_token(srv)["access_token"]
+    assert jwt.get_unverified_header(rs)["alg"] == "RS256"
+    http_api.authorize(rs)
+    rest_api.authorize(rs)
+    rest_api.authorize(es)
+
+
+@pytest.mark.parametrize("bad", ["HS256", "none", "rs256", "PS256", "", 256, None, ["RS256"]])
+def test_access_token_signing_alg_accepts_es256_and_rs256_only(start_server, bad):
+    srv = start_server(mode="embedded")
+    admin = Admin(srv)
+    assert admin.settings()["access_token_signing_alg"] == "ES256"
+    assert_api_error(admin.patch_settings({"access_token_signing_alg": bad}), 400,
+                     "invalid_request", "access_token_signing_alg")
+    assert admin.settings()["access_token_signing_alg"] == "ES256", "a refused change applies nothing"
 

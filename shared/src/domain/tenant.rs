@@ -1,4 +1,4 @@
-use super::{AuthMethod, ScopeSet, TenantId};
+use super::{AuthMethod, ScopeSet, SigningAlg, TenantId};
 use crate::defaults;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,11 @@ pub struct Tenant {
     /// on, so a tenant's clients see no change until its administrator decides.
     #[serde(default)]
     pub openid_enabled: bool,
+    /// How access tokens are signed: ES256 (the default: the fastest to sign), or RS256 for
+    /// resource servers whose verifier knows only RSA (API Gateway's JWT authorizer for HTTP
+    /// APIs). Both keys are always published, so a change needs no JWKS change.
+    #[serde(default)]
+    pub access_token_signing_alg: SigningAlg,
 }
 
 /// The OpenID Connect scopes (Core §3.1.2.1 and §5.4) an `openid_enabled` tenant allows.
@@ -74,6 +79,7 @@ impl Tenant {
             default_resource: None,
             cimd_enabled: true,
             openid_enabled: false,
+            access_token_signing_alg: SigningAlg::ES256,
         }
     }
 

@@ -314,6 +314,7 @@ fn settings_page(ctx: &Ctx<'_>, f: &Frame<'_>, t: &Tenant, status: StatusCode) -
             require_client_uri: t.dcr.require_client_uri,
             cimd_enabled: t.cimd_enabled,
             openid_enabled: t.openid_enabled,
+            access_token_signing_alg: t.access_token_signing_alg.as_str(),
             allowed_scopes: t.dcr.allowed_scopes.to_string(),
             pending_ttl: t.dcr.pending_client_ttl_secs,
             pending_cap: t.dcr.pending_client_cap,
@@ -349,6 +350,10 @@ async fn settings_post(
     patch.insert(
         "openid_enabled".into(),
         Value::Bool(field(form, "openid_enabled")?.is_some()),
+    );
+    patch.insert(
+        "access_token_signing_alg".into(),
+        Value::String(text("access_token_signing_alg")?.to_owned()),
     );
     patch.insert(
         "allowed_auth_methods".into(),

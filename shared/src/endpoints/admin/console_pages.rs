@@ -184,6 +184,7 @@ pub(super) struct SettingsPage<'a> {
     pub(super) dcr_enabled: bool,
     pub(super) cimd_enabled: bool,
     pub(super) openid_enabled: bool,
+    pub(super) access_token_signing_alg: &'static str,
     pub(super) methods: Vec<(&'static str, bool)>,
     pub(super) require_client_uri: bool,
     pub(super) allowed_scopes: String,

@@ -4,7 +4,7 @@
 use super::body::{self, BodyError, checked};
 use crate::client_metadata;
 use crate::defaults::MAX_URI_CHARS;
-use crate::domain::{AuthMethod, ScopeSet, Tenant};
+use crate::domain::{AuthMethod, ScopeSet, SigningAlg, Tenant};
 use crate::error::OAuthError;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
@@ -27,6 +27,7 @@ pub fn settings_view(tenant: &Tenant) -> Value {
         "default_resource": tenant.default_resource,
         "cimd_enabled": tenant.cimd_enabled,
         "openid_enabled": tenant.openid_enabled,
+        "access_token_signing_alg": tenant.access_token_signing_alg.as_str(),
     })
 }
 
@@ -41,6 +42,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "default_resource",
     "cimd_enabled",
     "openid_enabled",
+    "access_token_signing_alg",
 ];
 
 const PENDING_TTL_RANGE: (u64, u64) = (60, 86_400);
@@ -72,6 +74,8 @@ pub struct SettingsPatch {
     pub cimd_enabled: Option<bool>,
     #[serde(default, deserialize_with = "openid_enabled")]
     pub openid_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "access_token_signing_alg")]
+    pub access_token_signing_alg: Option<SigningAlg>,
 }
 
 impl SettingsPatch {
@@ -122,6 +126,9 @@ impl SettingsPatch {
         if let Some(v) = p.openid_enabled {
             out.openid_enabled = v;
         }
+        if let Some(v) = p.access_token_signing_alg {
+            out.access_token_signing_alg = v;
+        }
         out
     }
 }
@@ -151,6 +158,18 @@ fn cimd_enabled<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
 
 fn openid_enabled<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     checked(d, flag).map_err(named("openid_enabled"))
+}
+
+fn access_token_signing_alg<'de, D>(d: D) -> Result<Option<SigningAlg>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    checked(d, |v| {
+        v.as_str()
+            .and_then(SigningAlg::parse)
+            .ok_or_else(|| "must be \"ES256\" or \"RS256\"".to_owned())
+    })
+    .map_err(named("access_token_signing_alg"))
 }
 
 fn require_client_uri<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
@@ -330,7 +349,7 @@ mod tests {
             ),
             (
                 json!({"colour": "blue", "display_name": 5}),
-                "unknown setting \"colour\"; settings are display_name, dcr_enabled, allowed_auth_methods, require_client_uri, allowed_scopes, pending_client_ttl_secs, pending_client_cap, default_resource, cimd_enabled, openid_enabled",
+                "unknown setting \"colour\"; settings are display_name, dcr_enabled, allowed_auth_methods, require_client_uri, allowed_scopes, pending_client_ttl_secs, pending_client_cap, default_resource, cimd_enabled, openid_enabled, access_token_signing_alg",
             ),
             (
                 json!({"zebra": 1, "display_name": 5}),

@@ -11,9 +11,7 @@ use crate::app::App;
 use crate::client_auth;
 use crate::context::Ctx;
 use crate::crypto;
-use crate::domain::{
-    AuthorizationCode, Client, Grant, RefreshToken, ScopeSet, SigningAlg, Tenant, UnixTime,
-};
+use crate::domain::{AuthorizationCode, Client, Grant, RefreshToken, ScopeSet, Tenant, UnixTime};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{self, Cache, Request, Response};
 use crate::params::Params;
@@ -237,7 +235,7 @@ pub(super) async fn authorization_code(
     tracing::info!(client_id = %client.client_id, grant_id = %grant.id, "code redeemed");
     let refresh = refresh.map(|(_, v)| v);
     let mut response =
-        token_response(app, issuer, client, &grant, &grant.scope, refresh, now).await?;
+        token_response(app, tenant, issuer, &grant, &grant.scope, refresh, now).await?;
     let authentication = openid::Authentication {
         user: &user,
         auth_time: code.auth_time,
@@ -331,7 +329,7 @@ pub(super) async fn refresh_token(
         Err(StoreError::NotFound) => return Err(invalid_grant("the refresh token was revoked")),
         Err(other) => return Err(other.into()),
     }
-    token_response(app, issuer, client, &grant, &scope, Some(value), now)
+    token_response(app, tenant, issuer, &grant, &scope, Some(value), now)
         .await
         .map(TokenResponse::into_response)
 }
@@ -350,10 +348,12 @@ impl TokenResponse {
     }
 }
 
+/// The access token (signed with the tenant's access-token algorithm) and the response around
+/// it; the client is the grant's.
 pub(super) async fn token_response(
     app: &App,
+    tenant: &Tenant,
     issuer: &str,
-    client: &Client,
     grant: &Grant,
     scope: &ScopeSet,
     refresh: Option<String>,
@@ -361,7 +361,7 @@ pub(super) async fn token_response(
 ) -> Result<TokenResponse, OAuthError> {
     let key = app
         .keys
-        .signing_key(app.store.as_ref(), SigningAlg::ES256, now)
+        .signing_key(app.store.as_ref(), tenant.access_token_signing_alg, now)
         .await
         .map_err(token_error)?;
     let lifetime = app
@@ -373,7 +373,7 @@ pub(super) async fn token_response(
         iss: issuer.to_owned(),
         sub: grant.user_id.clone(),
         aud: grant.resource.clone(),
-        client_id: client.client_id.to_string(),
+        client_id: grant.client_id.to_string(),
         scope: scope.to_string(),
         iat: now,
         exp: now + lifetime,
