@@ -33,7 +33,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -311,7 +310,10 @@ def main() -> None:
     args.log_dir.mkdir(parents=True, exist_ok=True)
     seed(env, args.bin_dir, public_url)
     gateway = Gateway(args.port, env, args.bin_dir, args.log_dir)
-    signal.signal(signal.SIGTERM, lambda *_: (gateway.stop(), sys.exit(0)))
+    def stop(*_):
+        raise SystemExit(0)  # leaves serve_forever; the finally below stops the functions
+
+    signal.signal(signal.SIGTERM, stop)
     print(f"lambda gateway ready on {public_url}", flush=True)
     try:
         gateway.server.serve_forever()

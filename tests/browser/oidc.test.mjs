@@ -187,8 +187,12 @@ async function landWithoutAPage(page, url, cb, state) {
 
 // ------------------------------------------------------------------ the suite
 
-describe('openid-client against Gatehouse (OpenID Connect), with Chromium for the people', { timeout: SUITE_TIMEOUT_MS }, () => {
-  const bed = browserTestbed();
+// The whole suite runs twice: against `gatehouse serve`, and through the Lambda path (the real
+// function binaries behind tests/lambda_gateway.py, a local API Gateway built from the SAM
+// template, over DynamoDB: moto, from GATEHOUSE_TEST_DYNAMODB_ENDPOINT).
+for (const path of ['serve', 'lambda']) {
+describe(`openid-client against Gatehouse (OpenID Connect, through ${path}), with Chromium for the people`, { timeout: SUITE_TIMEOUT_MS }, () => {
+  const bed = browserTestbed(undefined, {}, { lambda: path === 'lambda' });
   let gh;
   let cb;
   let issuer;
@@ -345,7 +349,15 @@ describe('openid-client against Gatehouse (OpenID Connect), with Chromium for th
     assert.equal(patched.body.openid_enabled, true, safeJson(patched.body));
     assert.equal((await adminApi('GET', '/settings')).body.openid_enabled, true);
 
-    const doc = await openidConfiguration();
+    // Each process keeps the tenant it read for up to 10 s (TENANT_CACHE_TTL_SECS in
+    // shared/src/defaults.rs): `serve` is one process, but on the Lambda path the discovery
+    // function read the tenant above, before the admin function changed it. Wait for it; every
+    // other function's copy (none older than the discovery function's) has turned over then.
+    let doc = await openidConfiguration();
+    for (let waited = 0; !doc.scopes_supported.includes('openid') && waited < 15_000; waited += 500) {
+      await new Promise((r) => setTimeout(r, 500));
+      doc = await openidConfiguration();
+    }
     assert.equal(doc.issuer, issuer);
     assert.equal(doc.authorization_endpoint, `${issuer}/oauth/authorize`);
     assert.equal(doc.token_endpoint, `${issuer}/oauth/token`);
@@ -646,3 +658,4 @@ describe('openid-client against Gatehouse (OpenID Connect), with Chromium for th
     });
   });
 });
+}

@@ -228,7 +228,7 @@ export function launchChromium() {
  * resolves to the testbed, so that `stop()` (in `after`) stops whatever did start when a later
  * step fails.
  */
-export function browserTestbed(extraRoutes, extraEnv = {}) {
+export function browserTestbed(extraRoutes, extraEnv = {}, { lambda = false } = {}) {
   const bed = {
     cb: undefined,
     gh: undefined,
@@ -237,7 +237,7 @@ export function browserTestbed(extraRoutes, extraEnv = {}) {
     contexts: [],
     async start() {
       bed.cb = await startCallbackServer(extraRoutes);
-      bed.gh = await startGatehouse(extraEnv);
+      bed.gh = lambda ? await startLambdaGateway(extraEnv) : await startGatehouse(extraEnv);
       bed.browser = await launchChromium();
       return bed;
     },
@@ -444,4 +444,64 @@ export async function assertSettledAt(page, origin, documents, what) {
   assert.ok(csp.includes("default-src 'none'"), `${what}: CSP without default-src 'none': ${csp.join('; ')}`);
   assert.ok(!csp.some((d) => d.startsWith('script-src')), `${what}: CSP allows some script: ${csp.join('; ')}`);
   return doc;
+}
+
+/**
+ * The Lambda path instead of `gatehouse serve`: tests/lambda_gateway.py runs every function
+ * binary (next to GATEHOUSE_BIN) under a Lambda Runtime API emulator behind a local API Gateway
+ * (payload 2.0 events, routes from infra/template.yaml), on a fresh DynamoDB table in moto
+ * (GATEHOUSE_TEST_DYNAMODB_ENDPOINT, which tests/run sets). Same interface as startGatehouse.
+ */
+export async function startLambdaGateway(extraEnv = {}) {
+  const endpoint = process.env.GATEHOUSE_TEST_DYNAMODB_ENDPOINT;
+  assert.ok(endpoint, 'the Lambda path needs moto: set GATEHOUSE_TEST_DYNAMODB_ENDPOINT (tests/run does)');
+  const port = await freePort();
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('GATEHOUSE_') && !k.startsWith('AWS_')) env[k] = v;
+  }
+  Object.assign(env, {
+    GATEHOUSE_TEST_DYNAMODB_ENDPOINT: endpoint,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: 'us-east-1',
+    GATEHOUSE_DEMO_ADMIN_PASSWORD: ADMIN.password,
+    GATEHOUSE_DEMO_USER_PASSWORD: USER.password,
+    GATEHOUSE_REGISTRATION_RATE_LIMIT: '0',
+  }, extraEnv);
+  const logDir = path.join(OUT, `lambda-${port}`);
+  const python = process.env.GATEHOUSE_PYTHON || 'python3';
+  const child = spawn(python, [path.join(REPO, 'tests', 'lambda_gateway.py'), '--port', String(port),
+    '--bin-dir', path.dirname(GATEHOUSE_BIN), '--log-dir', logDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the Lambda gateway did not start within 90 s:\n${output}`)), 90_000);
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      if (output.includes('lambda gateway ready on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.stderr.on('data', (chunk) => {
+      output += chunk;
+    });
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`the Lambda gateway exited early (code ${code}, signal ${signal}):\n${output}`));
+    });
+  });
+  return {
+    base: `http://127.0.0.1:${port}`,
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(t);
+      }
+    },
+  };
 }
