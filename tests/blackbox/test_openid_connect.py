@@ -477,6 +477,31 @@ def test_a_fresh_sign_in_is_asked_for_even_right_after_signing_in(server, oidc, 
     assert claims["auth_time"] >= before, claims
 
 
+@pytest.mark.parametrize("params", [{"prompt": "login"}, {"max_age": "0"}],
+                         ids=["prompt=login", "max_age=0"])
+def test_the_refused_session_cannot_answer_the_requests_forms(server, oidc, admin, params):
+    """The sign-in page of a `prompt=login` request carries the request's form fields; posting
+    them as a consent decision with the session the request refused must not issue a code:
+    only a sign-in on this page does."""
+    client = approved_client(server, admin)
+    browser, email, password, _ = fresh_user_session(server, admin, client)
+    attempt = authorize(server, browser, client, scope="openid", **params)
+    form = page_form(attempt.resp, "sign_in")
+    skipped = browser.submit(form, action="decide", decision="approve", email=None,
+                             password=None)
+    assert skipped.status == 200 and is_sign_in_page(skipped), (
+        f"the refused session answered the request: {skipped!r}")
+    assert "code=" not in (skipped.location or "")
+    # Signing in on the page still works, and the code is for the fresh sign-in.
+    before = int(time.time())
+    resp = browser.submit(page_form(skipped, "sign_in"), email=email, password=password)
+    if resp.status == 200:
+        resp = browser.submit(assert_consent_page(resp), "approve")
+    claims = assert_id_token(server, client, assert_tokens(exchange(
+        server, client, code_of(server, attempt, resp))))
+    assert claims["auth_time"] >= before, claims
+
+
 def test_an_older_session_than_max_age_signs_in_again_and_a_younger_one_does_not(
         server, oidc, admin):
     client = approved_client(server, admin)

@@ -102,5 +102,6 @@ pub(crate) fn consent_page(
 }
 
 pub(crate) fn signin_again(ctx: &Ctx<'_>, form: &SubmittedForm) -> Response {
-    signin_page(ctx, &form.client, &form.areq, "", None, StatusCode::OK)
+    let hint = form.areq.openid.login_hint.as_deref().unwrap_or("");
+    signin_page(ctx, &form.client, &form.areq, hint, None, StatusCode::OK)
 }

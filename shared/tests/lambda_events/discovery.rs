@@ -70,3 +70,58 @@ async fn discovery_function_answers_a_held_document_with_304() {
     assert!(held.body().is_empty());
     assert_eq!(held.headers()["etag"], etag.as_str());
 }
+
+/// OpenID Connect Discovery through the discovery function, both paths the template routes,
+/// published before the tenant turns OpenID Connect on (API Gateway's JWT authorizer reads
+/// `jwks_uri` from it), with the JWKS it names holding an RSA and an EC key.
+#[tokio::test]
+async fn discovery_function_serves_the_openid_configuration_and_its_jwks() {
+    let app = app().await;
+    gatehouse_core::tokens::ensure_keys(app.store.as_ref(), app.now())
+        .await
+        .expect("keys");
+    for path in [
+        "/.well-known/openid-configuration/t/demo",
+        "/t/demo/.well-known/openid-configuration",
+    ] {
+        let resp = handle_event(
+            &app,
+            Function::Discovery,
+            event("GET", &format!("GET {path}"), path, None),
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "{path}");
+        let doc = json_body(&resp);
+        let issuer = format!("https://{HOST}/t/demo");
+        assert_eq!(doc["issuer"], issuer.as_str());
+        assert_eq!(doc["jwks_uri"], format!("{issuer}/jwks.json"));
+        assert_eq!(doc["userinfo_endpoint"], format!("{issuer}/oauth/userinfo"));
+        assert_eq!(
+            doc["id_token_signing_alg_values_supported"],
+            json!(["RS256", "ES256"])
+        );
+        assert_eq!(doc["subject_types_supported"], json!(["public"]));
+        assert_eq!(doc["request_uri_parameter_supported"], json!(false));
+    }
+    let path = "/t/demo/jwks.json";
+    let jwks = handle_event(
+        &app,
+        Function::Discovery,
+        event("GET", &format!("GET {path}"), path, None),
+    )
+    .await;
+    let mut kinds: Vec<String> = json_body(&jwks)["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            format!(
+                "{}/{}",
+                k["kty"].as_str().unwrap_or(""),
+                k["alg"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["EC/ES256", "RSA/RS256"]);
+}

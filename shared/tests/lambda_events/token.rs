@@ -1,6 +1,8 @@
-//! The token function: base64 form bodies.
+//! The token function: base64 form bodies, and UserInfo.
 
-use crate::support::{app, json_body, register, token_request};
+use crate::support::{app, base_event, event, json_body, register, token_request};
+use gatehouse_core::lambda::handle_event;
+use gatehouse_core::router::Function;
 
 #[tokio::test]
 async fn token_function_reads_base64_form_bodies_and_refuses_unapproved_clients() {
@@ -23,4 +25,47 @@ async fn token_function_reads_base64_form_bodies_and_refuses_unapproved_clients(
             .contains("approved")
     );
     assert_eq!(resp.headers()["cache-control"], "no-store");
+}
+
+/// UserInfo through the token function, as API Gateway hands it over: its preflight (browser
+/// relying parties call it cross-origin), a missing token (a bare `Bearer` challenge, RFC 6750
+/// §3.1) and a bad one (`invalid_token`), on GET and POST alike.
+#[tokio::test]
+async fn token_function_answers_userinfo() {
+    let app = app().await;
+    let path = "/t/demo/oauth/userinfo";
+    let preflight = handle_event(
+        &app,
+        Function::Token,
+        event("OPTIONS", &format!("OPTIONS {path}"), path, None),
+    )
+    .await;
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(
+        preflight.headers()["access-control-allow-methods"],
+        "GET, POST, OPTIONS"
+    );
+    for method in ["GET", "POST"] {
+        let anonymous = handle_event(
+            &app,
+            Function::Token,
+            event(method, &format!("{method} {path}"), path, None),
+        )
+        .await;
+        assert_eq!(anonymous.status(), 401, "{method}");
+        assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+        assert_eq!(anonymous.headers()["cache-control"], "no-store");
+
+        let mut ev = base_event(method, &format!("{method} {path}"), path);
+        ev["headers"]["authorization"] = "Bearer not-a-token".into();
+        let req = lambda_http::request::from_str(&ev.to_string()).expect("payload 2.0 event");
+        let bad = handle_event(&app, Function::Token, req).await;
+        assert_eq!(bad.status(), 401, "{method}");
+        assert_eq!(json_body(&bad)["error"], "invalid_token");
+        let challenge = bad.headers()["www-authenticate"].to_str().expect("ascii");
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\""),
+            "{challenge}"
+        );
+    }
 }
