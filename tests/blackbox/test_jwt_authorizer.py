@@ -27,11 +27,13 @@ clock (`GATEHOUSE_DEV_CLOCK_FILE`, see test_lifetimes.py) runs two hours behind 
 from __future__ import annotations
 
 import base64
+import os
 import json
 import secrets
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import jwt  # PyJWT[crypto], pinned in tests/requirements.txt
 import pytest
@@ -485,3 +487,83 @@ def test_access_token_signing_alg_accepts_es256_and_rs256_only(start_server, bad
                      "invalid_request", "access_token_signing_alg")
     assert admin.settings()["access_token_signing_alg"] == "ES256", "a refused change applies nothing"
 
+
+
+# --------------------------------------------------------------------------------------------
+# The documented SAM example (infra/examples/mcp-server-jwt-authorizer.yaml)
+# --------------------------------------------------------------------------------------------
+
+
+def example_template() -> dict:
+    """The example, read with CloudFormation's short-form tags as their long forms."""
+    import yaml  # PyYAML, installed with cfn-lint (tests/requirements-infra.txt)
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def tag(name):
+        def construct(loader, node):
+            if isinstance(node, yaml.ScalarNode):
+                return {name: loader.construct_scalar(node)}
+            return {name: loader.construct_sequence(node)}
+        return construct
+
+    for short, long in (("!Ref", "Ref"), ("!Sub", "Fn::Sub"), ("!GetAtt", "Fn::GetAtt")):
+        Loader.add_constructor(short, tag(long))
+    path = Path(__file__).resolve().parents[2] / "infra" / "examples" / "mcp-server-jwt-authorizer.yaml"
+    return yaml.load(path.read_text(), Loader=Loader)
+
+
+def run_inline(code: str, event: dict, env: dict) -> dict:
+    """Runs a function's InlineCode handler as Lambda would (module `index`, `handler`)."""
+    module: dict = {}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        exec(compile(code, "index.py", "exec"), module)  # noqa: S102 - the repository's own example
+        return module["handler"](event, None)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def test_the_sam_example_configures_the_authorizer_that_accepts_gatehouse_tokens(server, flow):
+    """The documented template's authorizer, route scope and metadata function, given the
+    tenant's issuer and MCP URL as their parameters: the protected resource metadata names the
+    issuer, the authorizer configured exactly so accepts a real RS256 access token for the
+    route's scope, and the MCP function reads the verified claims."""
+    doc = example_template()
+    res = doc["Resources"]
+    auth = res["McpApi"]["Properties"]["Auth"]
+    gatehouse = auth["Authorizers"][auth["DefaultAuthorizer"]]
+    assert gatehouse["IdentitySource"] == "$request.header.Authorization"
+    jwt_config = gatehouse["JwtConfiguration"]
+    assert jwt_config == {"issuer": {"Ref": "GatehouseIssuer"},
+                          "audience": [{"Ref": "McpResourceUrl"}]}, jwt_config
+    mcp_route = res["McpFunction"]["Properties"]["Events"]["Mcp"]["Properties"]
+    route_scopes = tuple(mcp_route["Auth"]["AuthorizationScopes"])
+    metadata_route = res["ResourceMetadataFunction"]["Properties"]["Events"]["Metadata"]["Properties"]
+    assert metadata_route["Auth"] == {"Authorizer": "NONE"}
+    assert metadata_route["Path"] == "/.well-known/oauth-protected-resource" + mcp_route["Path"]
+
+    parameters = {"GatehouseIssuer": server.issuer, "McpResourceUrl": f"{server.issuer}/mcp"}
+    env = {k: parameters[v["Ref"]] for k, v in
+           res["ResourceMetadataFunction"]["Properties"]["Environment"]["Variables"].items()}
+    prm = json.loads(run_inline(res["ResourceMetadataFunction"]["Properties"]["InlineCode"],
+                                {}, env)["body"])
+    assert prm["authorization_servers"] == [server.issuer], prm
+    assert prm["resource"] == parameters["McpResourceUrl"], prm
+
+    authorizer = JwtAuthorizer(parameters["GatehouseIssuer"], [parameters["McpResourceUrl"]])
+    tokens = access_token(server, flow, scope="mcp:execute")
+    ok = authorizer.authorize(f"Bearer {tokens['access_token']}", route_scopes=route_scopes)
+    answer = run_inline(res["McpFunction"]["Properties"]["InlineCode"],
+                        {"requestContext": {"authorizer": {"jwt": {"claims": ok.claims}}}}, {})
+    assert json.loads(answer["body"])["result"] == {
+        "user": ok.claims["sub"], "client": tokens["client"]["client_id"]}
+    # A token without the route's scope stops at the gateway.
+    other = access_token(server, flow, scope="user_default")
+    assert "scopes" in refused(authorizer, other["access_token"], route_scopes=route_scopes)
