@@ -88,6 +88,7 @@ async fn seed_user(
         created_at: unix_now(),
         session_epoch,
         grant_epoch: existing_grant_epoch,
+        name: None,
     };
     store.put_user(&user).await?;
     Ok(generated.then_some(password))

@@ -745,3 +745,56 @@ def test_userinfo_url_is_the_one_discovery_advertises(server, oidc):
     assert openid_configuration(server)["userinfo_endpoint"] == userinfo_url(server)
     parts = urllib.parse.urlsplit(userinfo_url(server))
     assert parts.path == "/t/demo/oauth/userinfo"
+
+
+# --------------------------------------------------------------------------------------------
+# The name claim: stored by an administrator on the user record, released by `profile`
+# --------------------------------------------------------------------------------------------
+
+
+def test_profile_releases_the_name_an_administrator_stored(server, oidc):
+    client = approved_client(server, oidc)
+    email, password = unique_email("named"), "pw-" + secrets.token_urlsafe(12)
+    added = assert_json(oidc.api("POST", "/users", {
+        "email": email, "password": password, "role": "user", "name": "  Ada Lovelace "}), 201)
+    assert added["name"] == "Ada Lovelace", added
+    browser = Browser(server)
+    attempt = authorize(server, browser, client, scope="openid profile")
+    body = assert_tokens(exchange(server, client, sign_in_then_code(
+        server, browser, attempt, email, password)))
+    claims = assert_id_token(server, client, body)
+    assert claims["name"] == "Ada Lovelace", claims
+    assert assert_userinfo(userinfo(server, body["access_token"]))["name"] == "Ada Lovelace"
+    # Read at each call: a rename shows in UserInfo at once; clearing it removes the claim.
+    assert assert_json(oidc.patch_user(email, {"name": "Augusta Ada King"}))["name"] == (
+        "Augusta Ada King")
+    assert assert_userinfo(userinfo(server, body["access_token"]))["name"] == "Augusta Ada King"
+    assert "name" not in assert_json(oidc.patch_user(email, {"name": None}))
+    assert "name" not in assert_userinfo(userinfo(server, body["access_token"]))
+    # Without `profile` the name is not released.
+    assert assert_json(oidc.patch_user(email, {"name": "Ada"}))["name"] == "Ada"
+    attempt = authorize(server, browser, client, scope="openid email")
+    other = assert_tokens(exchange(server, client, consent_code_of(server, browser, attempt)))
+    assert "name" not in assert_id_token(server, client, other, email=email)
+    assert "name" not in assert_userinfo(userinfo(server, other["access_token"]))
+
+
+@pytest.mark.parametrize("bad", [5, True, ["Ada"], {"first": "Ada"}, "x" * 101, "Ada\u202eecalevol",
+                                 "Ada\nLovelace"])
+def test_a_bad_user_name_is_refused_and_changes_nothing(server, admin, bad):
+    email = unique_email("badname")
+    assert_api_error(admin.api("POST", "/users", {
+        "email": email, "password": "pw-" + secrets.token_urlsafe(12), "role": "user",
+        "name": bad}), 400, "invalid_request", "name")
+    assert admin.user(email) is None, "a refused user is not created"
+    email, _ = new_user(admin)
+    assert_api_error(admin.patch_user(email, {"name": bad}), 400, "invalid_request", "name")
+    assert "name" not in admin.user(email), "a refused edit applies nothing"
+
+
+def consent_code_of(server, browser: Browser, attempt: Attempt):
+    """The code of `attempt` in a signed-in browser, consenting when asked."""
+    if attempt.resp.status == 200:
+        return code_of(server, attempt, browser.submit(assert_consent_page(attempt.resp),
+                                                         "approve"))
+    return code_of(server, attempt)

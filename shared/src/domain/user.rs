@@ -44,6 +44,10 @@ pub struct User {
     /// it on, so everything issued before stays dead, also after the user is enabled again.
     #[serde(default)]
     pub grant_epoch: u32,
+    /// The user's full name, as an administrator entered it: the OpenID Connect `name` claim
+    /// (Core §5.1) released by the `profile` scope.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
 }
 
 impl User {

@@ -90,7 +90,7 @@ pub fn document(base: &str, tenant: &Tenant) -> Value {
 }
 
 /// The claims Gatehouse's ID tokens and UserInfo responses carry (`endpoints::token::openid`).
-pub const CLAIMS_SUPPORTED: [&str; 11] = [
+pub const CLAIMS_SUPPORTED: [&str; 12] = [
     "sub",
     "iss",
     "aud",
@@ -102,6 +102,7 @@ pub const CLAIMS_SUPPORTED: [&str; 11] = [
     "amr",
     "email",
     "email_verified",
+    "name",
 ];
 
 /// OpenID Connect Discovery 1.0 §3: the RFC 8414 document (the same endpoints and methods,

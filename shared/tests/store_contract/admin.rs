@@ -20,6 +20,7 @@ pub(crate) async fn users_are_created_once_and_replaced_by_put(store: Arc<dyn St
         created_at: NOW,
         session_epoch: 0,
         grant_epoch: 0,
+        name: Some("Ada Lovelace".into()),
     };
     let email = Email::parse("admin@acme.test").expect("email");
     assert_eq!(
@@ -75,6 +76,7 @@ pub(crate) async fn tenants_and_users_are_listed_per_tenant(store: Arc<dyn Store
             created_at: NOW,
             session_epoch: 0,
             grant_epoch: 0,
+            name: None,
         };
         store.create_user(&user).await.expect("create");
     }

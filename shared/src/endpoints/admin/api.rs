@@ -340,10 +340,16 @@ fn client_view(client: &Client) -> Value {
 async fn add_user(ctx: &Ctx<'_>, req: &Request) -> Answer {
     let body: NewUser = body::from_object(&json_body(req)?).map_err(|e| {
         e.into_oauth(|key| {
-            format!("unknown field {key:?}; a new user has email, password and role")
+            format!("unknown field {key:?}; a new user has email, password, role and name")
         })
     })?;
-    let added = service::add_user(ctx, &body.email, &body.password, &body.role).await?;
+    let name = body
+        .name
+        .map(crate::endpoints::admin::manage::user_name)
+        .transpose()
+        .map_err(OAuthError::invalid_request)?
+        .flatten();
+    let added = service::add_user(ctx, &body.email, &body.password, &body.role, name).await?;
     user(StatusCode::CREATED, &added)
 }
 
@@ -352,13 +358,17 @@ fn user(status: StatusCode, u: &User) -> Answer {
 }
 
 fn user_view(user: &User) -> Value {
-    json!({
+    let mut view = json!({
         "id": user.id,
         "email": user.email.as_str(),
         "role": user.role.as_str(),
         "disabled": user.disabled,
         "created_at": user.created_at,
-    })
+    });
+    if let (Some(name), Value::Object(map)) = (&user.name, &mut view) {
+        map.insert("name".into(), name.as_str().into());
+    }
+    view
 }
 
 /// `GET …/session`: who is signed in and the CSRF token the session's writes need.

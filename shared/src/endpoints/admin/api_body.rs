@@ -169,6 +169,9 @@ pub struct NewUser {
     pub password: String,
     #[serde(default, deserialize_with = "text_or_empty")]
     pub role: String,
+    /// Optional; checked by `manage::user_name`.
+    #[serde(default)]
+    pub name: Option<Value>,
 }
 
 /// `POST …/tokens`. Each field keeps its check's outcome, so that the handler reports a bad

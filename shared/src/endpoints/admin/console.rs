@@ -428,7 +428,7 @@ async fn users_post(
         "add" => {
             let password = field(form, "password")?.unwrap_or("");
             let role = field(form, "role")?.unwrap_or("user");
-            service::add_user(ctx, email, password, role)
+            service::add_user(ctx, email, password, role, None)
                 .await
                 .map(|_| ())
         }

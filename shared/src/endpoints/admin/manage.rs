@@ -167,6 +167,7 @@ pub fn new_user(
         created_at: now,
         session_epoch: 0,
         grant_epoch: 0,
+        name: None,
     })
 }
 
@@ -181,6 +182,9 @@ pub struct UserEdit {
     pub disabled: Option<bool>,
     #[serde(default, deserialize_with = "password")]
     pub password: Option<String>,
+    /// `null` or `""` clears it.
+    #[serde(default, deserialize_with = "name")]
+    pub name: Option<Option<String>>,
 }
 
 /// Fields of a user no edit may touch.
@@ -200,6 +204,26 @@ fn disabled<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     })
 }
 
+/// Longest user name accepted.
+pub const MAX_USER_NAME_CHARS: usize = 100;
+
+/// A user's full name: text a page or an ID token shows (`settings::display_text`'s rules);
+/// `null` or an empty string is none.
+pub fn user_name(v: Value) -> Result<Option<String>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => super::settings::display_text(&s, MAX_USER_NAME_CHARS)
+            .map(Some)
+            .map_err(|e| format!("name: {e}")),
+        _ => Err("name: must be a string or null".into()),
+    }
+}
+
+fn name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    checked(d, user_name)
+}
+
 fn password<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     checked(d, |v| {
         v.as_str()
@@ -216,7 +240,7 @@ impl UserEdit {
                     format!("{key}: cannot be changed")
                 } else {
                     format!(
-                        "unknown field {key:?}; editable fields are role, disabled and password"
+                        "unknown field {key:?}; editable fields are role, disabled, password and name"
                     )
                 }
             })
@@ -237,6 +261,9 @@ impl UserEdit {
                 out.revoke_everything();
             }
             out.disabled = disabled;
+        }
+        if let Some(name) = &self.name {
+            out.name.clone_from(name);
         }
         if let Some(password) = &self.password {
             valid_password(password)?;

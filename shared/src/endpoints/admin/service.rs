@@ -275,8 +275,12 @@ pub async fn add_user(
     email: &str,
     password: &str,
     role: &str,
+    name: Option<String>,
 ) -> Result<User, OAuthError> {
-    let user = manage::new_user(ctx.tenant, email, password, role, ctx.now)?;
+    let user = User {
+        name,
+        ..manage::new_user(ctx.tenant, email, password, role, ctx.now)?
+    };
     match ctx.app.store.create_user(&user).await {
         Ok(()) => {
             tracing::info!(user_id = %user.id, "user added");

@@ -29,11 +29,14 @@ pub struct Authentication<'a> {
 
 /// The user's claims that `scope` releases (Core §5.4): `email` releases the address and
 /// whether it is verified. Gatehouse never verifies ownership of an address (administrators
-/// enter them), so it says `false`. `profile` is accepted, but user records hold no profile
-/// claim yet, so it releases nothing.
+/// enter them), so it says `false`. `profile` releases `name` when the user record has one
+/// (the other profile claims are not stored).
 fn user_claims(user: &User, scope: &ScopeSet) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("sub".into(), user.id.clone().into());
+    if let Some(name) = user.name.as_deref().filter(|_| scope.contains("profile")) {
+        claims.insert("name".into(), name.into());
+    }
     if scope.contains("email") {
         claims.insert("email".into(), user.email.as_str().into());
         claims.insert("email_verified".into(), false.into());
