@@ -3,7 +3,8 @@
 //! write, ES256 signing; refresh-token rotation; JWT verification (what a resource server
 //! does per call); RFC 7662 introspection; and authorization request validation (the `GET`
 //! that validates client, redirect URI, PKCE, scope and resource, parks the request and renders
-//! the sign-in page).
+//! the sign-in page). OpenID Connect: the code exchange that also signs an RS256 ID token, and
+//! the generation of an RSA key (a rotation, never a request).
 //!
 //!     cargo bench -p gatehouse-core --bench tokens
 
@@ -42,10 +43,18 @@ struct World {
     client: ClientId,
     secret: String,
     challenge: String,
+    /// The scope of the codes `new_code` stores.
+    scope: &'static str,
 }
 
 impl World {
     fn new() -> Self {
+        Self::with(false)
+    }
+
+    /// `openid`: the tenant has OpenID Connect on and codes are granted `openid email`, so each
+    /// exchange also signs an ID token (RS256, the default).
+    fn with(openid: bool) -> Self {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
@@ -54,8 +63,18 @@ impl World {
         let store = Arc::new(MemoryStore::new());
         rt.block_on(seed::seed_demo(store.as_ref(), &config))
             .unwrap_or_else(|e| panic!("{e}"));
-        let app = App::new(store.clone(), config);
         let tenant = TenantId::parse("demo").unwrap_or_else(|| panic!("tenant"));
+        if openid {
+            let mut t = rt
+                .block_on(store.get_tenant(&tenant))
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| panic!("seeded tenant"));
+            t.openid_enabled = true;
+            rt.block_on(store.put_tenant(&t))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let app = App::new(store.clone(), config);
         // The seeded demo user: the token endpoint checks the user behind every code and token.
         let email = Email::parse("user@demo.test").unwrap_or_else(|| panic!("email"));
         let user = rt
@@ -79,6 +98,11 @@ impl World {
             client,
             secret,
             challenge,
+            scope: if openid {
+                "openid email mcp:execute offline_access"
+            } else {
+                "mcp:execute offline_access"
+            },
         }
     }
 
@@ -91,25 +115,22 @@ impl World {
         let code = crypto::new_secret();
         let now = unix_now();
         self.rt
-            .block_on(
-                self.store.create_code(&AuthorizationCode {
-                    code_hash: crypto::hash_secret(&code),
-                    tenant: self.tenant.clone(),
-                    client_id: self.client.clone(),
-                    redirect_uri: "http://localhost/cb".into(),
-                    code_challenge: self.challenge.clone(),
-                    scope: gatehouse_core::domain::ScopeSet::parse("mcp:execute offline_access")
-                        .unwrap_or_default(),
-                    resource: "http://127.0.0.1:8787/t/demo/mcp".into(),
-                    user_id: self.user.id.clone(),
-                    user_email: Some(self.user.email.clone()),
-                    user_epoch: self.user.grant_epoch,
-                    auth_time: now,
-                    expires_at: now + 300,
-                    redeemed_grant: None,
-                    nonce: None,
-                }),
-            )
+            .block_on(self.store.create_code(&AuthorizationCode {
+                code_hash: crypto::hash_secret(&code),
+                tenant: self.tenant.clone(),
+                client_id: self.client.clone(),
+                redirect_uri: "http://localhost/cb".into(),
+                code_challenge: self.challenge.clone(),
+                scope: gatehouse_core::domain::ScopeSet::parse(self.scope).unwrap_or_default(),
+                resource: "http://127.0.0.1:8787/t/demo/mcp".into(),
+                user_id: self.user.id.clone(),
+                user_email: Some(self.user.email.clone()),
+                user_epoch: self.user.grant_epoch,
+                auth_time: now,
+                expires_at: now + 300,
+                redeemed_grant: None,
+                nonce: None,
+            }))
             .unwrap_or_else(|e| panic!("{e}"));
         code
     }
@@ -178,6 +199,40 @@ fn code_exchange(c: &mut Criterion) {
             criterion::BatchSize::SmallInput,
         )
     });
+}
+
+fn openid_code_exchange(c: &mut Criterion) {
+    let w = World::with(true);
+    c.bench_function(
+        "token: authorization_code exchange with an RS256 ID token (embedded store)",
+        |b| {
+            b.iter_batched(
+                || w.new_code(),
+                |code| {
+                    let resp = w.handle(w.exchange(&code));
+                    assert_eq!(resp.status(), 200);
+                    assert!(resp.body().windows(9).any(|x| x == b"\"id_token"));
+                    black_box(resp)
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        },
+    );
+}
+
+fn rsa_key_generation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("keygen");
+    group.sample_size(10);
+    group.bench_function("RSA-2048 signing key (rotation, not per request)", |b| {
+        b.iter(|| {
+            gatehouse_core::keygen::generate_key(
+                gatehouse_core::domain::SigningAlg::RS256,
+                unix_now(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        })
+    });
+    group.finish();
 }
 
 fn refresh_rotation(c: &mut Criterion) {
@@ -260,6 +315,8 @@ fn authorize_get(c: &mut Criterion) {
 criterion_group!(
     benches,
     code_exchange,
+    openid_code_exchange,
+    rsa_key_generation,
     refresh_rotation,
     verify_and_introspect,
     authorize_get
