@@ -232,23 +232,25 @@ fn jws_alg(alg: SigningAlg) -> Algorithm {
     }
 }
 
-/// Signs an RFC 9068 access token with `key`, of the tenant's access-token algorithm.
-pub fn sign_access_token(key: &SigningKey, claims: &AccessClaims) -> Result<String, TokenError> {
+/// A compact JWS of `claims` by `key`, with its algorithm, `kid` and `typ`.
+fn sign(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<String, TokenError> {
     jwt_crypto::install();
     let mut header = Header::new(jws_alg(key.alg));
-    header.typ = Some("at+jwt".into());
+    header.typ = Some(typ.into());
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, claims, &key.key).map_err(|e| TokenError::Invalid(e.to_string()))
+}
+
+/// Signs an RFC 9068 access token (`typ: at+jwt`) with `key`, of the tenant's access-token
+/// algorithm.
+pub fn sign_access_token(key: &SigningKey, claims: &AccessClaims) -> Result<String, TokenError> {
+    sign(key, "at+jwt", claims)
 }
 
 /// Signs an OpenID Connect ID token (Core §2) with `key`, RS256 or ES256 as the client
 /// registered (`id_token_signed_response_alg`), with `typ: JWT`.
 pub fn sign_id_token(key: &SigningKey, claims: &Value) -> Result<String, TokenError> {
-    jwt_crypto::install();
-    let mut header = Header::new(jws_alg(key.alg));
-    header.typ = Some("JWT".into());
-    header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, &key.key).map_err(|e| TokenError::Invalid(e.to_string()))
+    sign(key, "JWT", claims)
 }
 
 /// Verifies an ID token of this server as a relying party does (Core §3.1.3.7): signed by the

@@ -90,18 +90,7 @@ export async function startGatehouse(extraEnv = {}) {
       reject(new Error(`gatehouse exited early (code ${code}, signal ${signal}):\n${output}`));
     });
   });
-  return {
-    base: `http://127.0.0.1:${port}`,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(t);
-      }
-    },
-  };
+  return running(child, exited, `http://127.0.0.1:${port}`, () => output);
 }
 
 /**
@@ -492,9 +481,14 @@ export async function startLambdaGateway(extraEnv = {}) {
       reject(new Error(`the Lambda gateway exited early (code ${code}, signal ${signal}):\n${output}`));
     });
   });
+  return running(child, exited, `http://127.0.0.1:${port}`, () => output);
+}
+
+/** A started server process: its base URL, its output so far, and `stop()` (TERM, then KILL). */
+function running(child, exited, base, output) {
   return {
-    base: `http://127.0.0.1:${port}`,
-    output: () => output,
+    base,
+    output,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
