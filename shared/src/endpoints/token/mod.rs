@@ -23,6 +23,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 mod lookup;
 pub mod openid;
@@ -195,6 +196,10 @@ pub(super) async fn authorization_code(
     check_pkce(param(form, "code_verifier")?, &code.code_challenge)?;
     check_resource(form, &code.resource)?;
     let user = require_user(app, tenant, &code).await?;
+    // The signing keys before the code is spent: a key that cannot be read now is a `503` the
+    // client may retry with the same code, not a redeemed code and no tokens.
+    let access = access_key(app, tenant, now).await?;
+    let id = openid::id_token_key(app, tenant, client, &code.scope, now).await?;
 
     let grant = Grant {
         id: crypto::new_id(),
@@ -210,12 +215,49 @@ pub(super) async fn authorization_code(
         revoked_at: None,
     };
     let refresh = policy::gets_refresh_token(client).then(|| new_refresh(&grant, now));
-    match app
-        .store
-        .redeem_code(&code, &grant, refresh.as_ref().map(|(t, _)| t), now)
-        .await
-    {
-        Ok(()) => {}
+    redeem(
+        app,
+        tenant,
+        &code,
+        &grant,
+        refresh.as_ref().map(|(t, _)| t),
+        now,
+    )
+    .await?;
+    tracing::info!(client_id = %client.client_id, grant_id = %grant.id, "code redeemed");
+    let refresh = refresh.map(|(_, v)| v);
+    let mut response = token_response(app, &access, issuer, &grant, &grant.scope, refresh, now)?;
+    if let Some(key) = id {
+        let authentication = openid::Authentication {
+            user: &user,
+            auth_time: code.auth_time,
+            nonce: code.nonce.as_deref(),
+        };
+        openid::add_id_token(
+            &key,
+            issuer,
+            client,
+            &grant.scope,
+            &authentication,
+            &mut response,
+            now,
+        )?;
+    }
+    Ok(response.into_response())
+}
+
+/// Redeems the code into the grant (and its first refresh token) in one transaction, exactly
+/// once.
+async fn redeem(
+    app: &App,
+    tenant: &Tenant,
+    code: &AuthorizationCode,
+    grant: &Grant,
+    refresh: Option<&RefreshToken>,
+    now: UnixTime,
+) -> Result<(), OAuthError> {
+    match app.store.redeem_code(code, grant, refresh, now).await {
+        Ok(()) => Ok(()),
         Err(StoreError::Conflict) => {
             // Lost a race with a concurrent redemption of the same code: that is a replay.
             if let Some(c) = app.store.get_code(&tenant.id, &code.code_hash, now).await?
@@ -223,36 +265,13 @@ pub(super) async fn authorization_code(
             {
                 app.store.revoke_grant(&tenant.id, &g, now).await?;
             }
-            return Err(invalid_grant("the authorization code was already used"));
+            Err(invalid_grant("the authorization code was already used"))
         }
-        Err(StoreError::NotFound) => {
-            return Err(invalid_grant(
-                "the authorization code is invalid or expired",
-            ));
-        }
-        Err(other) => return Err(other.into()),
+        Err(StoreError::NotFound) => Err(invalid_grant(
+            "the authorization code is invalid or expired",
+        )),
+        Err(other) => Err(other.into()),
     }
-    tracing::info!(client_id = %client.client_id, grant_id = %grant.id, "code redeemed");
-    let refresh = refresh.map(|(_, v)| v);
-    let mut response =
-        token_response(app, tenant, issuer, &grant, &grant.scope, refresh, now).await?;
-    let authentication = openid::Authentication {
-        user: &user,
-        auth_time: code.auth_time,
-        nonce: code.nonce.as_deref(),
-    };
-    openid::add_id_token(
-        app,
-        tenant,
-        issuer,
-        client,
-        &grant.scope,
-        &authentication,
-        &mut response,
-        now,
-    )
-    .await?;
-    Ok(response.into_response())
 }
 
 pub(super) fn new_refresh(grant: &Grant, now: UnixTime) -> (RefreshToken, String) {
@@ -314,6 +333,7 @@ pub(super) async fn refresh_token(
     check_resource(form, &grant.resource)?;
     let scope = policy::refresh_scope(&grant.scope, param(form, "scope")?)?;
     let (new, value) = new_refresh(&grant, now);
+    let key = access_key(app, tenant, now).await?;
     match app
         .store
         .rotate_refresh_token(&old, &new, app.config.refresh_grace_secs, now)
@@ -329,9 +349,20 @@ pub(super) async fn refresh_token(
         Err(StoreError::NotFound) => return Err(invalid_grant("the refresh token was revoked")),
         Err(other) => return Err(other.into()),
     }
-    token_response(app, tenant, issuer, &grant, &scope, Some(value), now)
-        .await
+    token_response(app, &key, issuer, &grant, &scope, Some(value), now)
         .map(TokenResponse::into_response)
+}
+
+/// The tenant's access-token signing key (cached per process; `crate::tokens::KeyCache`).
+pub(super) async fn access_key(
+    app: &App,
+    tenant: &Tenant,
+    now: UnixTime,
+) -> Result<Arc<tokens::SigningKey>, OAuthError> {
+    app.keys
+        .signing_key(app.store.as_ref(), tenant.access_token_signing_alg, now)
+        .await
+        .map_err(token_error)
 }
 
 /// A successful token response's body (RFC 6749 §5.1), before it is sent.
@@ -348,22 +379,17 @@ impl TokenResponse {
     }
 }
 
-/// The access token (signed with the tenant's access-token algorithm) and the response around
+/// The access token (signed with `key`, the tenant's access-token key) and the response around
 /// it; the client is the grant's.
-pub(super) async fn token_response(
+pub(super) fn token_response(
     app: &App,
-    tenant: &Tenant,
+    key: &tokens::SigningKey,
     issuer: &str,
     grant: &Grant,
     scope: &ScopeSet,
     refresh: Option<String>,
     now: UnixTime,
 ) -> Result<TokenResponse, OAuthError> {
-    let key = app
-        .keys
-        .signing_key(app.store.as_ref(), tenant.access_token_signing_alg, now)
-        .await
-        .map_err(token_error)?;
     let lifetime = app
         .config
         .access_token_ttl_secs
@@ -380,7 +406,7 @@ pub(super) async fn token_response(
         jti: crypto::new_id(),
         sid: grant.id.clone(),
     };
-    let access = tokens::sign_access_token(&key, &claims).map_err(token_error)?;
+    let access = tokens::sign_access_token(key, &claims).map_err(token_error)?;
     let mut body = serde_json::Map::new();
     body.insert("access_token".into(), access.clone().into());
     body.insert("token_type".into(), "Bearer".into());

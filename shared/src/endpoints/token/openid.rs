@@ -9,13 +9,14 @@ use crate::context::Ctx;
 use crate::domain::{Client, ScopeSet, SigningAlg, Tenant, UnixTime, User};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{self, Cache, Request, Response};
-use crate::tokens;
+use crate::tokens::{self, SigningKey};
 use ::http::StatusCode;
 use ::http::header::WWW_AUTHENTICATE;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 pub const OPENID: &str = "openid";
 
@@ -51,14 +52,34 @@ fn at_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..16])
 }
 
-/// Adds `id_token` to a code grant's token response (Core §3.1.3.3) when `openid` was granted
-/// on a tenant that has OpenID Connect on (turning it off stops ID tokens at once): signed with
-/// the algorithm the client registered (RS256 when it named none), valid as long as the access
-/// token.
-#[allow(clippy::too_many_arguments)] // the token response's parts, each used once
-pub(super) async fn add_id_token(
+/// The key an ID token for `client` is signed with (Core §3.1.3.3), when the code was granted
+/// `openid` on a tenant that has OpenID Connect on (turning it off stops ID tokens at once):
+/// the algorithm the client registered, RS256 when it named none. `None`: no ID token.
+pub(super) async fn id_token_key(
     app: &App,
     tenant: &Tenant,
+    client: &Client,
+    scope: &ScopeSet,
+    now: UnixTime,
+) -> Result<Option<Arc<SigningKey>>, OAuthError> {
+    if !tenant.openid_enabled || !scope.contains(OPENID) {
+        return Ok(None);
+    }
+    let alg = client
+        .metadata
+        .id_token_signed_response_alg
+        .unwrap_or(SigningAlg::RS256);
+    app.keys
+        .signing_key(app.store.as_ref(), alg, now)
+        .await
+        .map(Some)
+        .map_err(token_error)
+}
+
+/// Adds `id_token`, signed with `key` ([`id_token_key`]), to a code grant's token response;
+/// valid as long as the access token.
+pub(super) fn add_id_token(
+    key: &SigningKey,
     issuer: &str,
     client: &Client,
     scope: &ScopeSet,
@@ -66,18 +87,6 @@ pub(super) async fn add_id_token(
     response: &mut TokenResponse,
     now: UnixTime,
 ) -> Result<(), OAuthError> {
-    if !tenant.openid_enabled || !scope.contains(OPENID) {
-        return Ok(());
-    }
-    let alg = client
-        .metadata
-        .id_token_signed_response_alg
-        .unwrap_or(SigningAlg::RS256);
-    let key = app
-        .keys
-        .signing_key(app.store.as_ref(), alg, now)
-        .await
-        .map_err(token_error)?;
     let mut claims = user_claims(authentication.user, scope);
     claims.insert("iss".into(), issuer.into());
     claims.insert("aud".into(), client.client_id.as_str().into());
@@ -90,7 +99,7 @@ pub(super) async fn add_id_token(
     if let Some(nonce) = authentication.nonce {
         claims.insert("nonce".into(), nonce.into());
     }
-    let token = tokens::sign_id_token(&key, &Value::Object(claims)).map_err(token_error)?;
+    let token = tokens::sign_id_token(key, &Value::Object(claims)).map_err(token_error)?;
     response.body.insert("id_token".into(), token.into());
     Ok(())
 }
