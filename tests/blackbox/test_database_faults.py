@@ -493,6 +493,30 @@ def test_failed_transactions_leave_nothing_half_written(rig):
     assert replay[0] == 400 and json_body(replay).get("error") == "invalid_grant", replay
 
 
+def test_an_unreadable_signing_key_leaves_the_code_unspent(rig):
+    """The token endpoint reads its signing keys (a `Query` of the published keys, on a fresh
+    process) before it redeems the code: when that read fails the answer is 503 and the same
+    code still redeems, for the access-token key and then for the ID-token key (RS256, read
+    only when a code grants `openid`)."""
+    r = rig()
+    srv, proxy = r.server, r.proxy
+    admin = Admin(srv)
+    assert_json(admin.patch_settings({"openid_enabled": True}))
+    client = registered(srv, scope="openid mcp:execute")
+    code = approve_as_admin(srv, admin.browser, client, scope="mcp:execute")
+    for what, scope in (("access-token key", None), ("ID-token key", "openid")):
+        if scope:
+            code = consent_code(srv, admin.browser, client, scope=scope)
+        proxy.fail("Query", INTERNAL_ERROR, count=None)
+        resp, elapsed = timed(exchange, srv, client, code)
+        proxy.clear()
+        assert_unavailable(resp, elapsed, f"token exchange, {what} unreadable")
+        assert "redeemed_grant" not in code_item(r, code.code), f"{what}: the code was spent"
+        resp = exchange(srv, client, code)
+        assert resp[0] == 200, f"{what}: the code no longer redeems: {resp[0]} {resp[2][:800]!r}"
+        assert ("id_token" in json_body(resp)) == bool(scope), json_body(resp)
+
+
 # --------------------------------------------------------------------------------------------
 # 4. Internal errors from the database on every kind of call: 503, never 500
 # --------------------------------------------------------------------------------------------
