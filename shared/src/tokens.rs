@@ -262,14 +262,54 @@ pub fn verify_id_token(
     issuer: &str,
     client_id: &str,
 ) -> Result<Value, TokenError> {
+    decode_id_token(token, keys, issuer, client_id, true)
+}
+
+/// The `sub` of an `id_token_hint` (Core §3.1.2.1): an ID token this server issued to
+/// `client_id`, verified like [`verify_id_token`] except that it may have expired (a hint is
+/// typically an old ID token, sent to renew a session silently).
+pub fn id_token_hint_subject(
+    token: &str,
+    keys: &KeySet,
+    issuer: &str,
+    client_id: &str,
+) -> Result<String, TokenError> {
+    let claims = decode_id_token(token, keys, issuer, client_id, false)?;
+    claims["sub"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| TokenError::Invalid("sub must be a string".into()))
+}
+
+fn decode_id_token(
+    token: &str,
+    keys: &KeySet,
+    issuer: &str,
+    client_id: &str,
+    check_expiry: bool,
+) -> Result<Value, TokenError> {
     jwt_crypto::install();
     let header =
         jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+    // An access token (`at+jwt`) is no ID token, whatever its audience (RFC 9068 §2.1).
+    if !header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("JWT"))
+    {
+        return Err(TokenError::Invalid("typ must be JWT".into()));
+    }
     let key = published_key(&header, keys)?;
     let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[client_id]);
-    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud", "iat"]);
+    validation.validate_exp = check_expiry;
+    let required: &[&str] = if check_expiry {
+        &["exp", "iss", "sub", "aud", "iat"]
+    } else {
+        &["iss", "sub", "aud", "iat"]
+    };
+    validation.set_required_spec_claims(required);
     validation.leeway = 30;
     jsonwebtoken::decode::<Value>(token, key, &validation)
         .map(|d| d.claims)
@@ -522,6 +562,22 @@ mod tests {
         );
         assert!(
             verify_access_token(&rs_access, &es_set, "https://as.example/t/demo", None).is_err()
+        );
+        // An expired ID token is still a hint (its subject), never an ID token.
+        let mut old = claims.clone();
+        old["exp"] = json!(now - 3600);
+        old["iat"] = json!(now - 7200);
+        let expired = sign_id_token(&rs, &old).unwrap();
+        assert!(verify_id_token(&expired, &rs_set, "https://as.example/t/demo", "c1").is_err());
+        assert_eq!(
+            id_token_hint_subject(&expired, &rs_set, "https://as.example/t/demo", "c1").unwrap(),
+            "u1"
+        );
+        assert!(
+            id_token_hint_subject(&expired, &rs_set, "https://as.example/t/demo", "c2").is_err()
+        );
+        assert!(
+            id_token_hint_subject(&rs_access, &rs_set, "https://as.example/t/demo", "c1").is_err()
         );
         let jwks = KeySet::jwks(&rs_set.public);
         assert_eq!(jwks["keys"][0]["kty"], "RSA");

@@ -798,3 +798,60 @@ def consent_code_of(server, browser: Browser, attempt: Attempt):
         return code_of(server, attempt, browser.submit(assert_consent_page(attempt.resp),
                                                          "approve"))
     return code_of(server, attempt)
+
+
+# --------------------------------------------------------------------------------------------
+# id_token_hint (Core §3.1.2.1): silent renewal for the user the client knows
+# --------------------------------------------------------------------------------------------
+
+
+def test_id_token_hint_of_the_signed_in_user_renews_silently(server, oidc):
+    client, body = admin_tokens(server, oidc, scope="openid")
+    state = "st-" + secrets.token_urlsafe(6)
+    resp = oidc.browser.get(authorize_url(server, client, scope="openid", prompt="none",
+                                          id_token_hint=body["id_token"], state=state))
+    assert_code_redirect(resp, server, client["redirect_uris"][0], state, statuses=(302,))
+
+
+def test_id_token_hint_of_another_user_is_not_answered_by_this_session(server, oidc):
+    """The browser's session is the administrator's; the hint names another user of the same
+    client: `prompt=none` gets `login_required`, and without it the sign-in page is shown and
+    the administrator's session cannot answer its forms."""
+    client = approved_client(server, oidc)
+    _, email, password, _ = fresh_user_session(server, oidc, client)
+    browser = Browser(server)
+    attempt = authorize(server, browser, client, scope="openid")
+    other = assert_tokens(exchange(server, client, sign_in_then_code(
+        server, browser, attempt, email, password)))
+    consent_code(server, oidc.browser, client, scope="openid")
+    state = "st-" + secrets.token_urlsafe(6)
+    resp = oidc.browser.get(authorize_url(server, client, scope="openid", prompt="none",
+                                          id_token_hint=other["id_token"], state=state))
+    assert_error_redirect(resp, server, client["redirect_uris"][0], "login_required", state)
+    attempt = authorize(server, oidc.browser, client, scope="openid",
+                        id_token_hint=other["id_token"])
+    assert is_sign_in_page(attempt.resp), attempt.resp
+    skipped = oidc.browser.submit(page_form(attempt.resp, "sign_in"), action="decide",
+                                  decision="approve", email=None, password=None)
+    assert is_sign_in_page(skipped), skipped
+
+
+@pytest.mark.parametrize("what", ["garbage", "access token", "another client's ID token",
+                                  "tampered"])
+def test_a_bad_id_token_hint_is_invalid_request(server, oidc, what):
+    client, body = admin_tokens(server, oidc, scope="openid")
+    _, other_body = admin_tokens(server, oidc, scope="openid")
+    header, _, signature = body["id_token"].split(".")
+    claims = b64url(b'{"sub":"someone-else"}')
+    hint = {
+        "garbage": "not-a-jwt",
+        "access token": body["access_token"],
+        "another client's ID token": other_body["id_token"],
+        "tampered": f"{header}.{claims}.{signature}",
+    }[what]
+    state = "st-" + secrets.token_urlsafe(6)
+    resp = oidc.browser.get(authorize_url(server, client, scope="openid", prompt="none",
+                                          id_token_hint=hint, state=state))
+    params = assert_error_redirect(resp, server, client["redirect_uris"][0], "invalid_request",
+                                   state)
+    assert "id_token_hint" in params["error_description"], params

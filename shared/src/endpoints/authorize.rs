@@ -20,6 +20,8 @@ use crate::endpoints::metadata;
 use crate::error::ErrorCode;
 use crate::http::{Request, Response};
 use crate::params::Params;
+use crate::store::StoreError;
+use crate::tokens::{self, TokenError};
 use ::http::StatusCode;
 use ::http::header::{self};
 
@@ -63,10 +65,12 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
     // OpenID Connect Core §3.1.2.1: `prompt=login` and `max_age` refuse the session the browser
     // brought; the user signs in on this request's page, and the refused session cannot answer
     // its forms (`hosted::load_form`).
+    let hinted = hinted_subject(ctx, &client, &params, &redirect).await?;
     if let Some(s) = session.take_if(|s| {
         !validated
             .openid
             .accepts_existing_session(s.created_at, ctx.now)
+            || hinted.as_ref().is_some_and(|sub| *sub != s.user_id)
     }) {
         validated.openid.stale_session = Some(s.id_hash);
     }
@@ -114,6 +118,39 @@ async fn authorize_get(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Authori
         );
     }
     Ok(resp)
+}
+
+/// The user an `id_token_hint` names (Core §3.1.2.1): an ID token this server issued to this
+/// client, expired or not. A session of another user is refused like `prompt=login` refuses
+/// one (and with `prompt=none` the answer is `login_required`).
+async fn hinted_subject(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    params: &Params,
+    redirect: &ValidatedRedirect,
+) -> Result<Option<String>, AuthorizeError> {
+    let bad = |d: String| RedirectError::new(redirect, ErrorCode::InvalidRequest, d);
+    let Some(hint) = params
+        .single("id_token_hint")
+        .map_err(|e| bad(e.describe()))?
+    else {
+        return Ok(None);
+    };
+    let app = ctx.app;
+    let keys = app
+        .keys
+        .key_set_for(app.store.as_ref(), hint, ctx.now)
+        .await
+        .map_err(|e| match e {
+            TokenError::Store(e) => AuthorizeError::from(e),
+            other => AuthorizeError::from(StoreError::Corrupt(other.to_string())),
+        })?;
+    tokens::id_token_hint_subject(hint, &keys, &ctx.issuer, client.client_id.as_str())
+        .map(Some)
+        .map_err(|_| {
+            bad("id_token_hint is not an ID token this server issued to this application".into())
+                .into()
+        })
 }
 
 /// `prompt=none` (OpenID Connect Core §3.1.2.6) when the request cannot end without a page.
@@ -222,7 +259,7 @@ fn validate_request(
 ) -> Result<ValidatedRequest, RedirectError> {
     let fail = |code: ErrorCode, d: String| RedirectError::new(redirect, code, d);
     // RFC 6749 §3.1: defined parameters must not repeat; unknown ones are ignored.
-    const DEFINED: [&str; 14] = [
+    const DEFINED: [&str; 15] = [
         "client_id",
         "redirect_uri",
         "response_type",
@@ -237,6 +274,7 @@ fn validate_request(
         "response_mode",
         "request",
         "request_uri",
+        "id_token_hint",
     ];
     if let Some(name) = params.first_repeated().filter(|n| DEFINED.contains(n)) {
         return Err(fail(
