@@ -5,6 +5,7 @@
 
 use crate::app::App;
 use crate::context::Ctx;
+use crate::documents::Kind;
 use crate::endpoints::{admin, approval, authorize, client_config, mcp, metadata, register, token};
 use crate::error::OAuthError;
 use crate::http::{self, Request, RequestId, Response};
@@ -109,12 +110,14 @@ impl App {
             Route::Console { rest, .. } => Ok(admin::console::handle(&ctx, rest, req).await),
             Route::AuthorizationServerMetadata { .. } => Ok(metadata::response(
                 &self.published,
+                Kind::AuthorizationServer,
                 &ctx.base,
                 ctx.tenant,
                 req,
             )),
-            Route::OpenIdConfiguration { .. } => Ok(metadata::openid_response(
+            Route::OpenIdConfiguration { .. } => Ok(metadata::response(
                 &self.published,
+                Kind::OpenIdConfiguration,
                 &ctx.base,
                 ctx.tenant,
                 req,
@@ -128,8 +131,9 @@ impl App {
             Route::Revoke { .. } => token::revoke(&ctx, req).await,
             Route::Introspect { .. } => token::introspect(&ctx, req).await,
             Route::Jwks { .. } => token::jwks(&ctx, req).await,
-            Route::ProtectedResourceMetadata { .. } => Ok(metadata::protected_resource_response(
+            Route::ProtectedResourceMetadata { .. } => Ok(metadata::response(
                 &self.published,
+                Kind::ProtectedResource,
                 &ctx.base,
                 ctx.tenant,
                 req,

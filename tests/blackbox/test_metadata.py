@@ -147,6 +147,8 @@ DOCUMENTS = {
     "authorization server": inserted_url,
     "protected resource": lambda s: f"{s.base}/.well-known/oauth-protected-resource/t/demo/mcp",
     "jwks": lambda s: f"{s.base}/t/demo/jwks.json",
+    "openid configuration (appended)": lambda s: f"{s.base}/t/demo/.well-known/openid-configuration",
+    "openid configuration (inserted)": lambda s: f"{s.base}/.well-known/openid-configuration/t/demo",
 }
 
 

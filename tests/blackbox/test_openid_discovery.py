@@ -364,25 +364,8 @@ def test_turning_openid_connect_on_lists_its_scopes_in_both_documents(server, ad
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("form", ["appended", "inserted"])
-def test_document_carries_a_strong_etag_and_answers_304_to_a_client_that_holds_it(server, form):
-    url = appended_url(server) if form == "appended" else inserted_url(server)
-    status, headers, raw = request("GET", url)
-    assert status == 200, raw[:500]
-    etag = headers.get("etag", "")
-    assert etag.startswith('"') and etag.endswith('"') and len(etag) > 2, headers
-    assert headers.get("cache-control", "").startswith("public, max-age="), headers
-    again = request("GET", url)
-    assert (again[1].get("etag"), again[2]) == (etag, raw)
-
-    for held in (etag, f"W/{etag}", f'"something-else", {etag}', "*"):
-        nm_status, nm_headers, nm_raw = request("GET", url, headers={"If-None-Match": held})
-        assert nm_status == 304, (held, nm_status, nm_raw[:300])
-        assert nm_raw == b"", nm_raw
-        assert nm_headers.get("etag") == etag, nm_headers
-        assert nm_headers.get("cache-control") == headers.get("cache-control"), nm_headers
-    for stale in ('"something-else"', etag.strip('"'), 'W/"x"'):
-        assert request("GET", url, headers={"If-None-Match": stale})[0] == 200, stale
+# The ETag and 304 answers of both URL forms are tested with the other metadata documents
+# (test_metadata.py, DOCUMENTS).
 
 
 def test_a_settings_change_is_a_new_document_with_a_new_tag(server, admin):

@@ -297,6 +297,20 @@ describe(`openid-client against Gatehouse (OpenID Connect, through ${path}), wit
   }
 
   /** authorizationCodeGrant on the callback URL the client's server received for `req`. */
+  /** checkIdToken on a token response to `req` made with `config` (its JWKS, this issuer). */
+  function checkResponse(config, req, tokens, { clientId, email, alg = 'RS256' }) {
+    return checkIdToken(tokens.id_token, {
+      jwksUri: config.serverMetadata().jwks_uri,
+      issuer,
+      clientId,
+      alg,
+      nonce: req.expectedNonce,
+      accessToken: tokens.access_token,
+      email,
+      startedAt: req.startedAt,
+    });
+  }
+
   async function exchange(config, req, checks = {}) {
     const callbackUrl = cb.callbackUrlFor(req.state);
     assert.equal(callbackUrl.searchParams.get('iss'), issuer, 'the authorization response carries no iss (RFC 9207)');
@@ -402,16 +416,7 @@ describe(`openid-client against Gatehouse (OpenID Connect, through ${path}), wit
       const tokens = await exchange(config, req);
       assertLibraryFetchedJwks(config);
       assert.equal(tokens.token_type, 'bearer');
-      const { claims } = await checkIdToken(tokens.id_token, {
-        jwksUri: config.serverMetadata().jwks_uri,
-        issuer,
-        clientId: reg.client_id,
-        alg: 'RS256',
-        nonce: req.expectedNonce,
-        accessToken: tokens.access_token,
-        email: ADMIN.email,
-        startedAt: req.startedAt,
-      });
+      const { claims } = await checkResponse(config, req, tokens, { clientId: reg.client_id, email: ADMIN.email });
       assert.deepEqual(tokens.claims(), claims, 'the library validated other claims than the ID token carries');
       assert.ok(claims.auth_time >= req.startedAt, `the administrator signed in during this request, yet auth_time ${claims.auth_time} < ${req.startedAt}`);
     });
@@ -434,16 +439,7 @@ describe(`openid-client against Gatehouse (OpenID Connect, through ${path}), wit
       const granted = (userTokens.scope ?? '').split(' ');
       for (const s of ['openid', 'email', 'offline_access']) assert.ok(granted.includes(s), `granted scope lacks ${s}: ${userTokens.scope}`);
       assert.equal(typeof userTokens.refresh_token, 'string', `no refresh_token: ${safeJson(userTokens)}`);
-      const { header, claims } = await checkIdToken(userTokens.id_token, {
-        jwksUri: config.serverMetadata().jwks_uri,
-        issuer,
-        clientId: reg.client_id,
-        alg: 'RS256',
-        nonce: req.expectedNonce,
-        accessToken: userTokens.access_token,
-        email: USER.email,
-        startedAt: req.startedAt,
-      });
+      const { header, claims } = await checkResponse(config, req, userTokens, { clientId: reg.client_id, email: USER.email });
       assert.equal(header.alg, 'RS256');
       const libClaims = userTokens.claims();
       assert.ok(libClaims, 'openid-client has no ID token claims');
@@ -514,16 +510,7 @@ describe(`openid-client against Gatehouse (OpenID Connect, through ${path}), wit
       assert.equal(claims.email, USER.email);
       assert.equal(claims.nonce, req.expectedNonce);
       assert.equal(claims.auth_time, userClaims.auth_time, 'the session did not carry its sign-in time');
-      await checkIdToken(tokens.id_token, {
-        jwksUri: config.serverMetadata().jwks_uri,
-        issuer,
-        clientId: reg.client_id,
-        alg: 'RS256',
-        nonce: req.expectedNonce,
-        accessToken: tokens.access_token,
-        email: USER.email,
-        startedAt: req.startedAt,
-      });
+      await checkResponse(config, req, tokens, { clientId: reg.client_id, email: USER.email });
     });
 
     test('a code without openid: no ID token, and UserInfo answers 403 insufficient_scope', async () => {
@@ -581,16 +568,7 @@ describe(`openid-client against Gatehouse (OpenID Connect, through ${path}), wit
       const tokens = await exchange(config, req);
       assertLibraryFetchedJwks(config);
       assert.equal(tokens.refresh_token, undefined, 'a public client got a refresh_token');
-      const { header, claims } = await checkIdToken(tokens.id_token, {
-        jwksUri: config.serverMetadata().jwks_uri,
-        issuer,
-        clientId: reg.client_id,
-        alg: 'ES256',
-        nonce: req.expectedNonce,
-        accessToken: tokens.access_token,
-        email: USER.email,
-        startedAt: req.startedAt,
-      });
+      const { header, claims } = await checkResponse(config, req, tokens, { clientId: reg.client_id, email: USER.email, alg: 'ES256' });
       assert.equal(header.alg, 'ES256');
       assert.equal(tokens.claims().sub, userClaims.sub, 'subject_types_supported is public: the same sub for every client');
       assert.equal(claims.email, USER.email);

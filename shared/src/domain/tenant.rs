@@ -1,6 +1,7 @@
 use super::{AuthMethod, ScopeSet, SigningAlg, TenantId};
 use crate::defaults;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// A tenant: one issuer, its users and clients, and its Dynamic Client Registration policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,20 +86,27 @@ impl Tenant {
 
     /// The scopes a client of this tenant may hold: the administrator's list, plus the OpenID
     /// Connect scopes when OpenID Connect is on.
-    pub fn allowed_scopes(&self) -> ScopeSet {
+    /// Borrowed unless OpenID Connect is on (registration reads it on every request).
+    pub fn allowed_scopes(&self) -> Cow<'_, ScopeSet> {
         if !self.openid_enabled {
-            return self.dcr.allowed_scopes.clone();
+            return Cow::Borrowed(&self.dcr.allowed_scopes);
         }
         let openid = ScopeSet::parse(OPENID_SCOPES).unwrap_or_default();
         let extra = openid.not_in(&self.dcr.allowed_scopes).cloned();
-        ScopeSet::from_tokens(self.dcr.allowed_scopes.iter().cloned().chain(extra))
+        Cow::Owned(ScopeSet::from_tokens(
+            self.dcr.allowed_scopes.iter().cloned().chain(extra),
+        ))
     }
 
-    /// The registration policy with [`Tenant::allowed_scopes`] as the allowed scopes.
-    pub fn dcr_policy(&self) -> DcrSettings {
-        DcrSettings {
-            allowed_scopes: self.allowed_scopes(),
-            ..self.dcr.clone()
+    /// The registration policy with [`Tenant::allowed_scopes`] as the allowed scopes: the
+    /// tenant's own settings, borrowed, unless OpenID Connect adds scopes.
+    pub fn dcr_policy(&self) -> Cow<'_, DcrSettings> {
+        match self.allowed_scopes() {
+            Cow::Borrowed(_) => Cow::Borrowed(&self.dcr),
+            Cow::Owned(allowed_scopes) => Cow::Owned(DcrSettings {
+                allowed_scopes,
+                ..self.dcr.clone()
+            }),
         }
     }
 }

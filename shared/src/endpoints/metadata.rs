@@ -136,39 +136,21 @@ pub fn openid_document(base: &str, tenant: &Tenant) -> Value {
 /// `ETag` makes asking again cheap (`crate::documents`).
 const METADATA_MAX_AGE_SECS: u32 = 60;
 
-/// The RFC 8414 document, prebuilt per tenant and settings.
-pub fn response(cache: &DocumentCache, base: &str, tenant: &Tenant, req: &Request) -> Response {
-    cache
-        .get(Kind::AuthorizationServer, tenant, base, || {
-            document(base, tenant)
-        })
-        .respond(req, METADATA_MAX_AGE_SECS)
-}
-
-/// The OpenID Connect Discovery document, prebuilt per tenant and settings.
-pub fn openid_response(
+/// A metadata document (RFC 8414, OpenID Connect Discovery or RFC 9728), prebuilt per tenant
+/// and settings.
+pub fn response(
     cache: &DocumentCache,
+    kind: Kind,
     base: &str,
     tenant: &Tenant,
     req: &Request,
 ) -> Response {
+    let build = match kind {
+        Kind::AuthorizationServer => document,
+        Kind::OpenIdConfiguration => openid_document,
+        Kind::ProtectedResource => protected_resource_document,
+    };
     cache
-        .get(Kind::OpenIdConfiguration, tenant, base, || {
-            openid_document(base, tenant)
-        })
-        .respond(req, METADATA_MAX_AGE_SECS)
-}
-
-/// The RFC 9728 document, prebuilt per tenant and settings.
-pub fn protected_resource_response(
-    cache: &DocumentCache,
-    base: &str,
-    tenant: &Tenant,
-    req: &Request,
-) -> Response {
-    cache
-        .get(Kind::ProtectedResource, tenant, base, || {
-            protected_resource_document(base, tenant)
-        })
+        .get(kind, tenant, base, || build(base, tenant))
         .respond(req, METADATA_MAX_AGE_SECS)
 }

@@ -1,7 +1,6 @@
 //! The discovery function: RFC 8414 metadata and its preflight.
 
-use crate::support::{HOST, app, base_event, event, json_body};
-use gatehouse_core::lambda::handle_event;
+use crate::support::{HOST, app, call, json_body};
 use gatehouse_core::router::Function;
 use serde_json::json;
 
@@ -12,12 +11,7 @@ async fn discovery_function_derives_the_issuer_from_the_api_host() {
         "/.well-known/oauth-authorization-server/t/demo",
         "/t/demo/.well-known/oauth-authorization-server",
     ] {
-        let resp = handle_event(
-            &app,
-            Function::Discovery,
-            event("GET", &format!("GET {path}"), path, None),
-        )
-        .await;
+        let resp = call(&app, Function::Discovery, "GET", path, &[]).await;
         assert_eq!(resp.status(), 200, "{path}");
         let doc = json_body(&resp);
         assert_eq!(doc["issuer"], format!("https://{HOST}/t/demo"));
@@ -33,12 +27,7 @@ async fn discovery_function_derives_the_issuer_from_the_api_host() {
 async fn discovery_function_preflight_allows_mcp_protocol_version() {
     let app = app().await;
     let path = "/.well-known/oauth-authorization-server/t/demo";
-    let resp = handle_event(
-        &app,
-        Function::Discovery,
-        event("OPTIONS", &format!("OPTIONS {path}"), path, None),
-    )
-    .await;
+    let resp = call(&app, Function::Discovery, "OPTIONS", path, &[]).await;
     assert_eq!(resp.status(), 204);
     let allowed = resp.headers()["access-control-allow-headers"]
         .to_str()
@@ -52,20 +41,19 @@ async fn discovery_function_preflight_allows_mcp_protocol_version() {
 async fn discovery_function_answers_a_held_document_with_304() {
     let app = app().await;
     let path = "/.well-known/oauth-authorization-server/t/demo";
-    let first = handle_event(
-        &app,
-        Function::Discovery,
-        event("GET", &format!("GET {path}"), path, None),
-    )
-    .await;
+    let first = call(&app, Function::Discovery, "GET", path, &[]).await;
     assert_eq!(first.status(), 200);
     let etag = first.headers()["etag"].to_str().expect("ascii").to_owned();
     assert_eq!(first.headers()["cache-control"], "public, max-age=60");
 
-    let mut ev = base_event("GET", &format!("GET {path}"), path);
-    ev["headers"]["if-none-match"] = etag.clone().into();
-    let req = lambda_http::request::from_str(&ev.to_string()).expect("a valid payload 2.0 event");
-    let held = handle_event(&app, Function::Discovery, req).await;
+    let held = call(
+        &app,
+        Function::Discovery,
+        "GET",
+        path,
+        &[("if-none-match", &etag)],
+    )
+    .await;
     assert_eq!(held.status(), 304);
     assert!(held.body().is_empty());
     assert_eq!(held.headers()["etag"], etag.as_str());
@@ -84,12 +72,7 @@ async fn discovery_function_serves_the_openid_configuration_and_its_jwks() {
         "/.well-known/openid-configuration/t/demo",
         "/t/demo/.well-known/openid-configuration",
     ] {
-        let resp = handle_event(
-            &app,
-            Function::Discovery,
-            event("GET", &format!("GET {path}"), path, None),
-        )
-        .await;
+        let resp = call(&app, Function::Discovery, "GET", path, &[]).await;
         assert_eq!(resp.status(), 200, "{path}");
         let doc = json_body(&resp);
         let issuer = format!("https://{HOST}/t/demo");
@@ -104,12 +87,7 @@ async fn discovery_function_serves_the_openid_configuration_and_its_jwks() {
         assert_eq!(doc["request_uri_parameter_supported"], json!(false));
     }
     let path = "/t/demo/jwks.json";
-    let jwks = handle_event(
-        &app,
-        Function::Discovery,
-        event("GET", &format!("GET {path}"), path, None),
-    )
-    .await;
+    let jwks = call(&app, Function::Discovery, "GET", path, &[]).await;
     let mut kinds: Vec<String> = json_body(&jwks)["keys"]
         .as_array()
         .expect("keys")

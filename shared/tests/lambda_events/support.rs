@@ -64,6 +64,22 @@ pub(crate) fn raw_event(
     lambda_http::request::from_str(&ev.to_string()).expect("a valid payload 2.0 event")
 }
 
+/// One bodiless event (`{method} {path}`, with `headers` added) through one function.
+pub(crate) async fn call(
+    app: &App,
+    function: Function,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> lambda_http::Response<Body> {
+    let mut ev = base_event(method, &format!("{method} {path}"), path);
+    for (name, value) in headers {
+        ev["headers"][*name] = (*value).into();
+    }
+    let req = lambda_http::request::from_str(&ev.to_string()).expect("a valid payload 2.0 event");
+    handle_event(app, function, req).await
+}
+
 pub(crate) fn base_event(method: &str, route_key: &str, path: &str) -> Value {
     json!({
         "version": "2.0",

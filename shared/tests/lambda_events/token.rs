@@ -1,7 +1,6 @@
 //! The token function: base64 form bodies, and UserInfo.
 
-use crate::support::{app, base_event, event, json_body, register, token_request};
-use gatehouse_core::lambda::handle_event;
+use crate::support::{app, call, json_body, register, token_request};
 use gatehouse_core::router::Function;
 
 #[tokio::test]
@@ -34,32 +33,20 @@ async fn token_function_reads_base64_form_bodies_and_refuses_unapproved_clients(
 async fn token_function_answers_userinfo() {
     let app = app().await;
     let path = "/t/demo/oauth/userinfo";
-    let preflight = handle_event(
-        &app,
-        Function::Token,
-        event("OPTIONS", &format!("OPTIONS {path}"), path, None),
-    )
-    .await;
+    let preflight = call(&app, Function::Token, "OPTIONS", path, &[]).await;
     assert_eq!(preflight.status(), 204);
     assert_eq!(
         preflight.headers()["access-control-allow-methods"],
         "GET, POST, OPTIONS"
     );
     for method in ["GET", "POST"] {
-        let anonymous = handle_event(
-            &app,
-            Function::Token,
-            event(method, &format!("{method} {path}"), path, None),
-        )
-        .await;
+        let anonymous = call(&app, Function::Token, method, path, &[]).await;
         assert_eq!(anonymous.status(), 401, "{method}");
         assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
         assert_eq!(anonymous.headers()["cache-control"], "no-store");
 
-        let mut ev = base_event(method, &format!("{method} {path}"), path);
-        ev["headers"]["authorization"] = "Bearer not-a-token".into();
-        let req = lambda_http::request::from_str(&ev.to_string()).expect("payload 2.0 event");
-        let bad = handle_event(&app, Function::Token, req).await;
+        let bearer = [("authorization", "Bearer not-a-token")];
+        let bad = call(&app, Function::Token, method, path, &bearer).await;
         assert_eq!(bad.status(), 401, "{method}");
         assert_eq!(json_body(&bad)["error"], "invalid_token");
         let challenge = bad.headers()["www-authenticate"].to_str().expect("ascii");

@@ -225,7 +225,7 @@ pub async fn create_client(
     consent: ConsentMethod,
 ) -> Result<(Client, Option<String>), OAuthError> {
     let method = requested.token_endpoint_auth_method;
-    let mut settings = ctx.tenant.dcr_policy();
+    let mut settings = ctx.tenant.dcr_policy().into_owned();
     settings.allowed_auth_methods = AuthMethod::ALL.to_vec();
     settings.require_client_uri = false;
     let metadata = crate::policy::apply_dcr_policy(requested, &settings)?;

@@ -365,16 +365,18 @@ pub(super) async fn access_key(
         .map_err(token_error)
 }
 
-/// A successful token response's body (RFC 6749 §5.1), before it is sent.
+/// A successful token response (RFC 6749 §5.1) before it is sent: the access token, kept apart
+/// until then for the ID token's `at_hash`, and the rest of the body.
 pub(super) struct TokenResponse {
     body: serde_json::Map<String, Value>,
-    /// The access token, for the ID token's `at_hash`.
     access_token: String,
     lifetime: i64,
 }
 
 impl TokenResponse {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        self.body
+            .insert("access_token".into(), self.access_token.into());
         http::json_response(StatusCode::OK, &Value::Object(self.body), Cache::NoStore)
     }
 }
@@ -408,7 +410,6 @@ pub(super) fn token_response(
     };
     let access = tokens::sign_access_token(key, &claims).map_err(token_error)?;
     let mut body = serde_json::Map::new();
-    body.insert("access_token".into(), access.clone().into());
     body.insert("token_type".into(), "Bearer".into());
     body.insert("expires_in".into(), lifetime.into());
     body.insert("scope".into(), scope.to_string().into());
