@@ -5,12 +5,14 @@
 
 use crate::TableArgs;
 use gatehouse_core::domain::{
-    ClientId, ClientStatus, Email, Role, SigningAlg, Tenant, TenantId, unix_now,
+    Actor, AuditEvent, Client, ClientId, ClientStatus, Email, EventType, Role, SigningAlg, Tenant,
+    TenantId, unix_now,
 };
 use gatehouse_core::endpoints::admin::{manage, new_api_token};
+use gatehouse_core::events::{self, Notifier};
 use gatehouse_core::store::StoreError;
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_client, sdk_config_in};
-use gatehouse_core::store::{ClientStore, Directory, TokenStore};
+use gatehouse_core::store::{AuditStore, ClientStore, Directory, TokenStore};
 use gatehouse_core::{defaults, tokens};
 use serde_json::{Map, Value};
 use std::io::BufRead;
@@ -61,6 +63,34 @@ async fn store(args: &TableArgs) -> Result<DynamoStore, CliError> {
         )
         .into()),
     }
+}
+
+/// Records an operator's action in the tenant's audit trail (`docs/events.md`), and publishes
+/// it on EventBridge when `GATEHOUSE_EVENT_BUS` names a bus.
+async fn audit(args: &TableArgs, store: &DynamoStore, event: AuditEvent) {
+    let notifier = match env("GATEHOUSE_EVENT_BUS") {
+        Some(bus) => {
+            let endpoint = env("GATEHOUSE_EVENTS_ENDPOINT");
+            let sdk = sdk_config_in(endpoint.as_deref(), args.region.as_deref()).await;
+            Notifier::event_bridge(&sdk, bus, endpoint.as_deref())
+        }
+        None => Notifier::log_only(),
+    };
+    events::record(store, &notifier, &event).await;
+}
+
+/// An operator's event about `client`; its console link only when `GATEHOUSE_PUBLIC_URL`
+/// says where the deployment is.
+fn client_event(tenant: &Tenant, kind: EventType, client: &Client) -> AuditEvent {
+    let base = env("GATEHOUSE_PUBLIC_URL");
+    let issuer = format!("{}/t/{}", base.as_deref().unwrap_or(""), tenant.id);
+    let mut event = AuditEvent::new(tenant, kind, Actor::Operator, unix_now())
+        .via("cli")
+        .about(client, &issuer);
+    if base.is_none() {
+        event.console_url = None;
+    }
+    event
 }
 
 fn tenant_id(raw: &str) -> Result<TenantId, CliError> {
@@ -145,6 +175,18 @@ pub async fn tenant_set(args: &TableArgs, id: &str, pairs: &[String]) -> CliResu
     let tenant = load_tenant(&store, id).await?;
     let updated = manage::apply_settings(&tenant, &patch).map_err(|e| e.description)?;
     store.put_tenant(&updated).await?;
+    let changed = manage::changed_fields(&tenant, &updated);
+    if !changed.is_empty() {
+        let event = AuditEvent::new(
+            &updated,
+            EventType::SettingsChanged,
+            Actor::Operator,
+            unix_now(),
+        )
+        .via("cli")
+        .detail("changed", changed);
+        audit(args, &store, event).await;
+    }
     show(&updated)?;
     eprintln!(
         "saved; running functions pick it up within GATEHOUSE_TENANT_CACHE_TTL ({} s by default)",
@@ -168,6 +210,12 @@ pub async fn user_add(args: &TableArgs, tenant: &str, email: &str, role: &str) -
     match store.create_user(&user).await {
         Ok(()) => {
             println!("added {} ({role}) to {}", user.email, tenant.id);
+            let event = AuditEvent::new(&tenant, EventType::UserAdded, Actor::Operator, unix_now())
+                .via("cli")
+                .detail("user_id", user.id.clone())
+                .detail("email", user.email.as_str())
+                .detail("role", user.role.as_str());
+            audit(args, &store, event).await;
             Ok(())
         }
         Err(StoreError::AlreadyExists) => {
@@ -213,12 +261,23 @@ pub async fn clients_approve(args: &TableArgs, tenant: &str, id: &str) -> CliRes
         Some(c) => c.config_version,
         None => return Err(format!("no client {id} (not found, or expired)").into()),
     };
+    let requests = store
+        .list_access_requests(&tenant.id, Some(&id), unix_now())
+        .await?;
     match store
         .approve_client(&tenant.id, &id, version, "operator-cli", unix_now())
         .await
     {
         Ok(c) => {
             println!("approved {} ({})", c.client_id, c.metadata.client_name);
+            let asked: Vec<_> = requests
+                .into_iter()
+                .filter(|r| r.requester.requested_at >= c.created_at)
+                .collect();
+            let event = client_event(&tenant, EventType::ClientApproved, &c)
+                .asked_by(&asked)
+                .detail("config_version", c.config_version);
+            audit(args, &store, event).await;
             Ok(())
         }
         Err(StoreError::NotFound) => {
@@ -249,9 +308,14 @@ pub async fn clients_delete(args: &TableArgs, tenant: &str, id: &str) -> CliResu
     let store = store(args).await?;
     let tenant = load_tenant(&store, tenant).await?;
     let id = client_id(id)?;
+    let client = store.get_client(&tenant.id, &id, unix_now()).await?;
     match store.delete_client(&tenant.id, &id, unix_now()).await {
         Ok(()) => {
             println!("deleted {id}; its grants are revoked");
+            if let Some(client) = client {
+                let event = client_event(&tenant, EventType::ClientDeleted, &client);
+                audit(args, &store, event).await;
+            }
             Ok(())
         }
         Err(StoreError::NotFound) => {
@@ -288,6 +352,12 @@ pub async fn token_create(
     let now = unix_now();
     let (record, token) = new_api_token(&tenant.id, &user, "operator-cli", lifetime, now);
     store.create_api_token(&record).await?;
+    let event = AuditEvent::new(&tenant, EventType::ApiTokenCreated, Actor::Operator, now)
+        .via("cli")
+        .detail("name", record.name.clone())
+        .detail("email", user.email.as_str())
+        .detail("expires_at", record.expires_at);
+    audit(args, &store, event).await;
     eprintln!(
         "admin API token for {email}, valid until {} (unix time); shown once:",
         record.expires_at
@@ -311,6 +381,7 @@ pub async fn keys_generate(args: &TableArgs) -> CliResult {
 pub async fn keys_rotate(args: &TableArgs, alg: Option<SigningAlg>) -> CliResult {
     let store = store(args).await?;
     let algs = alg.map_or(SigningAlg::ALL.to_vec(), |a| vec![a]);
+    let mut kids = Vec::new();
     for alg in algs {
         let key = tokens::rotate(&store, alg, unix_now()).await?;
         println!(
@@ -319,6 +390,14 @@ pub async fn keys_rotate(args: &TableArgs, alg: Option<SigningAlg>) -> CliResult
             key.kid,
             defaults::KEY_ACTIVATION_DELAY_SECS
         );
+        kids.push(key.kid);
+    }
+    // Signing keys serve every tenant: the rotation is in every tenant's trail.
+    for tenant in store.list_tenants().await? {
+        let event = AuditEvent::new(&tenant, EventType::KeysRotated, Actor::Operator, unix_now())
+            .via("cli")
+            .detail("kids", kids.clone());
+        audit(args, &store, event).await;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use gatehouse_core::app::App;
 use gatehouse_core::config::Config;
 use gatehouse_core::defaults::{LOCAL_ADDR, MAX_BODY_BYTES};
 use gatehouse_core::error::OAuthError;
+use gatehouse_core::events::Notifier;
 use gatehouse_core::http::{BodyTooLarge, ClientIp, RequestId, error_response};
 use gatehouse_core::store::Store;
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_client, sdk_config};
@@ -49,7 +50,16 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Signing keys up front, so the JWKS lists them before the first token.
     gatehouse_core::tokens::ensure_keys(store.as_ref(), gatehouse_core::domain::unix_now()).await?;
     let base = config.public_url.clone().unwrap_or_default();
-    let app = Arc::new(App::new(store, config));
+    let notifier = match &config.event_bus {
+        Some(bus) => {
+            let sdk = sdk_config(config.events_endpoint.as_deref()).await;
+            Notifier::event_bridge(&sdk, bus.clone(), config.events_endpoint.as_deref())
+        }
+        None => Notifier::log_only(),
+    };
+    let mut app = App::new(store, config);
+    app.notifier = notifier;
+    let app = Arc::new(app);
 
     println!("Gatehouse listening on http://{local}");
     println!("  demo issuer:   {base}/t/{}", report.tenant);

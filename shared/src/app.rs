@@ -25,6 +25,8 @@ pub struct App {
     pub clock: Clock,
     /// Prebuilt metadata documents, per tenant and settings.
     pub published: crate::documents::DocumentCache,
+    /// Where administrators' notifications go (EventBridge, or the log only).
+    pub notifier: crate::events::Notifier,
     tenants: TenantCache,
     registration_limiter: RateLimiter<std::net::IpAddr>,
     signin_ip_limiter: RateLimiter<std::net::IpAddr>,
@@ -46,6 +48,7 @@ impl App {
                 None => Clock::System,
             },
             published: crate::documents::DocumentCache::default(),
+            notifier: crate::events::Notifier::log_only(),
             tenants: TenantCache::new(config.tenant_cache_ttl),
             registration_limiter: limiter,
             signin_ip_limiter: RateLimiter::new(crate::defaults::SIGNINS_PER_IP_PER_MINUTE),

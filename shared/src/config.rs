@@ -20,6 +20,11 @@ pub struct Config {
     /// DynamoDB endpoint override (`GATEHOUSE_DYNAMODB_ENDPOINT`); the SDK also honours the
     /// standard `AWS_ENDPOINT_URL_DYNAMODB`.
     pub dynamodb_endpoint: Option<String>,
+    /// The EventBridge bus administrators' notifications are published on
+    /// (`GATEHOUSE_EVENT_BUS`, a name or ARN; `docs/events.md`). Unset: log lines only.
+    pub event_bus: Option<String>,
+    /// EventBridge endpoint override (`GATEHOUSE_EVENTS_ENDPOINT`), for a local emulator.
+    pub events_endpoint: Option<String>,
     /// How long tenant settings are cached per process (`GATEHOUSE_TENANT_CACHE_TTL`, seconds).
     pub tenant_cache_ttl: Duration,
     /// Registrations per source IP per minute per process (`GATEHOUSE_REGISTRATION_RATE_LIMIT`);
@@ -114,6 +119,8 @@ impl Config {
             public_url,
             table: var("GATEHOUSE_TABLE"),
             dynamodb_endpoint: var("GATEHOUSE_DYNAMODB_ENDPOINT"),
+            event_bus: var("GATEHOUSE_EVENT_BUS"),
+            events_endpoint: var("GATEHOUSE_EVENTS_ENDPOINT"),
             tenant_cache_ttl: Duration::from_secs(
                 parse_var::<u64>("GATEHOUSE_TENANT_CACHE_TTL")?
                     .unwrap_or(defaults::TENANT_CACHE_TTL_SECS),
@@ -145,6 +152,8 @@ impl Config {
             public_url: Some(public_url.trim_end_matches('/').to_owned()),
             table: None,
             dynamodb_endpoint: None,
+            event_bus: None,
+            events_endpoint: None,
             tenant_cache_ttl: Duration::from_secs(defaults::TENANT_CACHE_TTL_SECS),
             registrations_per_ip_per_minute: 0,
             access_token_ttl_secs: defaults::ACCESS_TOKEN_TTL_SECS,

@@ -12,6 +12,9 @@ pub const PENDING_CLIENT_TTL_SECS: u64 = 3600;
 /// "pending counters"). Claude registers one client per connection, so the cap is
 /// generous; its job is to stop a registration flood from filling the table, not to meter use.
 pub const PENDING_CLIENT_CAP: u32 = 200;
+/// Days an audit event is kept (a tenant setting, 1–3650): a little over a year, so a yearly
+/// review always finds the whole previous year.
+pub const AUDIT_RETENTION_DAYS: u32 = 400;
 
 /// Registrations accepted from one source IP per minute by one server process. Many users of
 /// one AI platform share its egress IPs, so the per-tenant cap above is the real quota; this

@@ -55,6 +55,24 @@ pub struct ConsentPage<'a> {
     pub config_version: u32,
 }
 
+/// A pending client met by a regular user: the "ask an administrator" form, or (`asked`) the
+/// confirmation that the request was recorded.
+#[derive(Template)]
+#[template(path = "needs_admin.html")]
+pub struct NeedsAdministrator<'a> {
+    pub nonce: &'a str,
+    pub tenant_name: &'a str,
+    pub client_name: &'a str,
+    pub asked: bool,
+    /// When the pending registration is deleted ("in 59 minutes").
+    pub time_left: String,
+    pub user_email: &'a str,
+    pub action: &'a str,
+    pub request_id: &'a str,
+    pub client_id: &'a str,
+    pub csrf_token: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct Message<'a> {

@@ -22,7 +22,17 @@ pub async fn init_app() -> Result<App, lambda_http::Error> {
     let sdk = sdk_config(config.dynamodb_endpoint.as_deref()).await;
     let store = DynamoStore::new(sdk_client(&sdk), table);
     warm_up(&store).await;
-    Ok(App::new(Arc::new(store), config))
+    let notifier = match &config.event_bus {
+        Some(bus) => crate::events::Notifier::event_bridge(
+            &sdk,
+            bus.clone(),
+            config.events_endpoint.as_deref(),
+        ),
+        None => crate::events::Notifier::log_only(),
+    };
+    let mut app = App::new(Arc::new(store), config);
+    app.notifier = notifier;
+    Ok(app)
 }
 
 /// One cheap read in the init phase (a `GetItem` every function's role may make), so that

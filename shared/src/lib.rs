@@ -15,6 +15,7 @@ pub mod documents;
 pub mod domain;
 pub mod endpoints;
 pub mod error;
+pub mod events;
 pub mod hosted;
 pub mod html;
 pub mod http;

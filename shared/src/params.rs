@@ -66,6 +66,11 @@ impl Params {
             .collect()
     }
 
+    /// Every parameter name, in order (repeated ones as often as they appear).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+
     /// The first repeated parameter name, if any.
     pub fn first_repeated(&self) -> Option<&str> {
         self.0.iter().enumerate().find_map(|(i, (k, _))| {

@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::context::Ctx;
 use crate::crypto;
 use crate::defaults::{SESSION_TTL_SECS, SIGNIN_FAILURES_PER_ACCOUNT, SIGNIN_WINDOW_SECS};
-use crate::domain::{Email, Session, UnixTime, User};
+use crate::domain::{Actor, Email, EventType, Session, UnixTime, User};
 use crate::store::StoreError;
 use std::sync::OnceLock;
 
@@ -25,12 +25,35 @@ pub enum SignInError {
     Store(#[from] StoreError),
 }
 
-/// Checks an email and password; the user on success.
+/// Checks an email and password; the user on success. Every outcome but a store failure is an
+/// audit event (`signin.succeeded`, `signin.failed`) naming `page` (`authorize`, `console`),
+/// the source address and, for a failure, the address typed when it is one (never the
+/// password).
 pub async fn check_password(
     ctx: &Ctx<'_>,
+    page: &'static str,
     email_raw: &str,
     password: &str,
 ) -> Result<User, SignInError> {
+    let result = verify(ctx, email_raw, password).await;
+    let event = match &result {
+        Ok(user) => ctx.event(EventType::SignInSucceeded, Actor::user(user)),
+        Err(SignInError::Store(_)) => return result,
+        Err(e) => {
+            let email = Email::parse(email_raw).map(|e| e.as_str().to_owned());
+            let reason = match e {
+                SignInError::Throttled => "throttled",
+                _ => "invalid",
+            };
+            ctx.event(EventType::SignInFailed, Actor::Anonymous { email })
+                .detail("reason", reason)
+        }
+    };
+    ctx.record(event.detail("page", page)).await;
+    result
+}
+
+async fn verify(ctx: &Ctx<'_>, email_raw: &str, password: &str) -> Result<User, SignInError> {
     let (app, tenant, now) = (ctx.app, ctx.tenant, ctx.now);
     if !app.signin_rate_ok(ctx.ip) {
         return Err(SignInError::Throttled);

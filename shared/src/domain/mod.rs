@@ -1,6 +1,7 @@
 //! Domain types. Values are parsed once at the edge into these types; code past the edge never
 //! handles a raw `String` where a `TenantId`, `ClientId`, `RedirectUri` or `ScopeSet` is meant.
 
+mod audit;
 mod authz;
 mod client;
 mod grant;
@@ -10,6 +11,7 @@ mod scope;
 mod tenant;
 mod user;
 
+pub use audit::{AccessRequest, Actor, AuditEvent, ClientSummary, EventType, Requester};
 pub use authz::{AuthorizationCode, AuthorizationRequest, Consent, OpenIdParams, Session};
 pub use client::{
     ApplicationType, Approval, AuthMethod, Client, ClientMetadata, ClientStatus, ConsentMethod,

@@ -28,6 +28,13 @@ pub struct Tenant {
     /// APIs). Both keys are always published, so a change needs no JWKS change.
     #[serde(default)]
     pub access_token_signing_alg: SigningAlg,
+    /// How long audit events are kept, in days (`docs/events.md`).
+    #[serde(default = "audit_retention_days")]
+    pub audit_retention_days: u32,
+}
+
+fn audit_retention_days() -> u32 {
+    defaults::AUDIT_RETENTION_DAYS
 }
 
 /// The OpenID Connect scopes (Core §3.1.2.1 and §5.4) an `openid_enabled` tenant allows.
@@ -81,6 +88,7 @@ impl Tenant {
             cimd_enabled: true,
             openid_enabled: false,
             access_token_signing_alg: SigningAlg::ES256,
+            audit_retention_days: defaults::AUDIT_RETENTION_DAYS,
         }
     }
 
@@ -96,6 +104,11 @@ impl Tenant {
         Cow::Owned(ScopeSet::from_tokens(
             self.dcr.allowed_scopes.iter().cloned().chain(extra),
         ))
+    }
+
+    /// When an audit event recorded at `at` is deleted.
+    pub fn audit_expiry(&self, at: super::UnixTime) -> super::UnixTime {
+        at.saturating_add(i64::from(self.audit_retention_days).saturating_mul(86_400))
     }
 
     /// The registration policy with [`Tenant::allowed_scopes`] as the allowed scopes: the

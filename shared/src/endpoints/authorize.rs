@@ -15,7 +15,9 @@
 use crate::cimd::{self, ResolveError};
 use crate::crypto;
 use crate::defaults::AUTHORIZATION_REQUEST_TTL_SECS;
-use crate::domain::{AuthorizationRequest, Client, ClientId, ClientStatus, OpenIdParams, ScopeSet};
+use crate::domain::{
+    Actor, AuthorizationRequest, Client, ClientId, ClientStatus, EventType, OpenIdParams, ScopeSet,
+};
 use crate::endpoints::metadata;
 use crate::error::ErrorCode;
 use crate::http::{Request, Response};
@@ -194,10 +196,25 @@ async fn document_client(
     if !ctx.tenant.cimd_enabled {
         return Err(unknown_client());
     }
+    let first_seen = stored.is_none();
     let resolved = cimd::resolve(ctx.app.documents(), ctx.tenant, id, stored, ctx.now, || {
         ctx.app.registration_rate_ok(ctx.ip)
     })
     .await;
+    if let Ok(client) = &resolved
+        && first_seen
+        && client.created_at == ctx.now
+        && client.status == ClientStatus::Pending
+    {
+        let event = ctx
+            .event(
+                EventType::ClientRegistered,
+                Actor::Anonymous { email: None },
+            )
+            .via("client_id_metadata_document")
+            .about(client, &ctx.issuer);
+        ctx.record(event).await;
+    }
     resolved.map_err(|e| match e {
         ResolveError::Document(doc) => {
             let status = if doc.is_upstream() {
@@ -485,6 +502,7 @@ async fn authorize_post(ctx: &Ctx<'_>, req: &Request) -> Result<Response, Author
     let form = load_form(ctx, req).await?;
     match page_param(&form.params, "action")? {
         Some("sign_in") => sign_in(ctx, &form).await,
+        Some("request_access") => crate::hosted::request_access(ctx, &form).await,
         Some("decide") => {
             let Some(session) = form.session.as_ref() else {
                 return Ok(signin_again(ctx, &form));

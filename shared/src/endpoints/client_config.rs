@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::client_metadata;
 use crate::context::Ctx;
 use crate::crypto;
-use crate::domain::{Client, ClientId, Tenant, UnixTime};
+use crate::domain::{Actor, Client, ClientId, EventType, Tenant, UnixTime};
 use crate::endpoints::register::{check_body, registration_response};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{Request, Response};
@@ -68,6 +68,14 @@ pub async fn handle(ctx: &Ctx<'_>, raw_id: &str, req: &Request) -> Result<Respon
                 Err(e) => return Err(e.into()),
             }
             tracing::info!(client_id = %client.client_id, "client deleted its registration");
+            let actor = Actor::Client {
+                id: client.client_id.to_string(),
+            };
+            let event = ctx
+                .event(EventType::ClientDeleted, actor)
+                .via("client")
+                .about(&client, &ctx.issuer);
+            ctx.record(event).await;
             Ok(crate::http::no_content())
         }
         _ => Err(OAuthError::method_not_allowed(ctx.methods.allow)),

@@ -10,7 +10,8 @@ use crate::client_metadata::{self};
 use crate::context::Ctx;
 use crate::crypto;
 use crate::domain::{
-    Client, ClientId, ClientMetadata, ClientStatus, ConsentMethod, CreatedByType, Tenant, UnixTime,
+    Actor, Client, ClientId, ClientMetadata, ClientStatus, ConsentMethod, CreatedByType, EventType,
+    Tenant, UnixTime,
 };
 use crate::error::OAuthError;
 use crate::http::{self, Cache, Request, Response};
@@ -44,6 +45,14 @@ pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError
         auth_method = client.metadata.token_endpoint_auth_method.as_str(),
         "registered pending client"
     );
+    let event = ctx
+        .event(
+            EventType::ClientRegistered,
+            Actor::Anonymous { email: None },
+        )
+        .via("registration")
+        .about(&client, &ctx.issuer);
+    ctx.record(event).await;
     Ok(registration_response(
         &client,
         &ctx.issuer,

@@ -4,8 +4,8 @@
 use crate::crypto;
 use crate::defaults::AUTHORIZATION_CODE_TTL_SECS;
 use crate::domain::{
-    AuthorizationCode, AuthorizationRequest, Client, ClientStatus, Consent, ConsentMethod, Role,
-    Session,
+    Actor, AuthorizationCode, AuthorizationRequest, Client, ClientStatus, Consent, ConsentMethod,
+    EventType, Role, Session,
 };
 use crate::error::ErrorCode;
 use crate::http::Response;
@@ -14,7 +14,7 @@ use ::http::StatusCode;
 
 use super::{
     AuthorizeError, PageError, RedirectError, ValidatedRedirect, consent_page,
-    expired_registration, signin_page,
+    expired_registration, needs_admin_page, signin_page,
 };
 use crate::context::Ctx;
 
@@ -81,18 +81,23 @@ pub(crate) async fn run_step(
         (Next::Approval | Next::Consent, Some(session)) => {
             Ok(consent_page(ctx, flow.client, flow.areq, session, false))
         }
-        (Next::NeedsAdministrator, _) => Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "Administrator approval required",
-            format!(
-                "{} is a new application that an administrator of {} has not approved yet. Ask an administrator to connect it first; then try again.",
-                flow.client.metadata.client_name, ctx.tenant.display_name
-            ),
-        )
-        .into()),
+        (Next::NeedsAdministrator, Some(session)) => Ok(needs_admin_page(
+            ctx,
+            flow.client,
+            flow.areq,
+            session,
+            false,
+        )),
         _ => {
             let hint = flow.areq.openid.login_hint.as_deref().unwrap_or("");
-            Ok(signin_page(ctx, flow.client, flow.areq, hint, None, StatusCode::OK))
+            Ok(signin_page(
+                ctx,
+                flow.client,
+                flow.areq,
+                hint,
+                None,
+                StatusCode::OK,
+            ))
         }
     }
 }
@@ -190,6 +195,7 @@ pub(crate) async fn issue_code(
         Ok(()) => {
             if approving {
                 tracing::info!(client_id = %client.client_id, approved_by = %session.user_id, "approved client");
+                record_approval(ctx, client, session).await;
             }
         }
         // The client is no longer pending in the configuration shown: another administrator
@@ -219,6 +225,11 @@ pub(crate) async fn issue_code(
             }
         }
         Err(StoreError::NotFound) if approving => {
+            let event = ctx
+                .event(EventType::ClientExpired, Actor::System)
+                .via("consent_page")
+                .about(client, &ctx.issuer);
+            ctx.record(event).await;
             return Err(expired_registration().into());
         }
         Err(StoreError::NotFound) => return Err(PageError::start_again().into()),
@@ -226,6 +237,20 @@ pub(crate) async fn issue_code(
     }
     tracing::info!(client_id = %client.client_id, user_id = %session.user_id, "issued authorization code");
     Ok(flow.redirect.send(status, &[("code", &code)]))
+}
+
+/// The audit event (and administrators' notification) of an approval on the consent page, with
+/// the users who had asked for the client: they can connect now.
+async fn record_approval(ctx: &Ctx<'_>, client: &Client, session: &Session) {
+    let approved = crate::store::approved(client.clone(), &session.user_id, ctx.now);
+    let requests = ctx.access_requests(&approved).await;
+    let event = ctx
+        .event(EventType::ClientApproved, Actor::session(session))
+        .via("consent_page")
+        .about(&approved, &ctx.issuer)
+        .asked_by(&requests)
+        .detail("config_version", approved.config_version);
+    ctx.record(event).await;
 }
 
 /// The user said no (RFC 6749 §4.1.2.1 `access_denied`). The request is consumed.

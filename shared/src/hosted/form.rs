@@ -119,7 +119,7 @@ pub(crate) async fn sign_in(
         signin_page(ctx, &form.client, &form.areq, email_raw, Some(msg), status)
     };
 
-    let user = match signin::check_password(ctx, email_raw, password).await {
+    let user = match signin::check_password(ctx, "authorize", email_raw, password).await {
         Ok(user) => user,
         Err(signin::SignInError::Throttled) => {
             return Ok(retry(

@@ -18,18 +18,20 @@ use crate::store::{FlowItems, FlowKeys, StoreError};
 use ::http::header::{self, HeaderValue};
 use cookie::{Cookie, SameSite};
 
+mod access;
 mod errors;
 mod flow;
 mod form;
 mod pages;
 mod redirect;
+pub(crate) use access::request_access;
 pub(crate) use errors::{
     AuthorizeError, PageError, admin_required, expired_registration, finish, invalid_decision,
     page_param, respond, too_large,
 };
 pub(crate) use flow::{Flow, Grants, Next, deny, issue_code, next_step, run_step};
 pub(crate) use form::{SubmittedForm, load_form, sign_in};
-pub(crate) use pages::{consent_page, signin_again, signin_page};
+pub(crate) use pages::{consent_page, needs_admin_page, signin_again, signin_page};
 pub(crate) use redirect::{RedirectError, ValidatedRedirect, redirect_of, validate_redirect};
 
 pub(crate) use crate::context::Ctx;

@@ -105,3 +105,42 @@ pub(crate) fn signin_again(ctx: &Ctx<'_>, form: &SubmittedForm) -> Response {
     let hint = form.areq.openid.login_hint.as_deref().unwrap_or("");
     signin_page(ctx, &form.client, &form.areq, hint, None, StatusCode::OK)
 }
+
+/// The page a regular user meets on a pending client: `403` with the "ask an administrator"
+/// form, or, once asked, `200` saying so.
+pub(crate) fn needs_admin_page(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    areq: &AuthorizationRequest,
+    session: &Session,
+    asked: bool,
+) -> Response {
+    let nonce = html::nonce();
+    let action = ctx.authorize_action();
+    let left = client.expires_at.unwrap_or(ctx.now).saturating_sub(ctx.now);
+    let time_left = match left / 60 {
+        0 => "in under a minute".to_owned(),
+        1 => "in 1 minute".to_owned(),
+        n => format!("in {n} minutes"),
+    };
+    html::page(
+        if asked {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        },
+        &nonce,
+        &html::NeedsAdministrator {
+            nonce: &nonce,
+            tenant_name: &ctx.tenant.display_name,
+            client_name: &client.metadata.client_name,
+            asked,
+            time_left,
+            user_email: session.email.as_str(),
+            action: &action,
+            request_id: &areq.id,
+            client_id: client.client_id.as_str(),
+            csrf_token: &areq.csrf_token,
+        },
+    )
+}

@@ -15,8 +15,9 @@ pub mod dynamo;
 pub mod memory;
 
 use crate::domain::{
-    ApiToken, AuthorizationCode, AuthorizationRequest, Client, ClientId, Consent, Email, Grant,
-    PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime, User,
+    AccessRequest, ApiToken, AuditEvent, AuthorizationCode, AuthorizationRequest, Client, ClientId,
+    Consent, Email, Grant, PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime,
+    User,
 };
 use async_trait::async_trait;
 
@@ -174,6 +175,50 @@ pub trait ClientStore: Send + Sync + 'static {
         approver: &str,
         now: UnixTime,
     ) -> Result<Client, StoreError>;
+    /// Deletes a client only while it is pending and live (an administrator's rejection): a
+    /// rejection decided on a queue shown before a concurrent approval never deletes the
+    /// approved client. Errors: [`StoreError::NotFound`] (gone or expired),
+    /// [`StoreError::Conflict`] (approved meanwhile).
+    async fn reject_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+}
+
+/// The audit trail and users' requests for an administrator's approval.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Stores an audit event until its `expires_at` (the tenant's retention).
+    async fn put_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// One page of a tenant's live audit events, newest first, starting after the cursor
+    /// `before` (the [`AuditEvent::sort_key`] of the last event of the previous page). Returns
+    /// the page and the next cursor (`None` on the last page). `limit` is at least 1.
+    async fn list_audit_events(
+        &self,
+        tenant: &TenantId,
+        before: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<(Vec<AuditEvent>, Option<String>), StoreError>;
+    /// Records a user's request that an administrator approve a pending client, once per user
+    /// and client, only while the client is pending and live (one transaction). `Ok(true)`: a
+    /// new request; `Ok(false)`: this user had asked already (nothing written).
+    /// Errors: [`StoreError::NotFound`] (the client is gone, expired or approved meanwhile).
+    async fn request_access(
+        &self,
+        request: &AccessRequest,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// The live requests for one client (`Some`) or for every client of the tenant, oldest
+    /// first.
+    async fn list_access_requests(
+        &self,
+        tenant: &TenantId,
+        client: Option<&ClientId>,
+        now: UnixTime,
+    ) -> Result<Vec<AccessRequest>, StoreError>;
 }
 
 /// The hosted flow: parked authorization requests, sessions, consents, codes, sign-in attempt counters, and the one transaction that ends an authorization.
@@ -319,9 +364,9 @@ pub trait TokenStore: Send + Sync + 'static {
 /// The whole port, as protocol code holds it (`Arc<dyn Store>`). Its parts are separate traits
 /// so that each adapter implements one topic per file; bring the parts a module calls into
 /// scope (`use crate::store::{ClientStore, ...}`).
-pub trait Store: Directory + ClientStore + FlowStore + TokenStore {}
+pub trait Store: Directory + ClientStore + FlowStore + TokenStore + AuditStore {}
 
-impl<T: Directory + ClientStore + FlowStore + TokenStore> Store for T {}
+impl<T: Directory + ClientStore + FlowStore + TokenStore + AuditStore> Store for T {}
 
 /// What [`FlowStore::load_flow`] reads.
 #[derive(Debug, Clone, Copy)]

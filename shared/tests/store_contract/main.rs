@@ -7,6 +7,7 @@
 
 mod admin;
 mod approval;
+mod audit;
 mod clients;
 mod flow;
 mod support;
@@ -68,6 +69,10 @@ contract!(
     admin::api_tokens_and_sessions_end,
     admin::a_code_of_a_deleted_client_cannot_be_redeemed,
     clients::a_metadata_document_client_round_trips_and_comes_back_after_expiry,
+    audit::audit_events_page_newest_first_per_tenant_and_expire,
+    audit::access_requests_are_recorded_once_while_pending,
+    audit::concurrent_requests_of_one_user_record_one,
+    audit::a_rejection_deletes_only_a_pending_client,
 );
 
 /// DynamoDB only (the embedded store cannot hold an approved client without its record): a

@@ -10,10 +10,10 @@ use super::api_body::{
 use super::body;
 use super::filter::ClientFilter;
 use super::manage::{ClientEdit, SettingsPatch, UserEdit, settings_view};
-use super::{Admin, AuthError, Via, authenticate, service};
+use super::{Admin, AuthError, Via, audit, authenticate, service};
 use crate::client_metadata;
 use crate::context::Ctx;
-use crate::domain::{Client, ClientId, User};
+use crate::domain::{AccessRequest, Client, ClientId, Requester, User};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{self, Cache, Request, Response};
 use crate::params::Params;
@@ -96,7 +96,9 @@ enum Op<'p> {
     PatchClient(&'p str),
     DeleteClient(&'p str),
     ApproveClient(&'p str),
+    RejectClient(&'p str),
     RefreshMetadata(&'p str),
+    AuditEvents,
     GetSettings,
     PatchSettings,
     ListUsers,
@@ -115,7 +117,12 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
     Some(match segments {
         ["oauth-clients"] | ["users"] => "GET, POST",
         ["oauth-clients", _] => "GET, PATCH, DELETE",
-        ["oauth-clients", _, "approve" | "refresh-metadata"] => "POST",
+        [
+            "oauth-clients",
+            _,
+            "approve" | "reject" | "refresh-metadata",
+        ] => "POST",
+        ["audit-events"] => "GET",
         ["settings"] | ["users", _] => "GET, PATCH",
         ["session"] => "GET",
         ["tokens"] => "POST",
@@ -132,7 +139,9 @@ fn route<'p>(method: &Method, segments: &[&'p str]) -> Op<'p> {
         (Method::PATCH, ["oauth-clients", id]) => Op::PatchClient(id),
         (Method::DELETE, ["oauth-clients", id]) => Op::DeleteClient(id),
         (Method::POST, ["oauth-clients", id, "approve"]) => Op::ApproveClient(id),
+        (Method::POST, ["oauth-clients", id, "reject"]) => Op::RejectClient(id),
         (Method::POST, ["oauth-clients", id, "refresh-metadata"]) => Op::RefreshMetadata(id),
+        (Method::GET, ["audit-events"]) => Op::AuditEvents,
         (Method::GET, ["settings"]) => Op::GetSettings,
         (Method::PATCH, ["settings"]) => Op::PatchSettings,
         (Method::GET, ["users"]) => Op::ListUsers,
@@ -171,26 +180,41 @@ async fn run(ctx: &Ctx<'_>, admin: &Admin, req: &Request, op: Op<'_>) -> Answer 
     match op {
         Op::ListClients => list_clients(ctx, req).await,
         Op::CreateClient => create_client(ctx, admin, req).await,
-        Op::GetClient(id) => client(StatusCode::OK, &service::load_client(ctx, id).await?),
+        Op::GetClient(id) => {
+            let found = service::load_client(ctx, id).await?;
+            let requests = ctx.access_requests(&found).await;
+            ok(
+                StatusCode::OK,
+                &with_requests(client_view(&found), &requests),
+            )
+        }
         Op::PatchClient(id) => {
             let edit = ClientEdit::from_json(&json_body(req)?)?;
-            client(StatusCode::OK, &service::edit_client(ctx, id, &edit).await?)
+            client(
+                StatusCode::OK,
+                &service::edit_client(ctx, admin, id, &edit).await?,
+            )
         }
         Op::DeleteClient(id) => {
-            service::delete_client(ctx, id).await?;
+            service::delete_client(ctx, admin, id).await?;
             Ok(http::no_content())
         }
         Op::ApproveClient(id) => {
             let approved = service::approve_client(ctx, admin, id, None).await?;
             client(StatusCode::OK, &approved)
         }
+        Op::RejectClient(id) => {
+            service::reject_client(ctx, admin, id).await?;
+            Ok(http::no_content())
+        }
+        Op::AuditEvents => audit_events(ctx, req).await,
         Op::RefreshMetadata(id) => {
             client(StatusCode::OK, &service::refresh_metadata(ctx, id).await?)
         }
         Op::GetSettings => ok(StatusCode::OK, &settings_view(ctx.tenant)),
         Op::PatchSettings => {
             let updated = SettingsPatch::from_object(&json_body(req)?)?.apply(ctx.tenant);
-            service::save_settings(ctx, &updated).await?;
+            service::save_settings(ctx, admin, &updated).await?;
             ok(StatusCode::OK, &settings_view(&updated))
         }
         Op::ListUsers => {
@@ -198,7 +222,7 @@ async fn run(ctx: &Ctx<'_>, admin: &Admin, req: &Request, op: Op<'_>) -> Answer 
             let data: Vec<Value> = users.iter().map(user_view).collect();
             ok(StatusCode::OK, &json!({ "data": data }))
         }
-        Op::AddUser => add_user(ctx, req).await,
+        Op::AddUser => add_user(ctx, admin, req).await,
         Op::GetUser(email) => user(StatusCode::OK, &service::load_user(ctx, email).await?),
         Op::PatchUser(email) => {
             let edit = UserEdit::from_json(&json_body(req)?)?;
@@ -244,7 +268,14 @@ async fn list_clients(ctx: &Ctx<'_>, req: &Request) -> Answer {
     };
     let cursor = single("cursor")?.map(decode_cursor).transpose()?;
     let (clients, next) = service::filtered_page(ctx, &filter, cursor, limit).await?;
-    let data: Vec<Value> = clients.iter().map(client_view).collect();
+    let asked = service::requests_by_client(ctx, &clients).await?;
+    let data: Vec<Value> = clients
+        .iter()
+        .map(|c| {
+            let requests = asked.get(&c.client_id).map_or(&[][..], Vec::as_slice);
+            with_requests(client_view(c), requests)
+        })
+        .collect();
     let mut body = json!({ "data": data });
     if let Some(next) = next {
         body["next_cursor"] = Value::String(URL_SAFE_NO_PAD.encode(next));
@@ -287,6 +318,27 @@ async fn create_client(ctx: &Ctx<'_>, admin: &Admin, req: &Request) -> Answer {
         view["client_secret_expires_at"] = 0.into();
     }
     ok(StatusCode::CREATED, &view)
+}
+
+/// A pending client's view with the users who asked an administrator for it (absent when
+/// nobody did).
+fn with_requests(mut view: Value, requests: &[AccessRequest]) -> Value {
+    if !requests.is_empty() {
+        let asked: Vec<&Requester> = requests.iter().map(|r| &r.requester).collect();
+        view["access_requests"] = json!(asked);
+    }
+    view
+}
+
+/// `GET …/audit-events`: one page of the audit trail, newest first (`docs/admin-api.md`).
+async fn audit_events(ctx: &Ctx<'_>, req: &Request) -> Answer {
+    let query = audit::AuditQuery::parse(req.uri().query().unwrap_or(""))?;
+    let (events, next) = audit::page(ctx, &query).await?;
+    let mut body = json!({ "data": events });
+    if let Some(next) = next {
+        body["next_cursor"] = Value::String(audit::encode_cursor(&next));
+    }
+    ok(StatusCode::OK, &body)
 }
 
 fn client(status: StatusCode, c: &Client) -> Answer {
@@ -337,7 +389,7 @@ fn client_view(client: &Client) -> Value {
 
 // ------------------------------------------------------------------ users, session, tokens
 
-async fn add_user(ctx: &Ctx<'_>, req: &Request) -> Answer {
+async fn add_user(ctx: &Ctx<'_>, admin: &Admin, req: &Request) -> Answer {
     let body: NewUser = body::from_object(&json_body(req)?).map_err(|e| {
         e.into_oauth(|key| {
             format!("unknown field {key:?}; a new user has email, password, role and name")
@@ -349,7 +401,8 @@ async fn add_user(ctx: &Ctx<'_>, req: &Request) -> Answer {
         .transpose()
         .map_err(OAuthError::invalid_request)?
         .flatten();
-    let added = service::add_user(ctx, &body.email, &body.password, &body.role, name).await?;
+    let added =
+        service::add_user(ctx, admin, &body.email, &body.password, &body.role, name).await?;
     user(StatusCode::CREATED, &added)
 }
 

@@ -38,7 +38,10 @@ pub async fn handle(ctx: &Ctx<'_>, rest: &str, req: &Request) -> Response {
     }
     let nonce = html::nonce();
     let admin = match authenticate_session(app, tenant, req, ctx.now).await {
-        Ok(admin) => admin,
+        Ok(admin) => super::Admin {
+            door: "console",
+            ..admin
+        },
         Err(AuthError::NotAdmin) => {
             let f = frame(ctx, nonce, "", None);
             return message(
@@ -72,11 +75,12 @@ pub async fn handle(ctx: &Ctx<'_>, rest: &str, req: &Request) -> Response {
             client_post(ctx, &f, &admin, id, &form).await
         }
         (Method::GET, ["settings"], _) => Ok(settings_page(ctx, &f, ctx.tenant, StatusCode::OK)),
-        (Method::POST, ["settings"], Some(form)) => settings_post(ctx, &f, &form).await,
+        (Method::POST, ["settings"], Some(form)) => settings_post(ctx, &f, &admin, &form).await,
         (Method::GET, ["users"], _) => users_page(ctx, &f, StatusCode::OK).await,
+        (Method::GET, ["audit"], _) => super::console_audit::audit_page(ctx, &f, req).await,
         (Method::POST, ["users"], Some(form)) => users_post(ctx, &f, &admin, &form).await,
         (Method::POST, ["signout"], Some(_)) => Ok(sign_out(ctx, req).await),
-        (_, [""], _) => Err(OAuthError::method_not_allowed("GET")),
+        (_, [""] | ["audit"], _) => Err(OAuthError::method_not_allowed("GET")),
         (_, ["clients", _] | ["settings"] | ["users"], _) => {
             Err(OAuthError::method_not_allowed("GET, POST"))
         }
@@ -158,6 +162,11 @@ async fn clients_page(ctx: &Ctx<'_>, f: &Frame<'_>, req: &Request) -> Result<Res
         .filter(|a| a.len() <= 200)
         .map(str::to_owned);
     let (clients, next) = service::filtered_page(ctx, &filter, after, PAGE_SIZE).await?;
+    let asked = if pending_view {
+        service::requests_by_client(ctx, &clients).await?
+    } else {
+        Default::default()
+    };
     let rows = clients
         .iter()
         .map(|c| ClientRow {
@@ -175,6 +184,10 @@ async fn clients_page(ctx: &Ctx<'_>, f: &Frame<'_>, req: &Request) -> Result<Res
                 .collect(),
             created: html::ago(ctx.now, c.created_at),
             time_left: time_left(ctx.now, c),
+            requested_by: asked
+                .get(&c.client_id)
+                .map_or_else(String::new, |r| emails(r)),
+            shown: c.approval_digest(),
         })
         .collect();
     let next_href = next.map(|n| {
@@ -206,6 +219,11 @@ async fn client_page(
 ) -> Result<Response, OAuthError> {
     let c = service::load_client(ctx, id).await?;
     let status = error.map_or(StatusCode::OK, |(_, s)| s);
+    let requested_by = if c.status == ClientStatus::Pending {
+        emails(&ctx.access_requests(&c).await)
+    } else {
+        String::new()
+    };
     Ok(html::page(
         status,
         &f.nonce,
@@ -238,8 +256,18 @@ async fn client_page(
                 .collect(),
             client_uri: c.metadata.client_uri.as_deref(),
             created: html::ago(ctx.now, c.created_at),
+            requested_by,
         },
     ))
+}
+
+/// Who asked for a client, for a table cell.
+fn emails(requests: &[crate::domain::AccessRequest]) -> String {
+    requests
+        .iter()
+        .map(|r| r.requester.email.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn client_post(
@@ -256,7 +284,7 @@ async fn client_post(
                 scope: field(form, "scope")?.map(str::to_owned),
                 consent_method: field(form, "consent_method")?.map(str::to_owned),
             };
-            match service::edit_client(ctx, id, &edit).await {
+            match service::edit_client(ctx, admin, id, &edit).await {
                 Ok(_) => Ok(see_other(&format!("{}/admin/clients/{id}", ctx.issuer))),
                 Err(e) if e.status == StatusCode::BAD_REQUEST => {
                     client_page(ctx, f, id, Some((&e.description, StatusCode::BAD_REQUEST))).await
@@ -265,13 +293,26 @@ async fn client_post(
             }
         }
         Some("delete") => {
-            service::delete_client(ctx, id).await?;
+            service::delete_client(ctx, admin, id).await?;
             Ok(see_other(&format!("{}/admin", ctx.issuer)))
         }
+        Some("reject") => match service::reject_client(ctx, admin, id).await {
+            Ok(()) => Ok(see_other(&format!("{}/admin?view=pending", ctx.issuer))),
+            // Approved meanwhile: show the client as it is now.
+            Err(e) if e.status == StatusCode::CONFLICT => {
+                client_page(ctx, f, id, Some((&e.description, StatusCode::CONFLICT))).await
+            }
+            Err(e) => Err(e),
+        },
         Some("approve") => {
             let shown = field(form, "shown")?.unwrap_or("");
+            // The pending queue's Approve returns to the queue.
+            let back = match field(form, "from")? {
+                Some("queue") => format!("{}/admin?view=pending", ctx.issuer),
+                _ => format!("{}/admin/clients/{id}", ctx.issuer),
+            };
             match service::approve_client(ctx, admin, id, Some(shown)).await {
-                Ok(_) => Ok(see_other(&format!("{}/admin/clients/{id}", ctx.issuer))),
+                Ok(_) => Ok(see_other(&back)),
                 // Changed since the page was shown: show it again, as it is now.
                 Err(e) if e.status == StatusCode::CONFLICT => {
                     client_page(ctx, f, id, Some((&e.description, StatusCode::CONFLICT))).await
@@ -287,7 +328,7 @@ async fn client_post(
             Err(e) => Err(e),
         },
         _ => Err(OAuthError::invalid_request(
-            "the form did not say whether to update, approve, refresh or delete",
+            "the form did not say whether to update, approve, reject, refresh or delete",
         )),
     }
 }
@@ -318,6 +359,7 @@ fn settings_page(ctx: &Ctx<'_>, f: &Frame<'_>, t: &Tenant, status: StatusCode) -
             allowed_scopes: t.dcr.allowed_scopes.to_string(),
             pending_ttl: t.dcr.pending_client_ttl_secs,
             pending_cap: t.dcr.pending_client_cap,
+            audit_retention_days: t.audit_retention_days,
             default_resource: t.default_resource.as_deref().unwrap_or(""),
         },
     )
@@ -326,6 +368,7 @@ fn settings_page(ctx: &Ctx<'_>, f: &Frame<'_>, t: &Tenant, status: StatusCode) -
 async fn settings_post(
     ctx: &Ctx<'_>,
     f: &Frame<'_>,
+    admin: &Admin,
     form: &Params,
 ) -> Result<Response, OAuthError> {
     // Checkboxes are absent when unticked: the form always describes every setting.
@@ -369,12 +412,13 @@ async fn settings_post(
         "pending_client_ttl_secs",
         "pending_client_cap",
         "default_resource",
+        "audit_retention_days",
     ] {
         patch.insert(key.into(), manage::settings_value(key, text(key)?)?);
     }
     match manage::apply_settings(ctx.tenant, &patch) {
         Ok(updated) => {
-            service::save_settings(ctx, &updated).await?;
+            service::save_settings(ctx, admin, &updated).await?;
             Ok(see_other(&format!("{}/admin/settings", ctx.issuer)))
         }
         Err(e) => {
@@ -428,7 +472,7 @@ async fn users_post(
         "add" => {
             let password = field(form, "password")?.unwrap_or("");
             let role = field(form, "role")?.unwrap_or("user");
-            service::add_user(ctx, email, password, role, None)
+            service::add_user(ctx, admin, email, password, role, None)
                 .await
                 .map(|_| ())
         }

@@ -28,6 +28,10 @@ pub(super) struct ClientRow {
     pub(super) redirect_uris: Vec<String>,
     pub(super) created: String,
     pub(super) time_left: String,
+    /// Pending clients: the users who asked an administrator for it (emails), and the
+    /// [`Client::approval_digest`] the queue's Approve form carries.
+    pub(super) requested_by: String,
+    pub(super) shown: String,
 }
 
 #[derive(Template)]
@@ -72,6 +76,7 @@ pub(super) struct ClientPage<'a> {
     pub(super) redirect_uris: Vec<String>,
     pub(super) client_uri: Option<&'a str>,
     pub(super) created: String,
+    pub(super) requested_by: String,
 }
 
 pub(super) struct DocumentView {
@@ -190,6 +195,7 @@ pub(super) struct SettingsPage<'a> {
     pub(super) allowed_scopes: String,
     pub(super) pending_ttl: u64,
     pub(super) pending_cap: u32,
+    pub(super) audit_retention_days: u32,
     pub(super) default_resource: &'a str,
 }
 

@@ -90,7 +90,7 @@ pub(super) async fn sign_in(ctx: &Ctx<'_>, req: &Request) -> Response {
             StatusCode::FORBIDDEN,
         );
     }
-    let user = match signin::check_password(ctx, email, password).await {
+    let user = match signin::check_password(ctx, "console", email, password).await {
         Ok(user) => user,
         Err(SignInError::Throttled) => {
             return signin_page(

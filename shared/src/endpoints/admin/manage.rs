@@ -12,7 +12,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 pub use super::settings::{
-    SETTINGS_KEYS, SettingsPatch, apply_settings, display_text, settings_value, settings_view,
+    SETTINGS_KEYS, SettingsPatch, apply_settings, changed_fields, display_text, settings_value,
+    settings_view,
 };
 
 /// Minimum length of a password set by an administrator or the operator CLI.

@@ -10,8 +10,10 @@
 
 pub mod api;
 mod api_body;
+pub mod audit;
 pub mod body;
 pub mod console;
+mod console_audit;
 mod console_pages;
 mod console_signin;
 pub mod filter;
@@ -36,6 +38,8 @@ pub const API_TOKEN_PREFIX: &str = "gha_";
 pub struct Admin {
     pub user: User,
     pub via: Via,
+    /// Which interface the request came through (`api` or `console`), for the audit trail.
+    pub door: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +144,7 @@ pub async fn authenticate_session(
         via: Via::Session {
             csrf: session_csrf(&session_id),
         },
+        door: "api",
     })
 }
 
@@ -178,10 +183,16 @@ async fn by_token(
     Ok(Admin {
         user,
         via: Via::Token { hash },
+        door: "api",
     })
 }
 
 impl Admin {
+    /// The administrator as the actor of an audit event.
+    pub fn actor(&self) -> crate::domain::Actor {
+        crate::domain::Actor::user(&self.user)
+    }
+
     /// Whether a state-changing request carries what it must: nothing for a bearer token (not
     /// an ambient credential), the session's CSRF token for the cookie.
     pub fn csrf_ok(&self, presented: Option<&str>) -> bool {

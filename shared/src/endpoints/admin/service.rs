@@ -11,7 +11,7 @@ use crate::context::Ctx;
 use crate::crypto;
 use crate::domain::{
     ApiToken, AuthMethod, Client, ClientId, ClientStatus, ConsentMethod, CreatedByType, Email,
-    Tenant, User,
+    EventType, Tenant, User,
 };
 use crate::error::{ErrorCode, OAuthError};
 use crate::store::{StoreError, client_cursor};
@@ -71,6 +71,38 @@ pub async fn filtered_page(
     }
 }
 
+/// The live access requests for each of `clients` that are pending, made since each was
+/// registered, in one read of the tenant's requests (nothing is read when none is pending).
+pub async fn requests_by_client(
+    ctx: &Ctx<'_>,
+    clients: &[Client],
+) -> Result<std::collections::HashMap<ClientId, Vec<crate::domain::AccessRequest>>, OAuthError> {
+    let mut out: std::collections::HashMap<ClientId, Vec<_>> = std::collections::HashMap::new();
+    let pending: std::collections::HashMap<&ClientId, &Client> = clients
+        .iter()
+        .filter(|c| c.status == ClientStatus::Pending)
+        .map(|c| (&c.client_id, c))
+        .collect();
+    if pending.is_empty() {
+        return Ok(out);
+    }
+    let requests = ctx
+        .app
+        .store
+        .list_access_requests(&ctx.tenant.id, None, ctx.now)
+        .await?;
+    for request in requests {
+        if let Some(client) = pending.get(&request.client_id)
+            && request.requester.requested_at >= client.created_at
+        {
+            out.entry(request.client_id.clone())
+                .or_default()
+                .push(request);
+        }
+    }
+    Ok(out)
+}
+
 /// A client id from a path segment: percent-decoded, since a metadata-document client's id is
 /// a URL (`/oauth-clients/https%3A%2F%2Fapp.example%2Fclient.json`).
 fn client_id(raw_id: &str) -> Result<ClientId, OAuthError> {
@@ -123,6 +155,14 @@ pub async fn approve_client(
             .await
             .map_err(store_write)?;
         tracing::info!(client_id = %approved.client_id, approved_by = %admin.user.id, "approved client");
+        let requests = ctx.access_requests(&approved).await;
+        let event = ctx
+            .event(EventType::ClientApproved, admin.actor())
+            .via(admin.door)
+            .about(&approved, &ctx.issuer)
+            .asked_by(&requests)
+            .detail("config_version", approved.config_version);
+        ctx.record(event).await;
         return Ok(approved);
     }
     let updated = client
@@ -139,6 +179,12 @@ pub async fn approve_client(
         config_version = updated.config_version,
         "approved client changes"
     );
+    let event = ctx
+        .event(EventType::ChangesApproved, admin.actor())
+        .via(admin.door)
+        .about(&updated, &ctx.issuer)
+        .detail("config_version", updated.config_version);
+    ctx.record(event).await;
     Ok(updated)
 }
 
@@ -175,6 +221,7 @@ pub async fn refresh_metadata(ctx: &Ctx<'_>, raw_id: &str) -> Result<Client, OAu
 /// Applies an administrator's edit; nothing is written when it changes nothing.
 pub async fn edit_client(
     ctx: &Ctx<'_>,
+    admin: &Admin,
     raw_id: &str,
     edit: &ClientEdit,
 ) -> Result<Client, OAuthError> {
@@ -197,19 +244,82 @@ pub async fn edit_client(
             config_version = updated.config_version,
             "client edited by an administrator"
         );
+        ctx.record(edit_event(ctx, admin, &client, &updated)).await;
     }
     Ok(updated)
 }
 
+/// The audit event of an edit: which of the editable fields changed, and their new values.
+fn edit_event(
+    ctx: &Ctx<'_>,
+    admin: &Admin,
+    before: &Client,
+    after: &Client,
+) -> crate::domain::AuditEvent {
+    let mut event = ctx
+        .event(EventType::ClientEdited, admin.actor())
+        .via(admin.door)
+        .about(after, &ctx.issuer);
+    let mut changed = Vec::new();
+    if before.metadata.client_name != after.metadata.client_name {
+        changed.push("client_name");
+        event = event.detail("client_name", after.metadata.client_name.clone());
+    }
+    if before.metadata.scope != after.metadata.scope {
+        changed.push("scope");
+        event = event.detail("scope", after.metadata.scope.to_string());
+    }
+    if before.consent_method != after.consent_method {
+        changed.push("consent_method");
+        event = event.detail("consent_method", after.consent_method.as_str());
+    }
+    event.detail("changed", changed)
+}
+
 /// Deletes a client; the store revokes its grants with it.
-pub async fn delete_client(ctx: &Ctx<'_>, raw_id: &str) -> Result<(), OAuthError> {
-    let id = client_id(raw_id)?;
+pub async fn delete_client(ctx: &Ctx<'_>, admin: &Admin, raw_id: &str) -> Result<(), OAuthError> {
+    let client = load_client(ctx, raw_id).await?;
     ctx.app
         .store
-        .delete_client(&ctx.tenant.id, &id, ctx.now)
+        .delete_client(&ctx.tenant.id, &client.client_id, ctx.now)
         .await
         .map_err(store_write)?;
-    tracing::info!(client_id = %id, "client deleted; its grants are revoked");
+    tracing::info!(client_id = %client.client_id, "client deleted; its grants are revoked");
+    let event = ctx
+        .event(EventType::ClientDeleted, admin.actor())
+        .via(admin.door)
+        .about(&client, &ctx.issuer);
+    ctx.record(event).await;
+    Ok(())
+}
+
+/// Rejects a pending client: deletes it, only while it is still pending (a queue shown before
+/// a concurrent approval cannot delete the approved client). `409` for an approved client.
+pub async fn reject_client(ctx: &Ctx<'_>, admin: &Admin, raw_id: &str) -> Result<(), OAuthError> {
+    let client = load_client(ctx, raw_id).await?;
+    let approved =
+        || conflict("only a pending client can be rejected; delete an approved client instead");
+    if client.status != ClientStatus::Pending {
+        return Err(approved());
+    }
+    let requests = ctx.access_requests(&client).await;
+    match ctx
+        .app
+        .store
+        .reject_client(&ctx.tenant.id, &client.client_id, ctx.now)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Err(approved()),
+        Err(e) => return Err(store_write(e)),
+    }
+    tracing::info!(client_id = %client.client_id, "pending client rejected");
+    let event = ctx
+        .event(EventType::ClientRejected, admin.actor())
+        .via(admin.door)
+        .about(&client, &ctx.issuer)
+        .asked_by(&requests);
+    ctx.record(event).await;
     Ok(())
 }
 
@@ -249,6 +359,11 @@ pub async fn create_client(
     };
     ctx.app.store.create_client(&client).await?;
     tracing::info!(client_id = %client.client_id, "client created by an administrator");
+    let event = ctx
+        .event(EventType::ClientCreated, admin.actor())
+        .via(admin.door)
+        .about(&client, &ctx.issuer);
+    ctx.record(event).await;
     Ok((client, secret))
 }
 
@@ -256,10 +371,24 @@ pub async fn create_client(
 
 /// Stores changed tenant settings (checked by [`manage::SettingsPatch`]) and drops this
 /// function's cached copy so they apply at once.
-pub async fn save_settings(ctx: &Ctx<'_>, updated: &Tenant) -> Result<(), OAuthError> {
+pub async fn save_settings(
+    ctx: &Ctx<'_>,
+    admin: &Admin,
+    updated: &Tenant,
+) -> Result<(), OAuthError> {
     ctx.app.store.put_tenant(updated).await?;
     ctx.app.invalidate_tenant(&updated.id);
     tracing::info!(tenant = %updated.id, "tenant settings changed");
+    let changed = super::settings::changed_fields(ctx.tenant, updated);
+    if !changed.is_empty() {
+        // Kept for the new retention: the change is recorded under the settings it made.
+        let mut event = ctx
+            .event(EventType::SettingsChanged, admin.actor())
+            .via(admin.door)
+            .detail("changed", changed);
+        event.expires_at = updated.audit_expiry(ctx.now);
+        ctx.record(event).await;
+    }
     Ok(())
 }
 
@@ -272,6 +401,7 @@ pub async fn list_users(ctx: &Ctx<'_>) -> Result<Vec<User>, OAuthError> {
 /// Adds a user; `409` when the email is taken.
 pub async fn add_user(
     ctx: &Ctx<'_>,
+    admin: &Admin,
     email: &str,
     password: &str,
     role: &str,
@@ -284,6 +414,13 @@ pub async fn add_user(
     match ctx.app.store.create_user(&user).await {
         Ok(()) => {
             tracing::info!(user_id = %user.id, "user added");
+            let event = ctx
+                .event(EventType::UserAdded, admin.actor())
+                .via(admin.door)
+                .detail("user_id", user.id.clone())
+                .detail("email", user.email.as_str())
+                .detail("role", user.role.as_str());
+            ctx.record(event).await;
             Ok(user)
         }
         Err(StoreError::AlreadyExists) => Err(OAuthError::new(
@@ -322,7 +459,39 @@ pub async fn edit_user(
         password_changed = edit.password.is_some(),
         "user edited by an administrator"
     );
+    ctx.record(user_event(ctx, admin, &user, &updated, edit))
+        .await;
     Ok(updated)
+}
+
+/// The audit event of a user edit: what changed (never the password itself).
+fn user_event(
+    ctx: &Ctx<'_>,
+    admin: &Admin,
+    before: &User,
+    after: &User,
+    edit: &UserEdit,
+) -> crate::domain::AuditEvent {
+    let mut changed = Vec::new();
+    if before.role != after.role {
+        changed.push("role");
+    }
+    if before.disabled != after.disabled {
+        changed.push("disabled");
+    }
+    if edit.password.is_some() {
+        changed.push("password");
+    }
+    if before.name != after.name {
+        changed.push("name");
+    }
+    ctx.event(EventType::UserChanged, admin.actor())
+        .via(admin.door)
+        .detail("user_id", after.id.clone())
+        .detail("email", after.email.as_str())
+        .detail("changed", changed)
+        .detail("role", after.role.as_str())
+        .detail("disabled", after.disabled)
 }
 
 // ------------------------------------------------------------------ admin API tokens
@@ -352,6 +521,8 @@ pub async fn create_token(
     let (record, token) = new_api_token(&ctx.tenant.id, &admin.user, name, lifetime_secs, ctx.now);
     ctx.app.store.create_api_token(&record).await?;
     tracing::info!(user_id = %admin.user.id, "admin API token created");
+    ctx.record(token_event(ctx, admin, EventType::ApiTokenCreated, &record))
+        .await;
     Ok((record, token))
 }
 
@@ -359,12 +530,35 @@ pub async fn create_token(
 pub async fn revoke_current_token(ctx: &Ctx<'_>, admin: &Admin) -> Result<(), OAuthError> {
     match &admin.via {
         Via::Token { hash } => {
+            let record = ctx
+                .app
+                .store
+                .get_api_token(&ctx.tenant.id, hash, ctx.now)
+                .await?;
             ctx.app.store.delete_api_token(&ctx.tenant.id, hash).await?;
             tracing::info!(user_id = %admin.user.id, "admin API token revoked");
+            if let Some(record) = record {
+                ctx.record(token_event(ctx, admin, EventType::ApiTokenRevoked, &record))
+                    .await;
+            }
             Ok(())
         }
         Via::Session { .. } => Err(OAuthError::invalid_request(
             "send the admin API token to revoke as Authorization: Bearer",
         )),
     }
+}
+
+/// The audit event of an admin API token's creation or revocation: its name and expiry, never
+/// the token or its hash.
+fn token_event(
+    ctx: &Ctx<'_>,
+    admin: &Admin,
+    kind: EventType,
+    record: &ApiToken,
+) -> crate::domain::AuditEvent {
+    ctx.event(kind, admin.actor())
+        .via(admin.door)
+        .detail("name", record.name.clone())
+        .detail("expires_at", record.expires_at)
 }

@@ -28,7 +28,18 @@ pub fn settings_view(tenant: &Tenant) -> Value {
         "cimd_enabled": tenant.cimd_enabled,
         "openid_enabled": tenant.openid_enabled,
         "access_token_signing_alg": tenant.access_token_signing_alg.as_str(),
+        "audit_retention_days": tenant.audit_retention_days,
     })
+}
+
+/// The settings that differ between two versions of a tenant, by name (for the audit trail).
+pub fn changed_fields(before: &Tenant, after: &Tenant) -> Vec<String> {
+    let (old, new) = (settings_view(before), settings_view(after));
+    SETTINGS_KEYS
+        .iter()
+        .filter(|k| old.get(**k) != new.get(**k))
+        .map(|k| (*k).to_owned())
+        .collect()
 }
 
 pub const SETTINGS_KEYS: &[&str] = &[
@@ -43,10 +54,13 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "cimd_enabled",
     "openid_enabled",
     "access_token_signing_alg",
+    "audit_retention_days",
 ];
 
 const PENDING_TTL_RANGE: (u64, u64) = (60, 86_400);
 const PENDING_CAP_MAX: u64 = 100_000;
+/// Audit retention: at least a day, at most ten years.
+const AUDIT_RETENTION_RANGE: (u64, u64) = (1, 3650);
 
 /// A settings change, every field checked as it is read (so a refused change names the first
 /// bad field in key order and applies nothing). `None`: leave the setting as it is;
@@ -76,6 +90,8 @@ pub struct SettingsPatch {
     pub openid_enabled: Option<bool>,
     #[serde(default, deserialize_with = "access_token_signing_alg")]
     pub access_token_signing_alg: Option<SigningAlg>,
+    #[serde(default, deserialize_with = "audit_retention_days")]
+    pub audit_retention_days: Option<u32>,
 }
 
 impl SettingsPatch {
@@ -128,6 +144,9 @@ impl SettingsPatch {
         }
         if let Some(v) = p.access_token_signing_alg {
             out.access_token_signing_alg = v;
+        }
+        if let Some(v) = p.audit_retention_days {
+            out.audit_retention_days = v;
         }
         out
     }
@@ -219,6 +238,17 @@ fn pending_client_cap<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D:
     .map_err(named("pending_client_cap"))
 }
 
+fn audit_retention_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let (min, max) = AUDIT_RETENTION_RANGE;
+    checked(d, |v| {
+        v.as_u64()
+            .filter(|v| (min..=max).contains(v))
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| format!("must be a whole number of days from {min} to {max}"))
+    })
+    .map_err(named("audit_retention_days"))
+}
+
 fn default_resource<'de, D>(d: D) -> Result<Option<Option<String>>, D::Error>
 where
     D: Deserializer<'de>,
@@ -300,7 +330,7 @@ pub fn settings_value(key: &str, raw: &str) -> Result<Value, OAuthError> {
             "false" | "off" | "no" | "0" => Value::Bool(false),
             _ => return Err(bad("must be true or false")),
         },
-        "pending_client_ttl_secs" | "pending_client_cap" => Value::Number(
+        "pending_client_ttl_secs" | "pending_client_cap" | "audit_retention_days" => Value::Number(
             raw.trim()
                 .parse::<u64>()
                 .map_err(|_| bad("must be a whole number"))?

@@ -244,6 +244,44 @@ impl ClientStore for DynamoStore {
         }
     }
 
+    async fn reject_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        // A pending client has no grants and no approval record: the client item is all there
+        // is, deleted only while still pending.
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(client_key(tenant, id))))
+            .condition_expression(format!("{LIVE} AND #status = :pending"))
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":pending", s("pending"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ref se))
+                if matches!(
+                    se.err(),
+                    DeleteItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                // Which condition failed: gone, or approved meanwhile.
+                match self.get_client(tenant, id, now).await? {
+                    Some(_) => Err(StoreError::Conflict),
+                    None => Err(StoreError::NotFound),
+                }
+            }
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+
     async fn approve_client(
         &self,
         tenant: &TenantId,

@@ -103,6 +103,34 @@ pub(super) fn private_key_key(kid: &str) -> (String, String) {
     (format!("SIGNKEY#{kid}"), "SIGNKEY".into())
 }
 
+/// A tenant's audit trail: one partition, sorted by time (`{occurred_at}#{id}`), read newest
+/// first.
+pub(super) fn audit_pk(tenant: &TenantId) -> String {
+    format!("AUDIT#{tenant}")
+}
+
+/// One user's request for an administrator's approval of a pending client.
+pub(super) fn access_request_key(
+    tenant: &TenantId,
+    client: &ClientId,
+    user_id: &str,
+) -> (String, String) {
+    (
+        access_requests_pk(tenant, client),
+        format!("USER#{user_id}"),
+    )
+}
+
+/// The requests for one client.
+pub(super) fn access_requests_pk(tenant: &TenantId, client: &ClientId) -> String {
+    format!("ACCESSREQ#{tenant}#{client}")
+}
+
+/// The requests for every client of a tenant (the pending queue), in the GSI.
+pub(super) fn access_requests_gsi_pk(tenant: &TenantId) -> String {
+    format!("ACCESSREQS#{tenant}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

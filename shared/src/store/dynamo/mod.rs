@@ -5,6 +5,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
+mod audit;
 mod calls;
 mod clients;
 mod codec;

@@ -138,6 +138,28 @@ impl ClientStore for MemoryStore {
         Ok(())
     }
 
+    async fn reject_client(
+        &self,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = ClientKey::text(tenant, id);
+        let status = inner
+            .clients
+            .get(key.as_str())
+            .filter(|c| c.is_live(now))
+            .map(|c| c.status)
+            .ok_or(StoreError::NotFound)?;
+        if status != ClientStatus::Pending {
+            return Err(StoreError::Conflict);
+        }
+        inner.clients.remove(key.as_str());
+        inner.note_write(now);
+        Ok(())
+    }
+
     async fn approve_client(
         &self,
         tenant: &TenantId,

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use stored::{ClientKey, StoredClient};
 
+mod audit;
 mod clients;
 mod directory;
 mod expiry;
@@ -64,6 +65,13 @@ pub(super) struct Inner {
     api_tokens: Expiring<(TenantId, String), ApiToken>,
     public_keys: Vec<PublicSigningKey>,
     private_keys: HashMap<String, String>,
+    /// tenant → audit events by sort key (oldest first; read newest first).
+    audit: HashMap<TenantId, std::collections::BTreeMap<String, crate::domain::AuditEvent>>,
+    /// (tenant, client) → access requests by user id.
+    access_requests: HashMap<
+        (TenantId, crate::domain::ClientId),
+        std::collections::BTreeMap<String, crate::domain::AccessRequest>,
+    >,
 }
 
 macro_rules! expires_at {
