@@ -93,11 +93,13 @@ pub async fn record(store: &dyn Store, notifier: &Notifier, event: &AuditEvent) 
         event = %json,
         "gatehouse event"
     );
-    let publish = async {
+    // Boxed: the SDK's request future is large, and every endpoint that records an event
+    // would otherwise carry it in its own state.
+    let publish = Box::pin(async {
         if event.kind.notifies() {
             notifier.publish(event, &json).await;
         }
-    };
+    });
     let (stored, ()) = tokio::join!(store.put_audit_event(event), publish);
     if let Err(e) = stored {
         tracing::error!(
@@ -110,6 +112,17 @@ pub async fn record(store: &dyn Store, notifier: &Notifier, event: &AuditEvent) 
     }
 }
 
+/// 128 bits, hex: the system clock's microseconds (56 bits) then 72 random bits, so that
+/// events of one second list in the order they happened (the sort key is the time in seconds,
+/// then this id) and two ids never collide.
+fn event_id() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let random = crate::crypto::hex(&crate::crypto::random_bytes::<9>());
+    format!("{:014x}{random}", micros & 0x00ff_ffff_ffff_ffff)
+}
+
 impl AuditEvent {
     /// A new event of `kind` by `actor` in `tenant` at `now`, kept for the tenant's retention.
     pub fn new(
@@ -119,7 +132,7 @@ impl AuditEvent {
         now: crate::domain::UnixTime,
     ) -> Self {
         Self {
-            id: crate::crypto::hex(&crate::crypto::random_bytes::<16>()),
+            id: event_id(),
             kind,
             occurred_at: now,
             tenant: tenant.id.clone(),
@@ -208,7 +221,7 @@ impl Ctx<'_> {
 
     /// Records `event` ([`record`]).
     pub async fn record(&self, event: AuditEvent) {
-        record(self.app.store.as_ref(), &self.app.notifier, &event).await;
+        Box::pin(record(self.app.store.as_ref(), &self.app.notifier, &event)).await;
     }
 
     /// The live access requests for `client` made since it was registered (a metadata-document

@@ -101,13 +101,18 @@ impl App {
         }
         let tenant = self.tenant(route.tenant()).await?;
         let ctx = Ctx::new(self, &tenant, base?, methods, req);
+        // Each endpoint's future is boxed: held inline, the largest of them would size this
+        // one, and in unoptimised builds the poll frames of the nested futures add up to more
+        // than a 2 MiB thread stack.
         match route {
-            Route::Register { .. } => register::handle(&ctx, req).await,
+            Route::Register { .. } => Box::pin(register::handle(&ctx, req)).await,
             Route::ClientConfiguration { client_id, .. } => {
-                client_config::handle(&ctx, client_id, req).await
+                Box::pin(client_config::handle(&ctx, client_id, req)).await
             }
-            Route::AdminApi { rest, .. } => admin::api::handle(&ctx, rest, req).await,
-            Route::Console { rest, .. } => Ok(admin::console::handle(&ctx, rest, req).await),
+            Route::AdminApi { rest, .. } => Box::pin(admin::api::handle(&ctx, rest, req)).await,
+            Route::Console { rest, .. } => {
+                Ok(Box::pin(admin::console::handle(&ctx, rest, req)).await)
+            }
             Route::AuthorizationServerMetadata { .. } => Ok(metadata::response(
                 &self.published,
                 Kind::AuthorizationServer,
@@ -122,15 +127,15 @@ impl App {
                 ctx.tenant,
                 req,
             )),
-            Route::UserInfo { .. } => token::openid::userinfo(&ctx, req).await,
+            Route::UserInfo { .. } => Box::pin(token::openid::userinfo(&ctx, req)).await,
             Route::Authorize { .. } if req.method() == Method::GET => {
-                Ok(authorize::get(&ctx, req).await)
+                Ok(Box::pin(authorize::get(&ctx, req)).await)
             }
-            Route::Authorize { .. } => Ok(authorize::post(&ctx, req).await),
-            Route::Token { .. } => token::token(&ctx, req).await,
-            Route::Revoke { .. } => token::revoke(&ctx, req).await,
-            Route::Introspect { .. } => token::introspect(&ctx, req).await,
-            Route::Jwks { .. } => token::jwks(&ctx, req).await,
+            Route::Authorize { .. } => Ok(Box::pin(authorize::post(&ctx, req)).await),
+            Route::Token { .. } => Box::pin(token::token(&ctx, req)).await,
+            Route::Revoke { .. } => Box::pin(token::revoke(&ctx, req)).await,
+            Route::Introspect { .. } => Box::pin(token::introspect(&ctx, req)).await,
+            Route::Jwks { .. } => Box::pin(token::jwks(&ctx, req)).await,
             Route::ProtectedResourceMetadata { .. } => Ok(metadata::response(
                 &self.published,
                 Kind::ProtectedResource,
@@ -138,8 +143,8 @@ impl App {
                 ctx.tenant,
                 req,
             )),
-            Route::Mcp { .. } => mcp::handle(&ctx, req).await,
-            Route::Approve { .. } => Ok(approval::post(&ctx, req).await),
+            Route::Mcp { .. } => Box::pin(mcp::handle(&ctx, req)).await,
+            Route::Approve { .. } => Ok(Box::pin(approval::post(&ctx, req)).await),
         }
     }
 }

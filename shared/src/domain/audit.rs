@@ -200,7 +200,7 @@ pub struct AccessRequest {
 /// One audit event (`docs/events.md`). Optional fields are absent, never `null`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
-    /// 128 random bits, hex.
+    /// 128 bits, hex: time-ordered within a second, then random (`crate::events`).
     pub id: String,
     #[serde(rename = "type")]
     pub kind: EventType,

@@ -65,7 +65,7 @@ async fn admin_function_serves_console_sign_in_and_the_api_from_proxy_routes() {
 
 /// The console's sign-in page and form through the `{proxy+}` routes; returns the session
 /// cookie pair.
-async fn console_sign_in(app: &App) -> String {
+pub(crate) async fn console_sign_in(app: &App) -> String {
     let signin = handle_event(
         app,
         Function::Admin,
@@ -117,7 +117,7 @@ async fn console_sign_in(app: &App) -> String {
 
 /// An event on the admin API's `ANY /t/{tenant}/api/v1/{proxy+}` route, with cookies, an
 /// optional CSRF header and an optional (base64-encoded) JSON body.
-async fn admin_api(
+pub(crate) async fn admin_api(
     app: &App,
     method: &str,
     path: &str,
@@ -125,7 +125,9 @@ async fn admin_api(
     cookies: Vec<String>,
     csrf: Option<&str>,
 ) -> lambda_http::Response<Body> {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let mut ev = base_event(method, "ANY /t/{tenant}/api/v1/{proxy+}", path);
+    ev["rawQueryString"] = query.into();
     ev["cookies"] = json!(cookies);
     ev["pathParameters"]["proxy"] = path.trim_start_matches("/t/demo/api/v1/").into();
     if let Some(csrf) = csrf {
@@ -140,7 +142,7 @@ async fn admin_api(
 }
 
 /// A form `POST` with cookies to `function` on `route`.
-async fn form_post(
+pub(crate) async fn form_post(
     app: &App,
     function: Function,
     route: &str,
