@@ -35,10 +35,10 @@ REDIRECT = "https://agent.example.com/cb"
 BOUNDS = {
     "metadata (tenant cached)": 0,
     "protected resource metadata": 0,
-    "register": 1,
+    "register": 2,
     "authorize GET, signed out": 2,
-    "sign-in POST (approval page)": 5,
-    "approve POST (code)": 3,
+    "sign-in POST (approval page)": 6,
+    "approve POST (code)": 5,
     "token: authorization_code": 4,
     "token: refresh_token": 4,
     "MCP tools/list": 1,

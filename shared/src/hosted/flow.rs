@@ -186,16 +186,22 @@ pub(crate) async fn issue_code(
         consent: (grants != Grants::Nothing).then_some(&consent),
         approve: approve.then_some((client, session.user_id.as_str())),
     };
-    match ctx
-        .app
-        .store
-        .finish_authorization(finish(approving), ctx.now)
-        .await
-    {
+    // Who asked for the client is read alongside the approval, for its event.
+    let (finished, asked) = tokio::join!(
+        ctx.app.store.finish_authorization(finish(approving), ctx.now),
+        async {
+            if approving {
+                ctx.access_requests(client).await
+            } else {
+                Vec::new()
+            }
+        }
+    );
+    match finished {
         Ok(()) => {
             if approving {
                 tracing::info!(client_id = %client.client_id, approved_by = %session.user_id, "approved client");
-                record_approval(ctx, client, session).await;
+                record_approval(ctx, client, session, &asked).await;
             }
         }
         // The client is no longer pending in the configuration shown: another administrator
@@ -241,14 +247,18 @@ pub(crate) async fn issue_code(
 
 /// The audit event (and administrators' notification) of an approval on the consent page, with
 /// the users who had asked for the client: they can connect now.
-async fn record_approval(ctx: &Ctx<'_>, client: &Client, session: &Session) {
+async fn record_approval(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    session: &Session,
+    requests: &[crate::domain::AccessRequest],
+) {
     let approved = crate::store::approved(client.clone(), &session.user_id, ctx.now);
-    let requests = ctx.access_requests(&approved).await;
     let event = ctx
         .event(EventType::ClientApproved, Actor::session(session))
         .via("consent_page")
         .about(&approved, &ctx.issuer)
-        .asked_by(&requests)
+        .asked_by(requests)
         .detail("config_version", approved.config_version);
     ctx.record(event).await;
 }
