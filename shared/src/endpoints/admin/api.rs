@@ -13,7 +13,7 @@ use super::manage::{ClientEdit, SettingsPatch, UserEdit, settings_view};
 use super::{Admin, AuthError, Via, audit, authenticate, service};
 use crate::client_metadata;
 use crate::context::Ctx;
-use crate::domain::{AccessRequest, Client, ClientId, Requester, User};
+use crate::domain::{AccessRequest, Client, ClientId, ClientStatus, Requester, User};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{self, Cache, Request, Response};
 use crate::params::Params;
@@ -182,7 +182,12 @@ async fn run(ctx: &Ctx<'_>, admin: &Admin, req: &Request, op: Op<'_>) -> Answer 
         Op::CreateClient => create_client(ctx, admin, req).await,
         Op::GetClient(id) => {
             let found = service::load_client(ctx, id).await?;
-            let requests = ctx.access_requests(&found).await;
+            // Requests outlive an approval until their expiry; they concern pending clients.
+            let requests = if found.status == ClientStatus::Pending {
+                ctx.access_requests(&found).await
+            } else {
+                Vec::new()
+            };
             ok(
                 StatusCode::OK,
                 &with_requests(client_view(&found), &requests),
