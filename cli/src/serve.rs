@@ -50,13 +50,7 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Signing keys up front, so the JWKS lists them before the first token.
     gatehouse_core::tokens::ensure_keys(store.as_ref(), gatehouse_core::domain::unix_now()).await?;
     let base = config.public_url.clone().unwrap_or_default();
-    let notifier = match &config.event_bus {
-        Some(bus) => {
-            let sdk = sdk_config(config.events_endpoint.as_deref()).await;
-            Notifier::event_bridge(&sdk, bus.clone(), config.events_endpoint.as_deref())
-        }
-        None => Notifier::log_only(),
-    };
+    let notifier = notifier(&config).await;
     let mut app = App::new(store, config);
     app.notifier = notifier;
     let app = Arc::new(app);
@@ -168,5 +162,16 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+/// Where notifications go: EventBridge when `GATEHOUSE_EVENT_BUS` names a bus, else the log.
+async fn notifier(config: &Config) -> Notifier {
+    match &config.event_bus {
+        Some(bus) => {
+            let sdk = sdk_config(config.events_endpoint.as_deref()).await;
+            Notifier::event_bridge(&sdk, bus.clone(), config.events_endpoint.as_deref())
+        }
+        None => Notifier::log_only(),
     }
 }

@@ -4,7 +4,7 @@
 //! at, and the source address.
 
 use crate::app::App;
-use crate::domain::{Tenant, UnixTime};
+use crate::domain::{AccessRequest, Actor, AuditEvent, Client, EventType, Tenant, UnixTime};
 use crate::endpoints::metadata;
 use crate::http::{ClientIp, Request};
 use crate::router::Methods;
@@ -41,6 +41,47 @@ impl<'a> Ctx<'a> {
             now: app.now(),
             ip: req.extensions().get::<ClientIp>().map(|c| c.0),
             methods,
+        }
+    }
+}
+
+/// Audit events of the request's tenant (`crate::events`).
+impl Ctx<'_> {
+    /// A new event in this request's tenant, at its time, from its source address.
+    pub fn event(&self, kind: EventType, actor: Actor) -> AuditEvent {
+        let mut event = AuditEvent::new(self.tenant, kind, actor, self.now);
+        event.source_ip = self.ip.map(|ip| ip.to_string());
+        event
+    }
+
+    /// Records `event` ([`crate::events::record`]).
+    pub async fn record(&self, event: AuditEvent) {
+        Box::pin(crate::events::record(
+            self.app.store.as_ref(),
+            &self.app.notifier,
+            &event,
+        ))
+        .await;
+    }
+
+    /// The live access requests for `client` made since it was registered (a metadata-document
+    /// client deleted and registered again under the same id starts with none). A read that
+    /// fails only leaves them out of the event.
+    pub async fn access_requests(&self, client: &Client) -> Vec<AccessRequest> {
+        match self
+            .app
+            .store
+            .list_access_requests(&self.tenant.id, Some(&client.client_id), self.now)
+            .await
+        {
+            Ok(requests) => requests
+                .into_iter()
+                .filter(|r| r.requester.requested_at >= client.created_at)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "access requests not read for the event");
+                Vec::new()
+            }
         }
     }
 }

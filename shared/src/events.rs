@@ -9,7 +9,6 @@
 //! failure is logged at error level with the whole event, and the log line written first holds
 //! it in any case.
 
-use crate::context::Ctx;
 use crate::domain::{
     AccessRequest, Actor, AuditEvent, Client, ClientSummary, EventType, Requester, Session, User,
 };
@@ -207,41 +206,6 @@ impl Requester {
             user_id: session.user_id.clone(),
             email: session.email.as_str().to_owned(),
             requested_at: now,
-        }
-    }
-}
-
-impl Ctx<'_> {
-    /// A new event in this request's tenant, at its time, from its source address.
-    pub fn event(&self, kind: EventType, actor: Actor) -> AuditEvent {
-        let mut event = AuditEvent::new(self.tenant, kind, actor, self.now);
-        event.source_ip = self.ip.map(|ip| ip.to_string());
-        event
-    }
-
-    /// Records `event` ([`record`]).
-    pub async fn record(&self, event: AuditEvent) {
-        Box::pin(record(self.app.store.as_ref(), &self.app.notifier, &event)).await;
-    }
-
-    /// The live access requests for `client` made since it was registered (a metadata-document
-    /// client deleted and registered again under the same id starts with none). A read that
-    /// fails only leaves them out of the event.
-    pub async fn access_requests(&self, client: &Client) -> Vec<AccessRequest> {
-        match self
-            .app
-            .store
-            .list_access_requests(&self.tenant.id, Some(&client.client_id), self.now)
-            .await
-        {
-            Ok(requests) => requests
-                .into_iter()
-                .filter(|r| r.requester.requested_at >= client.created_at)
-                .collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "access requests not read for the event");
-                Vec::new()
-            }
         }
     }
 }

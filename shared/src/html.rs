@@ -53,6 +53,8 @@ pub struct ConsentPage<'a> {
     /// The configuration the page shows; a decision on another one is refused and the page
     /// shown again.
     pub config_version: u32,
+    /// A pending client whose application an administrator may trust on approval.
+    pub trustable: bool,
 }
 
 /// A pending client met by a regular user: the "ask an administrator" form, or (`asked`) the

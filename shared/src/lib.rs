@@ -32,3 +32,4 @@ pub mod signin;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod trust;

@@ -254,6 +254,7 @@ fn new_pending(tenant: &Tenant, id: &ClientId, doc: Document, now: UnixTime) -> 
         config_version: u32::try_from(now).unwrap_or(u32::MAX),
         metadata: doc.metadata,
         pending_changes: None,
+        vendor_trust: None,
         document: Some(doc.state),
     }
 }

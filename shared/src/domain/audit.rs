@@ -43,10 +43,14 @@ pub enum EventType {
     SignInSucceeded,
     #[serde(rename = "signin.failed")]
     SignInFailed,
+    #[serde(rename = "vendor_trust.created")]
+    TrustCreated,
+    #[serde(rename = "vendor_trust.revoked")]
+    TrustRevoked,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 19] = [
         Self::ClientRegistered,
         Self::ClientCreated,
         Self::AccessRequested,
@@ -64,6 +68,8 @@ impl EventType {
         Self::KeysRotated,
         Self::SignInSucceeded,
         Self::SignInFailed,
+        Self::TrustCreated,
+        Self::TrustRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +91,8 @@ impl EventType {
             Self::KeysRotated => "keys.rotated",
             Self::SignInSucceeded => "signin.succeeded",
             Self::SignInFailed => "signin.failed",
+            Self::TrustCreated => "vendor_trust.created",
+            Self::TrustRevoked => "vendor_trust.revoked",
         }
     }
 

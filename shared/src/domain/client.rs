@@ -175,6 +175,10 @@ pub struct Client {
     /// every other client.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub document: Option<DocumentState>,
+    /// The vendor trust that approved this client at its registration (its id); such a client
+    /// has no approval record until an administrator changes it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vendor_trust: Option<String>,
 }
 
 /// What Gatehouse knows of a CIMD client's metadata document (the storage-layer cache).

@@ -9,6 +9,7 @@ mod ids;
 mod redirect_uri;
 mod scope;
 mod tenant;
+mod trust;
 mod user;
 
 pub use audit::{AccessRequest, Actor, AuditEvent, ClientSummary, EventType, Requester};
@@ -22,6 +23,7 @@ pub use ids::{ClientId, Email, MAX_URL_CLIENT_ID, TenantId};
 pub use redirect_uri::RedirectUri;
 pub use scope::{OFFLINE_ACCESS, ScopeSet, ScopeToken};
 pub use tenant::{DcrSettings, Tenant};
+pub use trust::{TrustCreator, VendorTrust};
 pub use user::{ApiToken, Role, User};
 
 /// Seconds since the Unix epoch. Every time-dependent decision takes `now` as an argument so

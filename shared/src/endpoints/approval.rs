@@ -46,14 +46,25 @@ async fn decide(ctx: &Ctx<'_>, req: &Request) -> Result<Response, AuthorizeError
             session,
             true,
         )),
-        // Approval, the administrator's consent and the code: one store transaction.
+        // Approval, the administrator's consent and the code: one store transaction (and,
+        // when asked for, the trust in the application's future registrations).
         Some("approve") => {
+            let trust = form.params.single("trust_vendor").ok().flatten() == Some("on");
+            if trust {
+                crate::trust::check_eligible(&form.client).map_err(|e| {
+                    authorize::PageError::new(
+                        StatusCode::BAD_REQUEST,
+                        "This application cannot be trusted",
+                        e.description,
+                    )
+                })?;
+            }
             issue_code(
                 ctx,
                 &form.flow(),
                 session,
                 StatusCode::SEE_OTHER,
-                Grants::ApprovalAndConsent,
+                Grants::ApprovalAndConsent { trust },
             )
             .await
         }

@@ -11,12 +11,12 @@ use crate::context::Ctx;
 use crate::crypto;
 use crate::domain::{
     Actor, Client, ClientId, ClientMetadata, ClientStatus, ConsentMethod, CreatedByType, EventType,
-    Tenant, UnixTime,
+    Tenant, UnixTime, VendorTrust,
 };
 use crate::error::OAuthError;
 use crate::http::{self, Cache, Request, Response};
 use crate::policy;
-use crate::store::StoreError;
+use crate::store::{PendingQuota, StoreError};
 use ::http::StatusCode;
 use serde_json::Value;
 
@@ -30,14 +30,28 @@ pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError
     let metadata = policy::apply_dcr_policy(requested, &tenant.dcr_policy())?;
     let (client, issued) = new_pending_client(tenant, metadata, now);
     let quota = policy::pending_quota(&tenant.dcr);
-    match app.store.create_pending_client(&client, quota, now).await {
-        Ok(()) => {}
-        Err(StoreError::PendingCapReached) => {
-            return Err(OAuthError::too_many_requests(
-                "this tenant has too many unapproved registrations; an administrator must approve or let them expire before new ones are accepted",
-                policy::retry_after(quota, now),
+    let cap_reached = || {
+        OAuthError::too_many_requests(
+            "this tenant has too many unapproved registrations; an administrator must approve or let them expire before new ones are accepted",
+            policy::retry_after(quota, now),
+        )
+    };
+    match trusted_registration(ctx, &client, quota).await {
+        Ok(Some(approved)) => {
+            return Ok(registration_response(
+                &approved,
+                &ctx.issuer,
+                Some(&issued),
+                StatusCode::CREATED,
             ));
         }
+        Ok(None) => {}
+        Err(StoreError::PendingCapReached) => return Err(cap_reached()),
+        Err(other) => return Err(other.into()),
+    }
+    match app.store.create_pending_client(&client, quota, now).await {
+        Ok(()) => {}
+        Err(StoreError::PendingCapReached) => return Err(cap_reached()),
         Err(other) => return Err(other.into()),
     }
     tracing::info!(
@@ -59,6 +73,59 @@ pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError
         Some(&issued),
         StatusCode::CREATED,
     ))
+}
+
+/// A registration of an application an administrator trusts ([`VendorTrust`]): created
+/// approved and linked to the trust, in a transaction that holds only while the trust is
+/// active. `None`: no active trust matches, and the client is registered pending.
+async fn trusted_registration(
+    ctx: &Ctx<'_>,
+    pending: &Client,
+    quota: PendingQuota,
+) -> Result<Option<Client>, StoreError> {
+    if VendorTrust::eligibility(pending).is_err() {
+        return Ok(None);
+    }
+    let id = VendorTrust::id_of(&pending.metadata);
+    let trust = ctx.app.store.get_trust(&ctx.tenant.id, &id).await?;
+    if !trust.as_ref().is_some_and(VendorTrust::is_active) {
+        return Ok(None);
+    }
+    let client = Client {
+        status: ClientStatus::Approved,
+        expires_at: None,
+        approved_by: Some(format!("vendor-trust:{id}")),
+        approved_at: Some(ctx.now),
+        vendor_trust: Some(id.clone()),
+        ..pending.clone()
+    };
+    match ctx
+        .app
+        .store
+        .create_trusted_client(&client, quota, ctx.now)
+        .await
+    {
+        Ok(()) => {}
+        // Revoked since it was read.
+        Err(StoreError::Conflict) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    tracing::info!(client_id = %client.client_id, vendor_trust = %id, "registered client approved by a vendor trust");
+    let anonymous = Actor::Anonymous { email: None };
+    let registered = ctx
+        .event(EventType::ClientRegistered, anonymous)
+        .via("registration")
+        .about(&client, &ctx.issuer)
+        .detail("vendor_trust", id.clone());
+    ctx.record(registered).await;
+    let approved = ctx
+        .event(EventType::ClientApproved, Actor::System)
+        .via("vendor_trust")
+        .about(&client, &ctx.issuer)
+        .detail("vendor_trust", id)
+        .detail("config_version", client.config_version);
+    ctx.record(approved).await;
+    Ok(Some(client))
 }
 
 /// `application/json`, at most 64 KiB (RFC 7591 §3.1, RFC 7592 §2.2).
@@ -102,6 +169,7 @@ pub fn new_pending_client(
         metadata,
         document: None,
         pending_changes: None,
+        vendor_trust: None,
     };
     (
         client,

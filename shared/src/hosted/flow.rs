@@ -127,8 +127,9 @@ pub(crate) enum Grants {
     Nothing,
     /// The user consented on this page.
     Consent,
-    /// An administrator approved the pending client (and so consented).
-    ApprovalAndConsent,
+    /// An administrator approved the pending client (and so consented); `trust`: and trusted
+    /// its application's future registrations ([`crate::domain::VendorTrust`]).
+    ApprovalAndConsent { trust: bool },
 }
 
 /// A fresh authorization code for the parked request and the signed-in user (only its hash is
@@ -179,7 +180,8 @@ pub(crate) async fn issue_code(
         scope: areq.scope.clone(),
         granted_at: ctx.now,
     };
-    let approving = grants == Grants::ApprovalAndConsent && client.status == ClientStatus::Pending;
+    let approving = matches!(grants, Grants::ApprovalAndConsent { .. })
+        && client.status == ClientStatus::Pending;
     let finish = |approve: bool| Finish {
         request: flow.parked.then_some(areq),
         code: &record,
@@ -187,21 +189,24 @@ pub(crate) async fn issue_code(
         approve: approve.then_some((client, session.user_id.as_str())),
     };
     // Who asked for the client is read alongside the approval, for its event.
-    let (finished, asked) = tokio::join!(
-        ctx.app.store.finish_authorization(finish(approving), ctx.now),
-        async {
-            if approving {
-                ctx.access_requests(client).await
-            } else {
-                Vec::new()
-            }
+    let asking = async {
+        if approving {
+            ctx.access_requests(client).await
+        } else {
+            Vec::new()
         }
-    );
+    };
+    let finishing = ctx
+        .app
+        .store
+        .finish_authorization(finish(approving), ctx.now);
+    let (finished, asked) = tokio::join!(finishing, asking);
     match finished {
         Ok(()) => {
             if approving {
                 tracing::info!(client_id = %client.client_id, approved_by = %session.user_id, "approved client");
-                record_approval(ctx, client, session, &asked).await;
+                let trust = matches!(grants, Grants::ApprovalAndConsent { trust: true });
+                record_approval(ctx, client, session, &asked, trust).await;
             }
         }
         // The client is no longer pending in the configuration shown: another administrator
@@ -230,19 +235,23 @@ pub(crate) async fn issue_code(
                 Err(other) => return Err(other.into()),
             }
         }
-        Err(StoreError::NotFound) if approving => {
-            let event = ctx
-                .event(EventType::ClientExpired, Actor::System)
-                .via("consent_page")
-                .about(client, &ctx.issuer);
-            ctx.record(event).await;
-            return Err(expired_registration().into());
-        }
+        Err(StoreError::NotFound) if approving => return Err(expired(ctx, client).await),
         Err(StoreError::NotFound) => return Err(PageError::start_again().into()),
         Err(other) => return Err(other.into()),
     }
     tracing::info!(client_id = %client.client_id, user_id = %session.user_id, "issued authorization code");
     Ok(flow.redirect.send(status, &[("code", &code)]))
+}
+
+/// A pending client that expired while its approval page was open: reported, and the page
+/// saying so.
+async fn expired(ctx: &Ctx<'_>, client: &Client) -> AuthorizeError {
+    let event = ctx
+        .event(EventType::ClientExpired, Actor::System)
+        .via("consent_page")
+        .about(client, &ctx.issuer);
+    ctx.record(event).await;
+    expired_registration().into()
 }
 
 /// The audit event (and administrators' notification) of an approval on the consent page, with
@@ -252,8 +261,20 @@ async fn record_approval(
     client: &Client,
     session: &Session,
     requests: &[crate::domain::AccessRequest],
+    trust: bool,
 ) {
     let approved = crate::store::approved(client.clone(), &session.user_id, ctx.now);
+    if trust {
+        let creator = crate::domain::TrustCreator {
+            id: session.user_id.clone(),
+            email: session.email.as_str().to_owned(),
+        };
+        // The approval stands; a trust that could not be stored is only logged (the
+        // administrator can trust the application from the console later).
+        if let Err(e) = crate::trust::create(ctx, &approved, creator, "consent_page").await {
+            tracing::error!(error = %e, client_id = %approved.client_id, "vendor trust not stored");
+        }
+    }
     let event = ctx
         .event(EventType::ClientApproved, Actor::session(session))
         .via("consent_page")

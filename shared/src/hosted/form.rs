@@ -2,7 +2,7 @@
 
 use crate::crypto;
 use crate::defaults::SESSION_TTL_SECS;
-use crate::domain::{AuthorizationRequest, Client, ClientId, Session};
+use crate::domain::{Actor, AuthorizationRequest, Client, ClientId, EventType, Session};
 use crate::http::{Request, Response};
 use crate::params::Params;
 use ::http::StatusCode;
@@ -80,6 +80,18 @@ pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedF
     let browser_ok = crypto::verify_secret(&browser, &areq.browser_hash);
     if !(csrf_ok && browser_ok && areq.client_id == client_id) {
         return Err(PageError::forged_form());
+    }
+    if let Some(expired) = flow
+        .expired_client
+        .as_ref()
+        .filter(|_| flow.client.is_none())
+    {
+        // Found past its expiry: nobody approved it in time. Administrators hear of it.
+        let event = ctx
+            .event(EventType::ClientExpired, Actor::System)
+            .via("hosted_form")
+            .about(expired, &ctx.issuer);
+        ctx.record(event).await;
     }
     let client = flow.client.ok_or_else(|| {
         PageError::new(

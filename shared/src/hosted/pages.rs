@@ -97,6 +97,7 @@ pub(crate) fn consent_page(
             client_id: client.client_id.as_str(),
             csrf_token: &areq.csrf_token,
             config_version: client.config_version,
+            trustable: pending && crate::domain::VendorTrust::eligibility(client).is_ok(),
         },
     )
 }

@@ -17,7 +17,7 @@ pub mod memory;
 use crate::domain::{
     AccessRequest, ApiToken, AuditEvent, AuthorizationCode, AuthorizationRequest, Client, ClientId,
     Consent, Email, Grant, PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime,
-    User,
+    User, VendorTrust,
 };
 use async_trait::async_trait;
 
@@ -221,6 +221,41 @@ pub trait AuditStore: Send + Sync + 'static {
     ) -> Result<Vec<AccessRequest>, StoreError>;
 }
 
+/// Vendor trusts: written by the admin function alone; the register function creates a client
+/// approved by one only while it is active.
+#[async_trait]
+pub trait TrustStore: Send + Sync + 'static {
+    /// Creates or replaces (re-activates) a trust.
+    async fn put_trust(&self, trust: &VendorTrust) -> Result<(), StoreError>;
+    async fn get_trust(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<VendorTrust>, StoreError>;
+    /// Every trust of a tenant, newest first.
+    async fn list_trusts(&self, tenant: &TenantId) -> Result<Vec<VendorTrust>, StoreError>;
+    /// Marks a trust revoked (idempotent: the first time stays). Clients it approved stay.
+    /// Errors: [`StoreError::NotFound`].
+    async fn revoke_trust(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Stores a new client approved by the trust it names (`client.vendor_trust`), in one
+    /// transaction that holds only while that trust exists and is not revoked, counted against
+    /// the tenant's registration quota like a pending client (an approved client never expires,
+    /// so a flood of registrations matching a trust must not fill the table either).
+    /// Errors: [`StoreError::Conflict`] (no such active trust), [`StoreError::AlreadyExists`],
+    /// [`StoreError::PendingCapReached`].
+    async fn create_trusted_client(
+        &self,
+        client: &Client,
+        quota: PendingQuota,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+}
+
 /// The hosted flow: parked authorization requests, sessions, consents, codes, sign-in attempt counters, and the one transaction that ends an authorization.
 #[async_trait]
 pub trait FlowStore: Send + Sync + 'static {
@@ -364,9 +399,12 @@ pub trait TokenStore: Send + Sync + 'static {
 /// The whole port, as protocol code holds it (`Arc<dyn Store>`). Its parts are separate traits
 /// so that each adapter implements one topic per file; bring the parts a module calls into
 /// scope (`use crate::store::{ClientStore, ...}`).
-pub trait Store: Directory + ClientStore + FlowStore + TokenStore + AuditStore {}
+pub trait Store:
+    Directory + ClientStore + FlowStore + TokenStore + AuditStore + TrustStore
+{
+}
 
-impl<T: Directory + ClientStore + FlowStore + TokenStore + AuditStore> Store for T {}
+impl<T: Directory + ClientStore + FlowStore + TokenStore + AuditStore + TrustStore> Store for T {}
 
 /// What [`FlowStore::load_flow`] reads.
 #[derive(Debug, Clone, Copy)]
@@ -382,6 +420,9 @@ pub struct FlowItems {
     pub request: Option<AuthorizationRequest>,
     pub client: Option<Client>,
     pub session: Option<Session>,
+    /// The asked-for client when it is a pending client past its expiry that is still stored
+    /// (DynamoDB's sweeper deletes lazily), so that its expiry can be reported; never usable.
+    pub expired_client: Option<Client>,
 }
 
 /// What [`FlowStore::finish_authorization`] writes.
@@ -403,12 +444,18 @@ pub fn client_cursor(client: &Client) -> String {
 /// while it agrees with what the administrator approved. Disagreement means a record was
 /// written by code that may not approve (or by hand): it is refused as corrupt, loudly, and
 /// never used. Shared by both adapters.
+///
+/// A client a vendor trust approved at its registration has no approval record: it is believed
+/// while the trust record (written by the admin function alone) admits it
+/// ([`VendorTrust::admits`]). Adapters read the trust only for such clients.
 pub(crate) fn verified(
     client: Client,
     approval: Option<&crate::domain::Approval>,
+    trust: Option<&VendorTrust>,
 ) -> Result<Client, StoreError> {
     if client.status == crate::domain::ClientStatus::Pending
         || approval.is_some_and(|a| client.agrees_with(a))
+        || (approval.is_none() && trust.is_some_and(|t| t.admits(&client)))
     {
         return Ok(client);
     }
@@ -421,6 +468,17 @@ pub(crate) fn verified(
         "client {} does not agree with its approval record",
         client.client_id
     )))
+}
+
+/// The vendor trust an adapter must read to verify `client` ([`verified`]): only for an
+/// approved client without an approval record that names one.
+pub(crate) fn trust_to_check<'c>(
+    client: &'c Client,
+    approval: Option<&crate::domain::Approval>,
+) -> Option<&'c str> {
+    (client.status == crate::domain::ClientStatus::Approved && approval.is_none())
+        .then_some(client.vendor_trust.as_deref())
+        .flatten()
 }
 
 /// Approval as a pure state change, shared by both adapters so they cannot drift apart.

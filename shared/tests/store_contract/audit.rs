@@ -146,13 +146,21 @@ pub(crate) async fn access_requests_are_recorded_once_while_pending(store: Arc<d
             .expect("list")
             .is_empty()
     );
-    // Approved or gone: nothing to ask for.
+    nothing_to_ask_for_once_approved_or_gone(&store, &c, &other).await;
+}
+
+/// Approved or gone: nothing to ask for.
+async fn nothing_to_ask_for_once_approved_or_gone(
+    store: &Arc<dyn Store>,
+    c: &Client,
+    other: &Client,
+) {
     store
         .approve_client(&c.tenant, &c.client_id, c.config_version, "admin", NOW + 7)
         .await
         .expect("approve");
     assert!(matches!(
-        store.request_access(&ask(&c, "u3", NOW + 8), NOW + 8).await,
+        store.request_access(&ask(c, "u3", NOW + 8), NOW + 8).await,
         Err(StoreError::NotFound)
     ));
     let unknown = pending_client("acme", NOW);
@@ -164,7 +172,7 @@ pub(crate) async fn access_requests_are_recorded_once_while_pending(store: Arc<d
     ));
     assert!(matches!(
         store
-            .request_access(&ask(&other, "u9", NOW + TTL + 1), NOW + TTL + 1)
+            .request_access(&ask(other, "u9", NOW + TTL + 1), NOW + TTL + 1)
             .await,
         Err(StoreError::NotFound)
     ));

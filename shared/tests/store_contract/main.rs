@@ -12,6 +12,7 @@ mod clients;
 mod flow;
 mod support;
 mod tokens;
+mod trust;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use gatehouse_core::store::ClientStore;
@@ -73,6 +74,10 @@ contract!(
     audit::access_requests_are_recorded_once_while_pending,
     audit::concurrent_requests_of_one_user_record_one,
     audit::a_rejection_deletes_only_a_pending_client,
+    trust::trusts_are_kept_per_tenant_and_revoked_once,
+    trust::a_trusted_client_is_created_only_while_its_trust_is_active,
+    trust::trusted_registrations_count_against_the_quota,
+    trust::a_client_its_trust_does_not_admit_is_refused,
 );
 
 /// DynamoDB only (the embedded store cannot hold an approved client without its record): a

@@ -64,6 +64,7 @@ pub(crate) fn pending_client(tenant: &str, now: UnixTime) -> Client {
         registration_token_hash: Some(crypto::hash_secret("rat")),
         config_version: 1,
         pending_changes: None,
+        vendor_trust: None,
         metadata: ClientMetadata {
             client_name: "Agent".into(),
             redirect_uris: vec![RedirectUri::parse("https://agent.example/cb").expect("uri")],

@@ -10,10 +10,10 @@ use super::api_body::{
 use super::body;
 use super::filter::ClientFilter;
 use super::manage::{ClientEdit, SettingsPatch, UserEdit, settings_view};
-use super::{Admin, AuthError, Via, audit, authenticate, service};
+use super::{Admin, AuthError, Via, audit, authenticate, service, trusts};
 use crate::client_metadata;
 use crate::context::Ctx;
-use crate::domain::{AccessRequest, Client, ClientId, ClientStatus, Requester, User};
+use crate::domain::{AccessRequest, Client, ClientId, ClientStatus, Requester, User, VendorTrust};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{self, Cache, Request, Response};
 use crate::params::Params;
@@ -97,6 +97,8 @@ enum Op<'p> {
     DeleteClient(&'p str),
     ApproveClient(&'p str),
     RejectClient(&'p str),
+    ListTrusts,
+    RevokeTrust(&'p str),
     RefreshMetadata(&'p str),
     AuditEvents,
     GetSettings,
@@ -122,7 +124,8 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
             _,
             "approve" | "reject" | "refresh-metadata",
         ] => "POST",
-        ["audit-events"] => "GET",
+        ["audit-events"] | ["vendor-trusts"] => "GET",
+        ["vendor-trusts", _] => "DELETE",
         ["settings"] | ["users", _] => "GET, PATCH",
         ["session"] => "GET",
         ["tokens"] => "POST",
@@ -142,6 +145,8 @@ fn route<'p>(method: &Method, segments: &[&'p str]) -> Op<'p> {
         (Method::POST, ["oauth-clients", id, "reject"]) => Op::RejectClient(id),
         (Method::POST, ["oauth-clients", id, "refresh-metadata"]) => Op::RefreshMetadata(id),
         (Method::GET, ["audit-events"]) => Op::AuditEvents,
+        (Method::GET, ["vendor-trusts"]) => Op::ListTrusts,
+        (Method::DELETE, ["vendor-trusts", id]) => Op::RevokeTrust(id),
         (Method::GET, ["settings"]) => Op::GetSettings,
         (Method::PATCH, ["settings"]) => Op::PatchSettings,
         (Method::GET, ["users"]) => Op::ListUsers,
@@ -180,19 +185,7 @@ async fn run(ctx: &Ctx<'_>, admin: &Admin, req: &Request, op: Op<'_>) -> Answer 
     match op {
         Op::ListClients => list_clients(ctx, req).await,
         Op::CreateClient => create_client(ctx, admin, req).await,
-        Op::GetClient(id) => {
-            let found = service::load_client(ctx, id).await?;
-            // Requests outlive an approval until their expiry; they concern pending clients.
-            let requests = if found.status == ClientStatus::Pending {
-                ctx.access_requests(&found).await
-            } else {
-                Vec::new()
-            };
-            ok(
-                StatusCode::OK,
-                &with_requests(client_view(&found), &requests),
-            )
-        }
+        Op::GetClient(id) => get_client(ctx, id).await,
         Op::PatchClient(id) => {
             let edit = ClientEdit::from_json(&json_body(req)?)?;
             client(
@@ -204,15 +197,20 @@ async fn run(ctx: &Ctx<'_>, admin: &Admin, req: &Request, op: Op<'_>) -> Answer 
             service::delete_client(ctx, admin, id).await?;
             Ok(http::no_content())
         }
-        Op::ApproveClient(id) => {
-            let approved = service::approve_client(ctx, admin, id, None).await?;
-            client(StatusCode::OK, &approved)
-        }
+        Op::ApproveClient(id) => approve_client(ctx, admin, req, id).await,
         Op::RejectClient(id) => {
             service::reject_client(ctx, admin, id).await?;
             Ok(http::no_content())
         }
         Op::AuditEvents => audit_events(ctx, req).await,
+        Op::ListTrusts => {
+            let trusts = trusts::list(ctx).await?;
+            ok(StatusCode::OK, &json!({ "data": trusts }))
+        }
+        Op::RevokeTrust(id) => {
+            trusts::revoke(ctx, admin, id).await?;
+            Ok(http::no_content())
+        }
         Op::RefreshMetadata(id) => {
             client(StatusCode::OK, &service::refresh_metadata(ctx, id).await?)
         }
@@ -325,6 +323,53 @@ async fn create_client(ctx: &Ctx<'_>, admin: &Admin, req: &Request) -> Answer {
     ok(StatusCode::CREATED, &view)
 }
 
+async fn get_client(ctx: &Ctx<'_>, id: &str) -> Answer {
+    let found = service::load_client(ctx, id).await?;
+    // Requests outlive an approval until their expiry; they concern pending clients.
+    let requests = if found.status == ClientStatus::Pending {
+        ctx.access_requests(&found).await
+    } else {
+        Vec::new()
+    };
+    ok(
+        StatusCode::OK,
+        &with_requests(client_view(&found), &requests),
+    )
+}
+
+/// `POST …/approve`: the client as approved, and the id of the vendor trust the approval
+/// created when the body asked for one.
+async fn approve_client(ctx: &Ctx<'_>, admin: &Admin, req: &Request, id: &str) -> Answer {
+    let trust = approve_body(req)?;
+    let approved = service::approve_client(ctx, admin, id, None, trust).await?;
+    let mut view = client_view(&approved);
+    if trust {
+        view["vendor_trust_created"] = VendorTrust::id_of(&approved.metadata).into();
+    }
+    ok(StatusCode::OK, &view)
+}
+
+/// `POST …/approve`'s optional body: `{"trust_vendor": true}` also trusts the application's
+/// future registrations. No body (or `{}`) approves only.
+fn approve_body(req: &Request) -> Result<bool, OAuthError> {
+    if req.body().is_empty() {
+        return Ok(false);
+    }
+    let body = json_body(req)?;
+    if let Some(name) = body.keys().find(|k| *k != "trust_vendor") {
+        return Err(OAuthError::invalid_request(format!(
+            "unknown field {name:?}; the only field is trust_vendor"
+        )));
+    }
+    match body.get("trust_vendor") {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(OAuthError::invalid_request(
+            "trust_vendor must be true or false",
+        )),
+    }
+}
+
 /// A pending client's view with the users who asked an administrator for it (absent when
 /// nobody did).
 fn with_requests(mut view: Value, requests: &[AccessRequest]) -> Value {
@@ -371,6 +416,9 @@ fn client_view(client: &Client) -> Value {
         }
         if let Some(by) = &client.approved_by {
             map.insert("approved_by".into(), by.as_str().into());
+        }
+        if let Some(trust) = &client.vendor_trust {
+            map.insert("vendor_trust".into(), trust.as_str().into());
         }
         if let Some(doc) = &client.document {
             map.insert(

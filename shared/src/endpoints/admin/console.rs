@@ -13,7 +13,7 @@ use super::filter::ClientFilter;
 use super::manage::{self, ClientEdit, UserEdit};
 use super::{Admin, AuthError, authenticate_session, service};
 use crate::context::Ctx;
-use crate::domain::{AuthMethod, ClientStatus, Tenant};
+use crate::domain::{AuthMethod, ClientStatus, Tenant, VendorTrust};
 use crate::error::OAuthError;
 use crate::html;
 use crate::http::{self, Request, Response};
@@ -78,10 +78,14 @@ pub async fn handle(ctx: &Ctx<'_>, rest: &str, req: &Request) -> Response {
         (Method::POST, ["settings"], Some(form)) => settings_post(ctx, &f, &admin, &form).await,
         (Method::GET, ["users"], _) => users_page(ctx, &f, StatusCode::OK).await,
         (Method::GET, ["audit"], _) => super::console_audit::audit_page(ctx, &f, req).await,
+        (Method::GET, ["trusts"], _) => super::console_trusts::trusts_page(ctx, &f).await,
+        (Method::POST, ["trusts"], Some(form)) => {
+            super::console_trusts::trusts_post(ctx, &admin, &form).await
+        }
         (Method::POST, ["users"], Some(form)) => users_post(ctx, &f, &admin, &form).await,
         (Method::POST, ["signout"], Some(_)) => Ok(sign_out(ctx, req).await),
         (_, [""] | ["audit"], _) => Err(OAuthError::method_not_allowed("GET")),
-        (_, ["clients", _] | ["settings"] | ["users"], _) => {
+        (_, ["clients", _] | ["settings"] | ["users"] | ["trusts"], _) => {
             Err(OAuthError::method_not_allowed("GET, POST"))
         }
         (_, ["signout"], _) => Err(OAuthError::method_not_allowed("POST")),
@@ -188,6 +192,7 @@ async fn clients_page(ctx: &Ctx<'_>, f: &Frame<'_>, req: &Request) -> Result<Res
                 .get(&c.client_id)
                 .map_or_else(String::new, |r| emails(r)),
             shown: c.approval_digest(),
+            trustable: VendorTrust::eligibility(c).is_ok(),
         })
         .collect();
     let next_href = next.map(|n| {
@@ -257,6 +262,8 @@ async fn client_page(
             client_uri: c.metadata.client_uri.as_deref(),
             created: html::ago(ctx.now, c.created_at),
             requested_by,
+            trustable: c.status == ClientStatus::Pending && VendorTrust::eligibility(&c).is_ok(),
+            vendor_trust: c.vendor_trust.as_deref(),
         },
     ))
 }
@@ -311,7 +318,8 @@ async fn client_post(
                 Some("queue") => format!("{}/admin?view=pending", ctx.issuer),
                 _ => format!("{}/admin/clients/{id}", ctx.issuer),
             };
-            match service::approve_client(ctx, admin, id, Some(shown)).await {
+            let trust = field(form, "trust_vendor")? == Some("on");
+            match service::approve_client(ctx, admin, id, Some(shown), trust).await {
                 Ok(_) => Ok(see_other(&back)),
                 // Changed since the page was shown: show it again, as it is now.
                 Err(e) if e.status == StatusCode::CONFLICT => {

@@ -32,6 +32,8 @@ pub(super) struct ClientRow {
     /// [`Client::approval_digest`] the queue's Approve form carries.
     pub(super) requested_by: String,
     pub(super) shown: String,
+    /// Whether Approve may also trust the application ([`crate::domain::VendorTrust`]).
+    pub(super) trustable: bool,
 }
 
 #[derive(Template)]
@@ -77,6 +79,8 @@ pub(super) struct ClientPage<'a> {
     pub(super) client_uri: Option<&'a str>,
     pub(super) created: String,
     pub(super) requested_by: String,
+    pub(super) trustable: bool,
+    pub(super) vendor_trust: Option<&'a str>,
 }
 
 pub(super) struct DocumentView {

@@ -16,10 +16,12 @@ pub mod console;
 mod console_audit;
 mod console_pages;
 mod console_signin;
+mod console_trusts;
 pub mod filter;
 pub mod manage;
 pub mod service;
 pub mod settings;
+pub mod trusts;
 
 use crate::app::App;
 use crate::crypto;

@@ -129,13 +129,24 @@ pub async fn load_client(ctx: &Ctx<'_>, raw_id: &str) -> Result<Client, OAuthErr
 /// is of the configuration read here: a client that changes itself meanwhile is not approved.
 /// `shown`: the [`Client::approval_digest`] of the configuration the administrator saw (the
 /// console's page); `409` when the client no longer matches it.
+/// `trust`: also trust the application's future registrations ([`crate::domain::VendorTrust`];
+/// a pending client only, `400` before anything is approved when it cannot found one).
 pub async fn approve_client(
     ctx: &Ctx<'_>,
     admin: &Admin,
     raw_id: &str,
     shown: Option<&str>,
+    trust: bool,
 ) -> Result<Client, OAuthError> {
     let client = load_client(ctx, raw_id).await?;
+    if trust {
+        if client.status != ClientStatus::Pending {
+            return Err(OAuthError::invalid_request(
+                "only the approval of a pending client can trust its application",
+            ));
+        }
+        crate::trust::check_eligible(&client)?;
+    }
     if shown.is_some_and(|digest| !crypto::constant_time_eq(digest, &client.approval_digest())) {
         return Err(conflict(
             "the client changed since this page was shown; nothing was approved: review it again",
@@ -155,6 +166,13 @@ pub async fn approve_client(
             .await
             .map_err(store_write)?;
         tracing::info!(client_id = %approved.client_id, approved_by = %admin.user.id, "approved client");
+        if trust {
+            let creator = crate::domain::TrustCreator {
+                id: admin.user.id.clone(),
+                email: admin.user.email.as_str().to_owned(),
+            };
+            crate::trust::create(ctx, &approved, creator, admin.door).await?;
+        }
         let requests = ctx.access_requests(&approved).await;
         let event = ctx
             .event(EventType::ClientApproved, admin.actor())
@@ -356,6 +374,7 @@ pub async fn create_client(
         metadata,
         document: None,
         pending_changes: None,
+        vendor_trust: None,
     };
     ctx.app.store.create_client(&client).await?;
     tracing::info!(client_id = %client.client_id, "client created by an administrator");

@@ -379,7 +379,11 @@ mod tests {
             ),
             (
                 json!({"colour": "blue", "display_name": 5}),
-                "unknown setting \"colour\"; settings are display_name, dcr_enabled, allowed_auth_methods, require_client_uri, allowed_scopes, pending_client_ttl_secs, pending_client_cap, default_resource, cimd_enabled, openid_enabled, access_token_signing_alg",
+                "unknown setting \"colour\"; settings are display_name, dcr_enabled, allowed_auth_methods, require_client_uri, allowed_scopes, pending_client_ttl_secs, pending_client_cap, default_resource, cimd_enabled, openid_enabled, access_token_signing_alg, audit_retention_days",
+            ),
+            (
+                json!({"audit_retention_days": 0}),
+                "audit_retention_days: must be a whole number of days from 1 to 3650",
             ),
             (
                 json!({"zebra": 1, "display_name": 5}),

@@ -483,13 +483,16 @@ impl DynamoStore {
                 }
             }
         }
-        clients
-            .into_iter()
-            .map(|c| {
-                let key = approval_key(&c.tenant, &c.client_id).0;
-                crate::store::verified(c, records.get(&key))
-            })
-            .collect()
+        let mut out = Vec::with_capacity(clients.len());
+        for c in clients {
+            let approval = records.get(&approval_key(&c.tenant, &c.client_id).0);
+            let trust = match crate::store::trust_to_check(&c, approval) {
+                Some(id) => self.read_trust(&c.tenant, id).await?,
+                None => None,
+            };
+            out.push(crate::store::verified(c, approval, trust.as_ref())?);
+        }
+        Ok(out)
     }
 
     pub(super) async fn exists(&self, key: (String, String)) -> Result<bool, StoreError> {

@@ -10,6 +10,40 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
+impl DynamoStore {
+    /// The transaction step that counts one registration against the tenant's pending quota
+    /// (`PendingCapReached` when the previous window already used it up). The previous window
+    /// is closed (only the current one is incremented), so reading it first and conditioning
+    /// the increment of the current one on the remainder is exact.
+    pub(super) async fn quota_increment(
+        &self,
+        tenant: &TenantId,
+        quota: PendingQuota,
+        now: UnixTime,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let bucket = quota.bucket(now);
+        let previous = self.counter(tenant, bucket - 1, now).await?;
+        if previous >= quota.cap {
+            return Err(StoreError::PendingCapReached);
+        }
+        let limit = quota.cap - previous;
+        let increment = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(pending_counter_key(tenant, bucket))))
+            .update_expression("SET #n = if_not_exists(#n, :zero) + :one, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":ttl", n(quota.bucket_expiry(bucket)))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(increment).build())
+    }
+}
+
 #[async_trait]
 impl ClientStore for DynamoStore {
     async fn create_pending_client(
@@ -38,31 +72,11 @@ impl ClientStore for DynamoStore {
             .build()
             .map_err(build_error)?;
         let put = TransactWriteItem::builder().put(put).build();
-        // The previous window is closed (only the current one is incremented), so reading it
-        // first and conditioning the increment of the current one on the remainder is exact.
-        let bucket = quota.bucket(now);
-        let previous = self.counter(&client.tenant, bucket - 1, now).await?;
-        if previous >= quota.cap {
-            return Err(StoreError::PendingCapReached);
-        }
-        let limit = quota.cap - previous;
-        let increment = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_map(pending_counter_key(&client.tenant, bucket))))
-            .update_expression("SET #n = if_not_exists(#n, :zero) + :one, #ttl = :ttl")
-            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
-            .expression_attribute_names("#n", "n")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
-            .expression_attribute_values(":ttl", n(quota.bucket_expiry(bucket)))
-            .build()
-            .map_err(build_error)?;
+        let increment = self.quota_increment(&client.tenant, quota, now).await?;
         let result = send_transaction(
             self.client
                 .transact_write_items()
-                .transact_items(TransactWriteItem::builder().update(increment).build())
+                .transact_items(increment)
                 .transact_items(put),
         )
         .await;

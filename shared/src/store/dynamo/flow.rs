@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::domain::{
-    Approval, AuthorizationCode, AuthorizationRequest, ClientId, Consent, Session, TenantId,
-    UnixTime,
+    Approval, AuthorizationCode, AuthorizationRequest, Client, ClientId, Consent, Session,
+    TenantId, UnixTime,
 };
 use crate::store::{Finish, FlowItems, FlowKeys, FlowStore, StoreError};
 use async_trait::async_trait;
@@ -35,7 +35,14 @@ impl FlowStore for DynamoStore {
                     items.request = r.is_live(now).then_some(r);
                 }
                 Some(AttributeValue::S(k)) if k == "client" => {
-                    items.client = live_client(&item, keys.tenant, now)?;
+                    let client: Client = decode(&item)?;
+                    if client.tenant == *keys.tenant {
+                        if client.is_live(now) {
+                            items.client = Some(client);
+                        } else {
+                            items.expired_client = Some(client);
+                        }
+                    }
                 }
                 Some(AttributeValue::S(k)) if k == "approval" => {
                     approval = Some(decode(&item)?);
@@ -47,10 +54,20 @@ impl FlowStore for DynamoStore {
                 _ => return Err(StoreError::Corrupt("unexpected item in flow batch".into())),
             }
         }
-        items.client = items
-            .client
-            .map(|c| crate::store::verified(c, approval.as_ref()))
-            .transpose()?;
+        items.client = match items.client {
+            Some(c) => {
+                let trust = match crate::store::trust_to_check(&c, approval.as_ref()) {
+                    Some(id) => self.read_trust(keys.tenant, id).await?,
+                    None => None,
+                };
+                Some(crate::store::verified(
+                    c,
+                    approval.as_ref(),
+                    trust.as_ref(),
+                )?)
+            }
+            None => None,
+        };
         Ok(items)
     }
 

@@ -131,6 +131,16 @@ pub(super) fn access_requests_gsi_pk(tenant: &TenantId) -> String {
     format!("ACCESSREQS#{tenant}")
 }
 
+/// A vendor trust, by its id (the digest of what it matches).
+pub(super) fn trust_key(tenant: &TenantId, id: &str) -> (String, String) {
+    (format!("TRUST#{tenant}#{id}"), "TRUST".into())
+}
+
+/// Every vendor trust of a tenant, in the GSI.
+pub(super) fn trusts_gsi_pk(tenant: &TenantId) -> String {
+    format!("TRUSTS#{tenant}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

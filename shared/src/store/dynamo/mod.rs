@@ -15,6 +15,7 @@ mod keys;
 mod setup;
 mod table;
 mod tokens;
+mod trust;
 
 use calls::*;
 use codec::*;

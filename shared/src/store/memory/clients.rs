@@ -23,19 +23,7 @@ impl ClientStore for MemoryStore {
         {
             return Err(StoreError::AlreadyExists);
         }
-        if quota.cap > 0 {
-            let bucket = quota.bucket(now);
-            let used = inner.counter(&client.tenant, bucket, now)
-                + inner.counter(&client.tenant, bucket - 1, now);
-            if used >= quota.cap {
-                return Err(StoreError::PendingCapReached);
-            }
-            let current = inner.counter(&client.tenant, bucket, now);
-            inner.pending_counters.insert(
-                (client.tenant.clone(), bucket),
-                (current + 1, quota.bucket_expiry(bucket)),
-            );
-        }
+        inner.count_registration(&client.tenant, quota, now)?;
         inner.put_client(client, false)?;
         inner.note_write(now);
         Ok(())

@@ -33,6 +33,10 @@ impl FlowStore for MemoryStore {
                     .filter(|s| s.is_live(now))
                     .cloned()
             }),
+            expired_client: match keys.client_id {
+                Some(id) => inner.expired_client(&ClientKey::new(&t, id), now),
+                None => None,
+            },
         })
     }
 

@@ -28,6 +28,7 @@ mod expiry;
 mod flow;
 mod stored;
 mod tokens;
+mod trust;
 
 /// Index entries each map's sweep may visit per write: a write adds at most a few, so the
 /// sweep drains expired items faster than they arrive, while one write never pays for a
@@ -72,6 +73,8 @@ pub(super) struct Inner {
         (TenantId, crate::domain::ClientId),
         std::collections::BTreeMap<String, crate::domain::AccessRequest>,
     >,
+    /// (tenant, trust id) → vendor trust.
+    trusts: HashMap<(TenantId, String), crate::domain::VendorTrust>,
 }
 
 macro_rules! expires_at {
@@ -109,10 +112,23 @@ impl Inner {
 
     /// A live client, checked against its approval record ([`verified`]).
     fn client(&self, key: &ClientKey, now: UnixTime) -> Result<Option<Client>, StoreError> {
-        match self.clients.get(key).filter(|c| c.is_live(now)) {
-            Some(c) => verified(c.decode(key)?, self.approvals.get(key)).map(Some),
-            None => Ok(None),
-        }
+        let Some(stored) = self.clients.get(key).filter(|c| c.is_live(now)) else {
+            return Ok(None);
+        };
+        let client = stored.decode(key)?;
+        let approval = self.approvals.get(key);
+        let trust = crate::store::trust_to_check(&client, approval)
+            .and_then(|id| self.trusts.get(&(client.tenant.clone(), id.to_owned())))
+            .cloned();
+        verified(client, approval, trust.as_ref()).map(Some)
+    }
+
+    /// A pending client past its expiry that the sweep has not reclaimed yet.
+    fn expired_client(&self, key: &ClientKey, now: UnixTime) -> Option<Client> {
+        self.clients
+            .get(key)
+            .filter(|c| !c.is_live(now))
+            .and_then(|c| c.decode(key).ok())
     }
 
     /// Stores `client` (in its compact form) and, when `with_approval`, its approval record.
@@ -145,6 +161,29 @@ impl Inner {
         }
         self.put_client(client, with_approval)?;
         self.note_write(now);
+        Ok(())
+    }
+
+    /// Counts one registration against the tenant's quota, or refuses it when the current
+    /// and previous windows hold `cap` already.
+    fn count_registration(
+        &mut self,
+        tenant: &TenantId,
+        quota: crate::store::PendingQuota,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        if quota.cap == 0 {
+            return Ok(());
+        }
+        let bucket = quota.bucket(now);
+        let current = self.counter(tenant, bucket, now);
+        if current + self.counter(tenant, bucket - 1, now) >= quota.cap {
+            return Err(StoreError::PendingCapReached);
+        }
+        self.pending_counters.insert(
+            (tenant.clone(), bucket),
+            (current + 1, quota.bucket_expiry(bucket)),
+        );
         Ok(())
     }
 
@@ -212,6 +251,7 @@ mod tests {
                 id_token_signed_response_alg: None,
             },
             pending_changes: None,
+            vendor_trust: None,
             document: None,
         }
     }

@@ -88,6 +88,7 @@ impl StoredClient {
             metadata,
             pending_changes,
             document,
+            vendor_trust,
         } = client;
         let doc = DocRef {
             secret_hash: secret_hash.as_deref(),
@@ -100,6 +101,7 @@ impl StoredClient {
             metadata,
             pending_changes: pending_changes.as_ref(),
             document: document.as_ref(),
+            vendor_trust: vendor_trust.as_deref(),
         };
         let doc = serde_json::to_string(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(Self {
@@ -130,6 +132,7 @@ impl StoredClient {
             metadata: doc.metadata,
             pending_changes: doc.pending_changes,
             document: doc.document,
+            vendor_trust: doc.vendor_trust,
         })
     }
 }
@@ -157,6 +160,8 @@ struct DocRef<'a> {
     pending_changes: Option<&'a ClientMetadata>,
     #[serde(rename = "d", skip_serializing_if = "Option::is_none")]
     document: Option<&'a DocumentState>,
+    #[serde(rename = "v", skip_serializing_if = "Option::is_none")]
+    vendor_trust: Option<&'a str>,
 }
 
 /// [`DocRef`] as read back.
@@ -182,6 +187,8 @@ struct Doc {
     pending_changes: Option<ClientMetadata>,
     #[serde(rename = "d", default)]
     document: Option<DocumentState>,
+    #[serde(rename = "v", default)]
+    vendor_trust: Option<String>,
 }
 
 #[cfg(test)]
@@ -228,6 +235,7 @@ mod tests {
             config_version: 7,
             metadata: metadata("a"),
             pending_changes: Some(metadata("b")),
+            vendor_trust: Some("ab".repeat(32)),
             document: Some(DocumentState {
                 fetched_at: 1,
                 fresh_until: 2,
@@ -247,6 +255,7 @@ mod tests {
                 approved_at: None,
                 registration_token_hash: Some("cd".repeat(32)),
                 pending_changes: None,
+                vendor_trust: None,
                 document: None,
                 ..full.clone()
             };
