@@ -36,6 +36,8 @@ CLIENT_FIELDS = {
     "config_version",
     # Client ID Metadata Document clients only
     "metadata_document", "pending_changes",
+    # Pending clients that users asked an administrator to approve
+    "access_requests",
 }
 CLIENT_REQUIRED_FIELDS = {
     "client_id", "client_name", "createdByType", "status", "consentMethod", "redirect_uris",
@@ -45,7 +47,7 @@ CLIENT_REQUIRED_FIELDS = {
 SETTINGS_FIELDS = {
     "display_name", "dcr_enabled", "allowed_auth_methods", "require_client_uri",
     "allowed_scopes", "pending_client_ttl_secs", "pending_client_cap", "default_resource",
-    "cimd_enabled", "openid_enabled", "access_token_signing_alg",
+    "cimd_enabled", "openid_enabled", "access_token_signing_alg", "audit_retention_days",
 }
 USER_FIELDS = {"id", "email", "role", "disabled", "created_at"}
 
