@@ -98,7 +98,9 @@ class _PageParser(HTMLParser):
             self.forms.append(Form(a.get("action", ""), a.get("method", "get").lower()))
         elif tag == "input" and self.forms:
             self.forms[-1].inputs.append(a)
-            if "name" in a:
+            # An unticked checkbox is not submitted (HTML "constructing the entry list").
+            unticked = a.get("type") in ("checkbox", "radio") and "checked" not in a
+            if "name" in a and not unticked:
                 self.forms[-1].fields[a["name"]] = a.get("value", "")
         elif tag == "button" and self.forms:
             self._button = {

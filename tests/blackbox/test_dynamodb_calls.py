@@ -35,7 +35,7 @@ REDIRECT = "https://agent.example.com/cb"
 BOUNDS = {
     "metadata (tenant cached)": 0,
     "protected resource metadata": 0,
-    "register": 2,
+    "register": 3,
     "authorize GET, signed out": 2,
     "sign-in POST (approval page)": 6,
     "approve POST (code)": 5,

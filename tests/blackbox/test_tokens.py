@@ -75,6 +75,9 @@ class _Forms(HTMLParser):
         if tag == "form":
             self.forms.append({"action": a.get("action", ""), "fields": {}, "buttons": []})
         elif tag == "input" and self.forms and a.get("name"):
+            # An unticked checkbox is not submitted (HTML "constructing the entry list").
+            if a.get("type") in ("checkbox", "radio") and "checked" not in a:
+                return
             self.forms[-1]["fields"][a["name"]] = a.get("value", "")
         elif tag == "button" and self.forms and a.get("name"):
             self.forms[-1]["buttons"].append((a["name"], a.get("value", "")))
