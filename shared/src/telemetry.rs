@@ -98,8 +98,17 @@ pub fn init(default: LogFormat) {
     // `target=level` directives (no regular expressions: `Targets` keeps the regex engine out
     // of the Lambda binaries). An unparsable GATEHOUSE_LOG falls back to the default.
     const DEFAULT: &str = "info,aws_smithy_runtime=warn,aws_config=warn";
+    // Audit events stay logged whatever the level (unless named explicitly): the log line is
+    // one of their sinks (`crate::events`).
     let filter: Targets = std::env::var("GATEHOUSE_LOG")
         .ok()
+        .map(|v| {
+            if v.contains("gatehouse::events") {
+                v
+            } else {
+                format!("{v},gatehouse::events=info")
+            }
+        })
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| DEFAULT.parse().unwrap_or_default());
     let registry = tracing_subscriber::registry().with(filter);

@@ -44,6 +44,7 @@ EVENT_TYPES = [
     "client.changes_approved", "client.rejected", "client.expired", "client.deleted",
     "client.edited", "settings.changed", "user.added", "user.changed", "api_token.created",
     "api_token.revoked", "keys.rotated", "signin.succeeded", "signin.failed",
+    "vendor_trust.created", "vendor_trust.revoked",
 ]
 
 

@@ -10,6 +10,11 @@ This module runs last (its name sorts last) and holds the template to that recor
   table or on the index the access used, whose `dynamodb:LeadingKeys` admits the partition key's
   item-type prefix (shared/storage-schema.md lists them) — otherwise the function answers 503
   on AWS although every local test passes;
+- the same for notification events (docs/events.md): a function that publishes one records
+  `events:PutEvents` on `EVENTBUS` (shared/src/events.rs; whether or not a bus is configured),
+  and must be granted exactly that action on the stack's bus (`EventBus.Arn`), under the
+  source `gatehouse` — otherwise every put is refused on AWS and, since a failed put never
+  fails the request, the administrators are silently never told;
 - every grant is used, or listed below with the reason it is needed although the suite never
   exercises it — otherwise a function holds a power its code does not need (least privilege:
   only the admin function may approve a client, only the token function reads private keys).
@@ -28,6 +33,13 @@ import pytest
 import yaml
 
 from conftest import DYNAMODB_ACCESS_LOG, REPO_ROOT, Server, request
+
+# Notification events: the one non-DynamoDB action a function may hold, recorded by
+# shared/src/events.rs as ("events:PutEvents", "EVENTBUS") and granted only on this resource.
+PUT_EVENTS = "events:PutEvents"
+EVENT_BUS_PREFIX = "EVENTBUS"
+EVENT_BUS_RESOURCES = ("EventBus.Arn", ["EventBus", "Arn"])  # !GetAtt, short or list form
+EVENT_SOURCE = "gatehouse"  # shared/src/events.rs, EVENT_SOURCE
 
 TEMPLATE = REPO_ROOT / "infra" / "template.yaml"
 FUNCTIONS = {
@@ -81,7 +93,8 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 
 def grants() -> dict[str, set[tuple[str, str, str]]]:
-    """function -> {(action, LeadingKeys pattern, "table" | "index")} from the template."""
+    """function -> {(action, LeadingKeys pattern, "table" | "index" | "bus")} from the template;
+    an `events:PutEvents` grant reads ("events:PutEvents", "EVENTBUS", "bus")."""
     template = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
     out: dict[str, set[tuple[str, str, str]]] = {}
     for resource, name in FUNCTIONS.items():
@@ -91,8 +104,11 @@ def grants() -> dict[str, set[tuple[str, str, str]]]:
             for st in policy.get("Statement", []):
                 assert st.get("Effect") == "Allow", f"{resource}: unexpected statement {st}"
                 res = st["Resource"]
-                kind = "index" if "/index/" in json.dumps(res) else "table"
                 conditions = st.get("Condition", {})
+                if any(a.startswith("events:") for a in st["Action"]):
+                    found.add(_event_bus_grant(resource, st))
+                    continue
+                kind = "index" if "/index/" in json.dumps(res) else "table"
                 patterns = [p for cond in conditions.values()
                             for key, values in cond.items() if key == "dynamodb:LeadingKeys"
                             for p in values]
@@ -105,14 +121,32 @@ def grants() -> dict[str, set[tuple[str, str, str]]]:
     return out
 
 
+def _event_bus_grant(resource: str, st: dict) -> tuple[str, str, str]:
+    """The one shape an EventBridge statement may have: `events:PutEvents` alone, on the stack's
+    bus, for the source Gatehouse publishes under (nothing else: a function that could put
+    events under any source could pass them off as another producer's)."""
+    sid = st.get("Sid")
+    assert st["Action"] == [PUT_EVENTS], f"{resource}: statement {sid} grants {st['Action']}"
+    assert st["Resource"] in EVENT_BUS_RESOURCES, (
+        f"{resource}: statement {sid} must name the stack's bus (!GetAtt EventBus.Arn), "
+        f"not {st['Resource']!r}")
+    assert st.get("Condition") == {"StringEquals": {"events:source": [EVENT_SOURCE]}}, (
+        f"{resource}: statement {sid} must be limited to events:source {EVENT_SOURCE!r}: "
+        f"{st.get('Condition')}")
+    return (PUT_EVENTS, EVENT_BUS_PREFIX, "bus")
+
+
 def accesses() -> set[tuple[str, str, str, str]]:
-    """{(function, action, prefix, "table" | "index")} recorded by the suite's servers."""
+    """{(function, action, prefix, "table" | "index" | "bus")} recorded by the suite's servers."""
     if not DYNAMODB_ACCESS_LOG.exists():
         return set()
     out = set()
     for line in DYNAMODB_ACCESS_LOG.read_text().splitlines():
         rec = json.loads(line)
-        kind = "index" if rec.get("index") else "table"
+        if rec["action"].startswith("events:"):
+            kind = "bus"
+        else:
+            kind = "index" if rec.get("index") else "table"
         out.add((rec["function"], rec["action"], rec["prefix"], kind))
     return out
 
@@ -177,9 +211,11 @@ def test_the_access_record_names_real_functions_and_item_types(used):
             continue  # `gatehouse serve` start-up: table creation and seeding
         assert action != "TableOperation", f"{function} makes a table-level call"
         assert prefix and (prefix.endswith("#") or prefix.isupper()), (function, action, prefix)
+        if ":" in action:  # the only non-DynamoDB access: publishing a notification event
+            assert (action, prefix) == (PUT_EVENTS, EVENT_BUS_PREFIX), (function, action, prefix)
 
 
-def test_every_dynamodb_access_of_a_function_is_granted_by_its_policy(used):
+def test_every_access_of_a_function_is_granted_by_its_policy(used):
     policy = grants()
     missing = sorted(
         (function, action, prefix, kind)
@@ -189,8 +225,9 @@ def test_every_dynamodb_access_of_a_function_is_granted_by_its_policy(used):
                     for a, p, k in policy[function])
     )
     assert not missing, (
-        "accesses the template does not grant (function, action, key prefix, table/index); on "
-        f"AWS each is an AccessDenied and a 503:\n" + "\n".join(map(str, missing)))
+        "accesses the template does not grant (function, action, key prefix, table/index/bus); on "
+        "AWS each is an AccessDenied: a 503, or for events:PutEvents a notification never "
+        f"delivered:\n" + "\n".join(map(str, missing)))
 
 
 def test_every_grant_of_a_function_is_used_or_has_a_reason(used, request):
@@ -207,7 +244,7 @@ def test_every_grant_of_a_function_is_used_or_has_a_reason(used, request):
         and (function, action, pattern, kind) not in UNEXERCISED
     )
     assert not unused, (
-        "grants no test exercised (function, action, LeadingKeys pattern, table/index): remove "
+        "grants no test exercised (function, action, LeadingKeys pattern, table/index/bus): remove "
         "them from infra/template.yaml, or list them in UNEXERCISED with the reason:\n"
         + "\n".join(map(str, unused)))
 
