@@ -33,7 +33,7 @@ CLIENT_FIELDS = {
     "grant_types", "response_types", "token_endpoint_auth_method", "scope", "application_type",
     "client_uri", "logo_uri", "tos_uri", "policy_uri", "contacts", "software_id",
     "software_version", "created_at", "expires_at", "approved_at", "approved_by",
-    "config_version",
+    "config_version", "vendor_trust",
     # Client ID Metadata Document clients only
     "metadata_document", "pending_changes",
     # Pending clients that users asked an administrator to approve

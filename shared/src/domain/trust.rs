@@ -122,21 +122,131 @@ impl VendorTrust {
 
     /// Whether this trust stands behind `client` as an approval: the client says it was
     /// approved by this trust, is unchanged since (configuration version 1), has the trusted
-    /// shape, and was approved before any revocation.
+    /// authentication method and software id and only trusted redirect URIs (RFC 7592 lets an
+    /// approved client drop some at once, as for any approval), and was approved no later than
+    /// any revocation (the creating transaction checked the trust was active then; seconds are
+    /// this coarse, so a registration and a revocation in the same second both stand).
     pub fn admits(&self, client: &Client) -> bool {
+        let (uris, method, software_id) = shape(&client.metadata);
         client.status == ClientStatus::Approved
             && client.vendor_trust.as_deref() == Some(self.id.as_str())
             && client.config_version == 1
             && client.created_by == CreatedByType::Dcr
-            && self.id == Self::id_of(&client.metadata)
-            && shape(&client.metadata)
-                == (
-                    self.redirect_uris.clone(),
-                    self.token_endpoint_auth_method,
-                    self.software_id.clone(),
-                )
+            && !uris.is_empty()
+            && uris.iter().all(|u| self.redirect_uris.contains(u))
+            && method == self.token_endpoint_auth_method
+            && software_id == self.software_id
             && client
                 .approved_at
-                .is_some_and(|at| self.revoked_at.is_none_or(|r| at < r))
+                .is_some_and(|at| self.revoked_at.is_none_or(|r| at <= r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ApplicationType, ClientId, ConsentMethod, RedirectUri, ScopeSet};
+
+    fn client(uris: &[&str], now: UnixTime) -> Client {
+        Client {
+            tenant: TenantId::parse("acme").unwrap(),
+            client_id: ClientId::generate(),
+            secret_hash: None,
+            status: ClientStatus::Pending,
+            created_by: CreatedByType::Dcr,
+            consent_method: ConsentMethod::Required,
+            created_at: now,
+            expires_at: Some(now + 3600),
+            approved_by: None,
+            approved_at: None,
+            registration_token_hash: None,
+            config_version: 1,
+            metadata: ClientMetadata {
+                client_name: "Agent".into(),
+                redirect_uris: uris
+                    .iter()
+                    .map(|u| RedirectUri::parse(u).unwrap())
+                    .collect(),
+                grant_types: Vec::new(),
+                response_types: Vec::new(),
+                token_endpoint_auth_method: AuthMethod::None,
+                scope: ScopeSet::default(),
+                application_type: ApplicationType::Web,
+                client_uri: None,
+                logo_uri: None,
+                tos_uri: None,
+                policy_uri: None,
+                software_id: Some("agent".into()),
+                software_version: None,
+                contacts: Vec::new(),
+                id_token_signed_response_alg: None,
+            },
+            pending_changes: None,
+            document: None,
+            vendor_trust: None,
+        }
+    }
+
+    fn approved_by(trust: &VendorTrust, mut c: Client, at: UnixTime) -> Client {
+        c.status = ClientStatus::Approved;
+        c.expires_at = None;
+        c.approved_at = Some(at);
+        c.vendor_trust = Some(trust.id.clone());
+        c
+    }
+
+    fn creator() -> TrustCreator {
+        TrustCreator {
+            id: "a".into(),
+            email: "a@acme.test".into(),
+        }
+    }
+
+    #[test]
+    fn only_https_on_dns_names_can_be_trusted() {
+        let ok = client(&["https://app.example/cb", "https://app.example/cb2"], 0);
+        assert!(VendorTrust::eligibility(&ok).is_ok());
+        for bad in [
+            "http://127.0.0.1:3000/cb",
+            "http://localhost/cb",
+            "https://localhost/cb",
+            "https://dev.localhost/cb",
+            "https://10.0.0.1/cb",
+            "https://[::1]/cb",
+            "com.example.app:/cb",
+        ] {
+            let c = client(&["https://app.example/cb", bad], 0);
+            assert!(VendorTrust::eligibility(&c).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_trust_id_ignores_order_and_admits_the_same_application_only() {
+        let founder = client(&["https://app.example/a", "https://app.example/b"], 0);
+        let trust = VendorTrust::of(&founder, creator(), 0);
+        let same = client(&["https://app.example/b", "https://app.example/a"], 5);
+        assert_eq!(VendorTrust::id_of(&same.metadata), trust.id);
+        assert!(trust.admits(&approved_by(&trust, same.clone(), 5)));
+        // A dropped redirect URI (RFC 7592) still stands; a new one does not.
+        let fewer = client(&["https://app.example/a"], 5);
+        assert!(trust.admits(&approved_by(&trust, fewer, 5)));
+        let more = client(&["https://app.example/a", "https://evil.example/x"], 5);
+        assert!(!trust.admits(&approved_by(&trust, more, 5)));
+        let mut other_method = approved_by(&trust, same.clone(), 5);
+        other_method.metadata.token_endpoint_auth_method = AuthMethod::ClientSecretBasic;
+        assert!(!trust.admits(&other_method));
+        let mut changed = approved_by(&trust, same.clone(), 5);
+        changed.config_version = 2;
+        assert!(
+            !trust.admits(&changed),
+            "changed since: needs an approval record"
+        );
+        // Approved no later than the revocation (same second included); not after.
+        let revoked = VendorTrust {
+            revoked_at: Some(5),
+            ..trust.clone()
+        };
+        assert!(revoked.admits(&approved_by(&trust, same.clone(), 5)));
+        assert!(!revoked.admits(&approved_by(&trust, same, 6)));
     }
 }
