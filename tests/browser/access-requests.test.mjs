@@ -24,15 +24,10 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import {
   ADMIN,
-  OUT,
   SUITE_TIMEOUT_MS,
   USER,
-  browserTestbed,
   consoleSignIn,
   decideAndLand,
   pkceAuthorization,
@@ -40,120 +35,49 @@ import {
   submitAndLoad,
   tokenRequest,
 } from './support.mjs';
+import {
+  ACTOR_TYPES,
+  assertAdminActor,
+  auditRows,
+  detailPath,
+  eventsTestbed,
+  ofType,
+  queueRow,
+  registerClient,
+  safeJson,
+  sleep,
+  tag,
+} from './events-support.mjs';
 
 const TIME_LEFT = /^(\d+) min left$|^under a minute left$/;
-/** How long a log line or an EventBridge delivery may take to show up after the response. */
-const SETTLE_MS = 10_000;
-
-function tag() {
-  return randomBytes(4).toString('hex');
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function safeJson(v) {
-  try {
-    return JSON.stringify(v);
-  } catch {
-    return String(v);
-  }
-}
-
-/** RFC 7591 registration over fetch; asserts 201 and returns the registration. */
-async function registerClient(issuer, metadata) {
-  const resp = await fetch(`${issuer}/oauth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(metadata),
-  });
-  const text = await resp.text();
-  assert.equal(resp.status, 201, `registration failed: ${resp.status} ${text}`);
-  const body = JSON.parse(text);
-  assert.equal(typeof body.client_id, 'string', 'registration answered no client_id');
-  return body;
-}
-
-/** Every path in `value` (an event) whose value is null: spec, fields that do not apply are absent. */
-function nullPaths(value, at = '$') {
-  if (value === null) return [at];
-  if (Array.isArray(value)) return value.flatMap((v, i) => nullPaths(v, `${at}[${i}]`));
-  if (typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => nullPaths(v, `${at}.${k}`));
-  return [];
-}
-
-// ------------------------------------------------------------------ moto: EventBridge → SQS
-
-/**
- * One JSON-protocol request to moto (`service` `events` or `sqs`). moto does not check
- * signatures; the Authorization header only tells it the service and region.
- */
-async function moto(endpoint, service, target, body) {
-  const resp = await fetch(`${endpoint}/`, {
-    method: 'POST',
-    headers: {
-      'content-type': service === 'sqs' ? 'application/x-amz-json-1.0' : 'application/x-amz-json-1.1',
-      'x-amz-target': target,
-      'x-amz-date': '20260101T000000Z',
-      authorization: `AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/${service}/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`,
-    },
-    body: JSON.stringify(body),
-  });
-  const text = await resp.text();
-  assert.equal(resp.status, 200, `moto ${target} answered ${resp.status}: ${text}`);
-  return text ? JSON.parse(text) : {};
-}
-
-/**
- * A fresh event bus in moto whose rule forwards every `gatehouse` event to a fresh SQS queue.
- * Resolves to `{ bus, drain() }`; drain() resolves to the EventBridge envelopes delivered so far
- * (each `{ source, 'detail-type', detail, … }`) and removes them from the queue.
- */
-async function eventBridgeTap(endpoint) {
-  const name = `gatehouse-test-${tag()}`;
-  await moto(endpoint, 'events', 'AWSEvents.CreateEventBus', { Name: name });
-  const { QueueUrl: queueUrl } = await moto(endpoint, 'sqs', 'AmazonSQS.CreateQueue', { QueueName: name });
-  const attrs = await moto(endpoint, 'sqs', 'AmazonSQS.GetQueueAttributes', { QueueUrl: queueUrl, AttributeNames: ['QueueArn'] });
-  await moto(endpoint, 'events', 'AWSEvents.PutRule', {
-    Name: `${name}-all`,
-    EventBusName: name,
-    EventPattern: JSON.stringify({ source: ['gatehouse'] }),
-    State: 'ENABLED',
-  });
-  await moto(endpoint, 'events', 'AWSEvents.PutTargets', {
-    Rule: `${name}-all`,
-    EventBusName: name,
-    Targets: [{ Id: 'queue', Arn: attrs.Attributes.QueueArn }],
-  });
-  return {
-    bus: name,
-    async drain() {
-      const out = [];
-      for (;;) {
-        const r = await moto(endpoint, 'sqs', 'AmazonSQS.ReceiveMessage', { QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 });
-        const messages = r.Messages ?? [];
-        if (messages.length === 0) return out;
-        for (const m of messages) {
-          out.push(JSON.parse(m.Body));
-          await moto(endpoint, 'sqs', 'AmazonSQS.DeleteMessage', { QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle });
-        }
-      }
-    },
-  };
-}
 
 // ------------------------------------------------------------------ the suite
 
 for (const via of ['serve', 'lambda']) {
 describe(`ask an administrator, the pending queue and the audit trail in a real browser (through ${via})`, { timeout: SUITE_TIMEOUT_MS }, () => {
   const lambda = via === 'lambda';
-  const env = { GATEHOUSE_LOG_FORMAT: 'json' };
-  const bed = browserTestbed(undefined, env, { lambda });
-  let gh;
+  /** The administrator's console context (signed in in test 4). */
+  let admin;
+  const {
+    secrets,
+    startedAt,
+    start,
+    stop,
+    loggedEvents,
+    waitForEvents,
+    assertWellFormed,
+    freshPage,
+    adminGoto,
+    adminApi,
+    rememberSessionSecrets,
+    filterAudit: filterAuditPage,
+    allAuditEvents,
+    assertNothingSecret,
+  } = eventsTestbed({ lambda, busPrefix: 'gatehouse-test', admin: () => admin, adminTest: 'test 4', eventLevel: 'INFO', actorTypes: ACTOR_TYPES });
   let cb;
   let issuer;
   /** Lambda path only: the moto EventBridge bus and its queue. */
   let tap;
-  const startedAt = Math.floor(Date.now() / 1000);
 
   // The two clients: `granted` is asked for, approved from the queue and used; `refused` is
   // rejected from the queue.
@@ -163,91 +87,14 @@ describe(`ask an administrator, the pending queue and the audit trail in a real 
   let refused;
   /** The regular user's browser (signed in through the hosted flow in test 2). */
   let user;
-  /** The administrator's console context (signed in in test 4). */
-  let admin;
-  /** Values that must never appear in an event. */
-  const secrets = new Map();
 
   before(async () => {
-    if (lambda) {
-      const endpoint = process.env.GATEHOUSE_TEST_DYNAMODB_ENDPOINT;
-      assert.ok(endpoint, 'the Lambda path needs moto: set GATEHOUSE_TEST_DYNAMODB_ENDPOINT (tests/run does)');
-      tap = await eventBridgeTap(endpoint);
-      // spec: EventBridge PutEvents for the notifying types when GATEHOUSE_EVENT_BUS is set, at
-      // GATEHOUSE_EVENTS_ENDPOINT (credentials and region from the usual AWS env, which
-      // startLambdaGateway sets).
-      Object.assign(env, { GATEHOUSE_EVENT_BUS: tap.bus, GATEHOUSE_EVENTS_ENDPOINT: endpoint });
-    }
-    ({ gh, cb } = await bed.start());
-    issuer = `${gh.base}/t/demo`;
-    secrets.set('the administrator\'s password', ADMIN.password);
-    secrets.set('the user\'s password', USER.password);
+    ({ cb, issuer, tap } = await start());
   });
 
-  after(() => bed.stop());
+  after(() => stop());
 
-  // ---------------------------------------------------------------- reading the events
-
-  /** The server's output: `gatehouse serve`'s stdout/stderr, or every Lambda function's log file. */
-  function serverOutput() {
-    if (!lambda) return gh.output();
-    const dir = path.join(OUT, `lambda-${new URL(gh.base).port}`);
-    return readdirSync(dir)
-      .filter((f) => f.endsWith('.log'))
-      .map((f) => readFileSync(path.join(dir, f), 'utf8'))
-      .join('\n');
-  }
-
-  /**
-   * Every event the server logged so far, in order: spec, one JSON object per line, target
-   * `gatehouse::events`, message "gatehouse event", the fields flattened at the top level:
-   * `event_type` and `event` (the representation as a JSON string).
-   */
-  function loggedEvents() {
-    const events = [];
-    for (const line of serverOutput().split('\n')) {
-      if (!line.startsWith('{')) continue;
-      let rec;
-      try {
-        rec = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      if (rec.target !== 'gatehouse::events' || rec.message !== 'gatehouse event') continue;
-      assert.equal(typeof rec.event, 'string', `the event log line carries no top-level "event" string: ${line}`);
-      assert.equal(rec.level, 'INFO', `event line level: ${line}`);
-      const event = JSON.parse(rec.event);
-      assert.equal(rec.event_type, event.type, `event_type differs from the event's type: ${line}`);
-      events.push(event);
-    }
-    return events;
-  }
-
-  /** Waits until the log holds `n` events matching `pred` (exactly `n` when `exact`); resolves to them. */
-  async function waitForEvents(pred, what, { n = 1, exact = true } = {}) {
-    const deadline = Date.now() + SETTLE_MS;
-    for (;;) {
-      const found = loggedEvents().filter(pred);
-      if (found.length >= n || Date.now() > deadline) {
-        if (exact) assert.equal(found.length, n, `expected ${n} ${what} event(s) in the log, found ${found.length}: ${safeJson(found)}`);
-        else assert.ok(found.length >= n, `expected at least ${n} ${what} event(s) in the log, found ${found.length}`);
-        return found;
-      }
-      await sleep(100);
-    }
-  }
-
-  const ofType = (type, clientId) => (e) => e.type === type && (clientId === undefined || e.client_id === clientId);
-
-  /** The checks every event passes (spec, "Events"). */
-  function assertWellFormed(e) {
-    assert.match(e.id ?? '', /^[0-9a-f]{32}$/, `event id: ${safeJson(e)}`);
-    assert.equal(e.tenant, 'demo');
-    assert.ok(Number.isInteger(e.occurred_at), `occurred_at: ${safeJson(e)}`);
-    assert.ok(e.occurred_at >= startedAt - 5 && e.occurred_at <= Math.floor(Date.now() / 1000) + 5, `occurred_at out of the test's time: ${safeJson(e)}`);
-    assert.deepEqual(nullPaths(e), [], `null fields (spec: absent, never null): ${safeJson(e)}`);
-    assert.ok(['user', 'anonymous', 'client', 'operator', 'system'].includes(e.actor?.type), `actor: ${safeJson(e)}`);
-  }
+  // ---------------------------------------------------------------- checks and helpers
 
   /** spec: the client summary and console link on every client.* event. */
   function assertAboutClient(e, client, name, status) {
@@ -264,46 +111,6 @@ describe(`ask an administrator, the pending queue and the audit trail in a real 
     assert.equal(decodeURIComponent(encoded), client.client_id, `console_url does not name the client: ${e.console_url}`);
   }
 
-  /** The administrator's user id and email as the actor of their actions. */
-  function assertAdminActor(e) {
-    assert.equal(e.actor.type, 'user', `actor: ${safeJson(e.actor)}`);
-    assert.equal(e.actor.email, ADMIN.email);
-    assert.equal(typeof e.actor.id, 'string');
-  }
-
-  // ---------------------------------------------------------------- browser helpers
-
-  async function freshPage() {
-    const p = await bed.freshPage();
-    p.pageErrors = [];
-    p.page.on('pageerror', (e) => p.pageErrors.push(String(e)));
-    return p;
-  }
-
-  const detailPath = (id) => `/admin/clients/${encodeURIComponent(id)}`;
-
-  /** Opens a console page in the administrator's context; asserts the status (200 unless told). */
-  async function adminGoto(pathAndQuery, status = 200) {
-    assert.ok(admin, 'needs the administrator signed in on the console (test 4)');
-    const resp = await admin.page.goto(`${issuer}${pathAndQuery}`);
-    assert.equal(resp?.status(), status, `GET ${pathAndQuery} answered ${resp?.status()}: ${await admin.page.locator('body').innerText()}`);
-    return admin.page;
-  }
-
-  /** One admin API request with the administrator's console session (GET needs no CSRF token). */
-  async function adminApi(pathAndQuery, { method = 'GET' } = {}) {
-    assert.ok(admin, 'needs the administrator signed in on the console (test 4)');
-    const r = await admin.context.request.fetch(`${issuer}/api/v1${pathAndQuery}`, { method, maxRedirects: 0 });
-    const text = await r.text();
-    let body = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // not JSON
-    }
-    return { status: r.status(), body, text };
-  }
-
   /** The code the callback server received for `auth.state` (exactly one hit, no error). */
   function codeFor(auth) {
     const landed = cb.callbackUrlFor(auth.state);
@@ -314,77 +121,15 @@ describe(`ask an administrator, the pending queue and the audit trail in a real 
     return code;
   }
 
-  /** The pending queue's row of a client. */
-  const queueRow = (page, id) => page.locator(`table#pending tr[data-client-id="${id}"]`);
-
-  /** The cookies of a context that are session secrets (never in an event). */
-  async function rememberSessionSecrets(context, who) {
-    for (const c of await context.cookies(issuer)) {
-      if (c.value.length >= 16) secrets.set(`${who}'s ${c.name} cookie`, c.value);
-    }
-  }
-
-  /** The audit filter form submitted with `values` (select type, actor, client_id); resolves to the page. */
+  /** The audit filter form submitted with `values` (select type, actor, client_id); resolves to the page, whose URL carries them. */
   async function filterAudit(values) {
-    const page = await adminGoto('/admin/audit');
-    const form = page.locator('form#audit-filter');
-    await form.waitFor();
-    await form.locator('select[name=type]').selectOption(values.type ?? '');
-    await form.locator('input[name=actor]').fill(values.actor ?? '');
-    await form.locator('input[name=client_id]').fill(values.client_id ?? '');
-    // spec names no submit button: the form's own, or a plain submission of the form.
-    const button = form.locator('button[type=submit], input[type=submit], button:not([type])');
-    let final;
-    if ((await button.count()) > 0) {
-      ({ final } = await submitAndLoad(page, button.first()));
-    } else {
-      [final] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), form.evaluate((f) => f.requestSubmit())]);
-    }
-    assert.equal(final.status(), 200, `the filtered audit page answered ${final.status()}: ${await page.locator('body').innerText()}`);
+    const page = await filterAuditPage(values);
     const landed = new URL(page.url());
     assert.equal(`${landed.origin}${landed.pathname}`, `${issuer}/admin/audit`, `the audit filter went to ${page.url()}`);
     for (const [k, v] of Object.entries(values)) {
       assert.equal(landed.searchParams.get(k), v, `the filter's ${k} is not in the URL ${page.url()}`);
     }
     return page;
-  }
-
-  /** The audit table's rows: `{ id, type, actor, client, via, sourceIp, when }` (trimmed texts). */
-  async function auditRows(page) {
-    await page.locator('table#audit').waitFor();
-    return page.locator('table#audit tr[data-event-id]').evaluateAll((rows) =>
-      rows.map((r) => {
-        const cell = (c) => (r.querySelector(`td.${c}`)?.textContent ?? '<missing>').trim();
-        return {
-          id: r.getAttribute('data-event-id'),
-          type: cell('type'),
-          actor: cell('actor'),
-          client: cell('client'),
-          via: cell('via'),
-          sourceIp: cell('source-ip'),
-          when: cell('when'),
-        };
-      }),
-    );
-  }
-
-  /** Every audit event from the API (following next_cursor), newest first. */
-  async function allAuditEvents(query = '') {
-    const out = [];
-    let cursor;
-    for (let pages = 0; pages < 50; pages++) {
-      const q = new URLSearchParams(query);
-      q.set('limit', '100');
-      if (cursor) q.set('cursor', cursor);
-      const r = await adminApi(`/audit-events?${q}`);
-      assert.equal(r.status, 200, `GET /audit-events?${q} answered ${r.status}: ${r.text}`);
-      assert.ok(Array.isArray(r.body.data), `no data array: ${r.text}`);
-      out.push(...r.body.data);
-      cursor = r.body.next_cursor;
-      if (cursor === undefined) return out;
-      assert.equal(typeof cursor, 'string');
-    }
-    assert.fail('more than 50 pages of audit events');
   }
 
   // ---------------------------------------------------------------- the flow
@@ -781,17 +526,7 @@ describe(`ask an administrator, the pending queue and the audit trail in a real 
   });
 
   test('10. nothing secret in any event (log, audit API)', async () => {
-    const texts = {
-      'the event log lines': loggedEvents().map((e) => JSON.stringify(e)).join('\n'),
-      'the audit API': JSON.stringify(await allAuditEvents()),
-    };
-    assert.ok(secrets.size >= 8, `too few secrets collected to check: ${[...secrets.keys()]}`);
-    for (const [where, text] of Object.entries(texts)) {
-      for (const [what, value] of secrets) {
-        assert.ok(typeof value === 'string' && value.length >= 8, `${what} is not a usable secret`);
-        assert.ok(!text.includes(value), `${where} contain ${what}`);
-      }
-    }
+    await assertNothingSecret(8);
   });
 
   if (lambda) {
@@ -801,13 +536,7 @@ describe(`ask an administrator, the pending queue and the audit trail in a real 
       const notifying = logged.filter((e) => e.type.startsWith('client.'));
       // spec: N types only; here two registrations, one request, one approval, one rejection.
       assert.deepEqual(notifying.map((e) => e.type).sort(), ['client.access_requested', 'client.approved', 'client.registered', 'client.registered', 'client.rejected']);
-      const deadline = Date.now() + SETTLE_MS;
-      const delivered = [];
-      while (delivered.length < notifying.length && Date.now() < deadline) {
-        delivered.push(...(await tap.drain()));
-        if (delivered.length < notifying.length) await sleep(200);
-      }
-      delivered.push(...(await tap.drain()));
+      const delivered = await tap.deliveries(notifying.length);
       assert.equal(delivered.length, notifying.length, `EventBridge got ${delivered.length} events: ${safeJson(delivered.map((d) => d['detail-type']))}`);
       for (const d of delivered) {
         assert.equal(d.source, 'gatehouse');

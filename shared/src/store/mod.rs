@@ -481,6 +481,14 @@ pub(crate) fn trust_to_check<'c>(
         .flatten()
 }
 
+/// Access requests in listing order: oldest first, then by user (both adapters).
+pub(crate) fn sort_requests(requests: &mut [AccessRequest]) {
+    requests.sort_by(|a, b| {
+        (a.requester.requested_at, &a.requester.user_id)
+            .cmp(&(b.requester.requested_at, &b.requester.user_id))
+    });
+}
+
 /// Approval as a pure state change, shared by both adapters so they cannot drift apart.
 pub(crate) fn approved(mut client: Client, approver: &str, now: UnixTime) -> Client {
     client.status = crate::domain::ClientStatus::Approved;

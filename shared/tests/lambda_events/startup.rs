@@ -42,11 +42,28 @@ async fn init_app_on_dynamodb_serves_events_with_the_template_environment() {
     store.ensure_table().await.expect("create the test table");
     let demo = Tenant::new(TenantId::parse("demo").expect("tenant id"), "Demo");
     store.create_tenant(&demo).await.expect("create the tenant");
+    // The stack's event bus (`!Ref EventBus`), on the same emulator.
+    let bus = format!("gatehouse-lambda-{}", gatehouse_core::crypto::new_id());
+    let conf = aws_sdk_eventbridge::config::Builder::from(&shared)
+        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "lambda-start-up-test",
+        ))
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(conf)
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("create the event bus");
 
     for logical_id in FUNCTIONS {
         run_child(
             logical_id,
-            &child_env(logical_id, &table, &endpoint, &region),
+            &child_env(logical_id, (&table, &bus), &endpoint, &region),
         );
     }
     // The registration the register function answered is in the table the template named.
@@ -74,15 +91,22 @@ fn test_client(shared: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(conf)
 }
 
-/// The template's environment for the function (`!Ref Table` being the test table), the
+/// The template's environment for the function (`!Ref Table` and `!Ref EventBus` being the
+/// test's table and bus), the
 /// endpoint override, and what the Lambda runtime adds: region and credentials.
-fn child_env(logical_id: &str, table: &str, endpoint: &str, region: &str) -> Vec<(String, String)> {
+fn child_env(
+    logical_id: &str,
+    (table, bus): (&str, &str),
+    endpoint: &str,
+    region: &str,
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = environment(&read(), logical_id)
         .into_iter()
         .map(|(name, value)| {
             let value = match value {
                 EnvValue::Literal(v) => v,
                 EnvValue::Resource(r) if r == "Table" => table.to_owned(),
+                EnvValue::Resource(r) if r == "EventBus" => bus.to_owned(),
                 EnvValue::Resource(r) => panic!("{name}: no test value for !Ref {r}"),
             };
             (name, value)

@@ -19,8 +19,6 @@ use crate::http::{self, Cache, Request, Response};
 use crate::params::Params;
 use ::http::header::WWW_AUTHENTICATE;
 use ::http::{Method, StatusCode};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
 const REALM: &str = "gatehouse-admin";
@@ -281,22 +279,14 @@ async fn list_clients(ctx: &Ctx<'_>, req: &Request) -> Answer {
         .collect();
     let mut body = json!({ "data": data });
     if let Some(next) = next {
-        body["next_cursor"] = Value::String(URL_SAFE_NO_PAD.encode(next));
+        body["next_cursor"] = Value::String(super::encode_cursor(&next));
     }
     ok(StatusCode::OK, &body)
 }
 
-/// A `cursor` parameter: `next_cursor` of an earlier page, the store's cursor in base64url.
+/// A `cursor` parameter of the client list: the store's [`crate::store::client_cursor`].
 fn decode_cursor(raw: &str) -> Result<String, OAuthError> {
-    let bad =
-        || OAuthError::invalid_request("cursor is malformed; use next_cursor from a previous page");
-    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (time, id) = text.split_once('#').ok_or_else(bad)?;
-    let shaped = time.len() == 12
-        && time.bytes().all(|b| b.is_ascii_digit())
-        && ClientId::parse(id).is_some();
-    if shaped { Ok(text) } else { Err(bad()) }
+    super::decode_cursor(raw, |id| ClientId::parse(id).is_some())
 }
 
 /// `POST …/oauth-clients`: `consentMethod` is judged first, then the RFC 7591 fields an
@@ -386,7 +376,7 @@ async fn audit_events(ctx: &Ctx<'_>, req: &Request) -> Answer {
     let (events, next) = audit::page(ctx, &query).await?;
     let mut body = json!({ "data": events });
     if let Some(next) = next {
-        body["next_cursor"] = Value::String(audit::encode_cursor(&next));
+        body["next_cursor"] = Value::String(super::encode_cursor(&next));
     }
     ok(StatusCode::OK, &body)
 }

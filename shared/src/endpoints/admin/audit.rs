@@ -6,8 +6,6 @@ use crate::context::Ctx;
 use crate::domain::{AuditEvent, EventType};
 use crate::error::OAuthError;
 use crate::params::Params;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 100;
@@ -97,24 +95,12 @@ impl AuditQuery {
     }
 }
 
-/// A `next_cursor` for the API and the console's "next page" link.
-pub fn encode_cursor(store_cursor: &str) -> String {
-    URL_SAFE_NO_PAD.encode(store_cursor)
-}
-
-/// A `cursor` parameter: `next_cursor` of an earlier page, the store's cursor in base64url
-/// (`{occurred_at, 12 digits}#{event id, 32 hex digits}`).
+/// A `cursor` parameter of the audit trail: the store's cursor `{occurred_at, 12
+/// digits}#{event id, 32 hex digits}`, as [`super::decode_cursor`] reads it.
 fn decode_cursor(raw: &str) -> Result<String, OAuthError> {
-    let bad =
-        || OAuthError::invalid_request("cursor is malformed; use next_cursor from a previous page");
-    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (time, id) = text.split_once('#').ok_or_else(bad)?;
-    let shaped = time.len() == 12
-        && time.bytes().all(|b| b.is_ascii_digit())
-        && id.len() == 32
-        && id.bytes().all(|b| b.is_ascii_hexdigit());
-    if shaped { Ok(text) } else { Err(bad()) }
+    super::decode_cursor(raw, |id| {
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// One page of the tenant's events the query lists, newest first, and the store cursor of the

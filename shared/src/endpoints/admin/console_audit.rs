@@ -97,7 +97,7 @@ pub(super) async fn audit_page(
         if let Some(c) = &query.client_id {
             q.append_pair("client_id", c);
         }
-        q.append_pair("cursor", &audit::encode_cursor(&n));
+        q.append_pair("cursor", &super::encode_cursor(&n));
         format!("{}/admin/audit?{}", ctx.issuer, q.finish())
     });
     Ok(html::page(

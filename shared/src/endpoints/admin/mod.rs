@@ -26,6 +26,7 @@ pub mod trusts;
 use crate::app::App;
 use crate::crypto;
 use crate::domain::{ApiToken, Role, Tenant, TenantId, UnixTime, User};
+use crate::error::OAuthError;
 use crate::hosted::cookie_value;
 use crate::http::Request;
 use crate::signin::{SESSION_COOKIE, session_csrf};
@@ -203,4 +204,26 @@ impl Admin {
             Via::Session { csrf } => presented.is_some_and(|p| crypto::constant_time_eq(p, csrf)),
         }
     }
+}
+
+/// A `next_cursor` of a paged listing (the admin API and the console's "next page" links):
+/// the store's cursor in base64url, opaque to callers.
+pub fn encode_cursor(store_cursor: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(store_cursor)
+}
+
+/// A `cursor` parameter: an earlier page's `next_cursor`, back to the store's
+/// `{time, 12 digits}#{id}` with an id `id_ok` accepts; anything else is `400`.
+pub fn decode_cursor(raw: &str, id_ok: impl Fn(&str) -> bool) -> Result<String, OAuthError> {
+    use base64::Engine;
+    let bad =
+        || OAuthError::invalid_request("cursor is malformed; use next_cursor from a previous page");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (time, id) = text.split_once('#').ok_or_else(bad)?;
+    let shaped = time.len() == 12 && time.bytes().all(|b| b.is_ascii_digit()) && id_ok(id);
+    if shaped { Ok(text) } else { Err(bad()) }
 }

@@ -163,10 +163,7 @@ impl AuditStore for DynamoStore {
                 .await?
             }
         };
-        out.sort_by(|a, b| {
-            (a.requester.requested_at, &a.requester.user_id)
-                .cmp(&(b.requester.requested_at, &b.requester.user_id))
-        });
+        crate::store::sort_requests(&mut out);
         Ok(out)
     }
 }
