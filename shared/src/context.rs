@@ -54,6 +54,16 @@ impl Ctx<'_> {
         event
     }
 
+    /// The event of a new client that nobody signed in for registered (`via`: how).
+    pub fn registration_event(&self, client: &Client, via: &'static str) -> AuditEvent {
+        self.event(
+            EventType::ClientRegistered,
+            Actor::Anonymous { email: None },
+        )
+        .via(via)
+        .about(client, &self.issuer)
+    }
+
     /// Records `event` ([`crate::events::record`]).
     pub async fn record(&self, event: AuditEvent) {
         Box::pin(crate::events::record(
@@ -76,7 +86,7 @@ impl Ctx<'_> {
         {
             Ok(requests) => requests
                 .into_iter()
-                .filter(|r| r.requester.requested_at >= client.created_at)
+                .filter(|r| r.concerns(client))
                 .collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "access requests not read for the event");

@@ -66,7 +66,7 @@ pub struct NeedsAdministrator<'a> {
     pub tenant_name: &'a str,
     pub client_name: &'a str,
     pub asked: bool,
-    /// When the pending registration is deleted ("in 59 minutes").
+    /// How long before the pending registration is deleted ([`time_left`]).
     pub time_left: String,
     pub user_email: &'a str,
     pub action: &'a str,
