@@ -65,22 +65,18 @@ async fn store(args: &TableArgs) -> Result<DynamoStore, CliError> {
     }
 }
 
-/// Where operator events are published besides the audit trail: EventBridge when
-/// `GATEHOUSE_EVENT_BUS` names a bus, else the log only. Built once per command.
-async fn notifier(args: &TableArgs) -> Notifier {
-    match env("GATEHOUSE_EVENT_BUS") {
+/// Records an operator's action in the tenant's audit trail (`docs/events.md`), and publishes
+/// it on EventBridge when `GATEHOUSE_EVENT_BUS` names a bus.
+async fn audit(args: &TableArgs, store: &DynamoStore, event: AuditEvent) {
+    let notifier = match env("GATEHOUSE_EVENT_BUS") {
         Some(bus) => {
             let endpoint = env("GATEHOUSE_EVENTS_ENDPOINT");
             let sdk = sdk_config_in(endpoint.as_deref(), args.region.as_deref()).await;
             Notifier::event_bridge(&sdk, bus, endpoint.as_deref())
         }
         None => Notifier::log_only(),
-    }
-}
-
-/// Records an operator's action in the tenant's audit trail (`docs/events.md`).
-async fn audit(args: &TableArgs, store: &DynamoStore, event: AuditEvent) {
-    events::record(store, &notifier(args).await, &event).await;
+    };
+    events::record(store, &notifier, &event).await;
 }
 
 /// An operator's event about `client`; its console link only when `GATEHOUSE_PUBLIC_URL`
@@ -276,7 +272,7 @@ pub async fn clients_approve(args: &TableArgs, tenant: &str, id: &str) -> CliRes
             println!("approved {} ({})", c.client_id, c.metadata.client_name);
             let asked: Vec<_> = requests
                 .into_iter()
-                .filter(|r| r.concerns(&c))
+                .filter(|r| r.requester.requested_at >= c.created_at)
                 .collect();
             let event = client_event(&tenant, EventType::ClientApproved, &c)
                 .asked_by(&asked)
@@ -397,12 +393,11 @@ pub async fn keys_rotate(args: &TableArgs, alg: Option<SigningAlg>) -> CliResult
         kids.push(key.kid);
     }
     // Signing keys serve every tenant: the rotation is in every tenant's trail.
-    let notifier = notifier(args).await;
     for tenant in store.list_tenants().await? {
         let event = AuditEvent::new(&tenant, EventType::KeysRotated, Actor::Operator, unix_now())
             .via("cli")
             .detail("kids", kids.clone());
-        events::record(&store, &notifier, &event).await;
+        audit(args, &store, event).await;
     }
     Ok(())
 }

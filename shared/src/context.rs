@@ -54,16 +54,6 @@ impl Ctx<'_> {
         event
     }
 
-    /// The event of a new client that nobody signed in for registered (`via`: how).
-    pub fn registration_event(&self, client: &Client, via: &'static str) -> AuditEvent {
-        self.event(
-            EventType::ClientRegistered,
-            Actor::Anonymous { email: None },
-        )
-        .via(via)
-        .about(client, &self.issuer)
-    }
-
     /// Records `event` ([`crate::events::record`]).
     pub async fn record(&self, event: AuditEvent) {
         Box::pin(crate::events::record(
@@ -86,7 +76,7 @@ impl Ctx<'_> {
         {
             Ok(requests) => requests
                 .into_iter()
-                .filter(|r| r.concerns(client))
+                .filter(|r| r.requester.requested_at >= client.created_at)
                 .collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "access requests not read for the event");

@@ -66,7 +66,7 @@ pub struct NeedsAdministrator<'a> {
     pub tenant_name: &'a str,
     pub client_name: &'a str,
     pub asked: bool,
-    /// How long before the pending registration is deleted ([`time_left`]).
+    /// When the pending registration is deleted ("in 59 minutes").
     pub time_left: String,
     pub user_email: &'a str,
     pub action: &'a str,

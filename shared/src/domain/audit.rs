@@ -205,15 +205,6 @@ pub struct AccessRequest {
     pub expires_at: UnixTime,
 }
 
-impl AccessRequest {
-    /// Whether the request was made for `client` as it is: since its registration (a
-    /// metadata-document client deleted and registered again under the same id starts with
-    /// none; requests outlive their client until their own expiry).
-    pub fn concerns(&self, client: &Client) -> bool {
-        self.client_id == client.client_id && self.requester.requested_at >= client.created_at
-    }
-}
-
 /// One audit event (`docs/events.md`). Optional fields are absent, never `null`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {

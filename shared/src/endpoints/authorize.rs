@@ -15,7 +15,9 @@
 use crate::cimd::{self, ResolveError};
 use crate::crypto;
 use crate::defaults::AUTHORIZATION_REQUEST_TTL_SECS;
-use crate::domain::{AuthorizationRequest, Client, ClientId, ClientStatus, OpenIdParams, ScopeSet};
+use crate::domain::{
+    Actor, AuthorizationRequest, Client, ClientId, ClientStatus, EventType, OpenIdParams, ScopeSet,
+};
 use crate::endpoints::metadata;
 use crate::error::ErrorCode;
 use crate::http::{Request, Response};
@@ -204,7 +206,13 @@ async fn document_client(
         && client.created_at == ctx.now
         && client.status == ClientStatus::Pending
     {
-        let event = ctx.registration_event(client, "client_id_metadata_document");
+        let event = ctx
+            .event(
+                EventType::ClientRegistered,
+                Actor::Anonymous { email: None },
+            )
+            .via("client_id_metadata_document")
+            .about(client, &ctx.issuer);
         ctx.record(event).await;
     }
     resolved.map_err(|e| match e {

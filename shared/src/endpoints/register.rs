@@ -59,8 +59,14 @@ pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError
         auth_method = client.metadata.token_endpoint_auth_method.as_str(),
         "registered pending client"
     );
-    ctx.record(ctx.registration_event(&client, "registration"))
-        .await;
+    let event = ctx
+        .event(
+            EventType::ClientRegistered,
+            Actor::Anonymous { email: None },
+        )
+        .via("registration")
+        .about(&client, &ctx.issuer);
+    ctx.record(event).await;
     Ok(registration_response(
         &client,
         &ctx.issuer,
@@ -105,8 +111,11 @@ async fn trusted_registration(
         Err(e) => return Err(e),
     }
     tracing::info!(client_id = %client.client_id, vendor_trust = %id, "registered client approved by a vendor trust");
+    let anonymous = Actor::Anonymous { email: None };
     let registered = ctx
-        .registration_event(&client, "registration")
+        .event(EventType::ClientRegistered, anonymous)
+        .via("registration")
+        .about(&client, &ctx.issuer)
         .detail("vendor_trust", id.clone());
     ctx.record(registered).await;
     let approved = ctx

@@ -52,7 +52,7 @@ pub(crate) async fn request_access(
                 .store
                 .get_client(&ctx.tenant.id, &client.client_id, ctx.now)
                 .await?
-                .ok_or_else(PageError::client_gone)?;
+                .ok_or_else(gone)?;
             let next = next_step(ctx, &current, &form.areq, Some(session)).await?;
             let flow = Flow {
                 client: &current,
@@ -63,4 +63,13 @@ pub(crate) async fn request_access(
         Err(e) => return Err(e.into()),
     }
     Ok(needs_admin_page(ctx, client, &form.areq, session, true))
+}
+
+fn gone() -> PageError {
+    PageError::new(
+        StatusCode::GONE,
+        "This application no longer exists",
+        "Its registration expired before an administrator approved it, or it was deleted.",
+    )
+    .with_hint("Return to the application and connect again; it will register anew.")
 }

@@ -45,16 +45,6 @@ impl PageError {
         .with_hint("Return to the application and start connecting again.")
     }
 
-    /// The form's client is gone: expired unapproved, rejected or deleted.
-    pub(crate) fn client_gone() -> Self {
-        Self::new(
-            StatusCode::GONE,
-            "This application no longer exists",
-            "Its registration expired before an administrator approved it, or it was deleted.",
-        )
-        .with_hint("Return to the application and connect again; it will register anew.")
-    }
-
     pub(crate) fn forged_form() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

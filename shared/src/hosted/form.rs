@@ -93,7 +93,14 @@ pub(crate) async fn load_form(ctx: &Ctx<'_>, req: &Request) -> Result<SubmittedF
             .about(expired, &ctx.issuer);
         ctx.record(event).await;
     }
-    let client = flow.client.ok_or_else(PageError::client_gone)?;
+    let client = flow.client.ok_or_else(|| {
+        PageError::new(
+            StatusCode::GONE,
+            "This application no longer exists",
+            "Its registration expired before an administrator approved it, or it was deleted.",
+        )
+        .with_hint("Return to the application and connect again; it will register anew.")
+    })?;
     if !areq.redirect_still_registered(&client.metadata.redirect_uris) {
         return Err(PageError::start_again());
     }

@@ -118,7 +118,12 @@ pub(crate) fn needs_admin_page(
 ) -> Response {
     let nonce = html::nonce();
     let action = ctx.authorize_action();
-    let time_left = html::time_left(ctx.now, client.expires_at.unwrap_or(ctx.now));
+    let left = client.expires_at.unwrap_or(ctx.now).saturating_sub(ctx.now);
+    let time_left = match left / 60 {
+        0 => "in under a minute".to_owned(),
+        1 => "in 1 minute".to_owned(),
+        n => format!("in {n} minutes"),
+    };
     html::page(
         if asked {
             StatusCode::OK

@@ -6,7 +6,7 @@
 
 use super::console_pages::{
     ClientPage, ClientRow, ClientsPage, Frame, SettingsPage, UserRow, UsersPage, changes_view,
-    consent_label, document_view, field, href_id, message, see_other, time_left,
+    consent_label, document_view, href_id, message, see_other, time_left,
 };
 use super::console_signin::{sign_in, sign_out, signin_page};
 use super::filter::ClientFilter;
@@ -142,6 +142,11 @@ fn console_form(req: &Request, admin: &Admin) -> Result<Params, Refusal> {
         }));
     }
     Ok(params)
+}
+
+fn field<'p>(form: &'p Params, name: &'static str) -> Result<Option<&'p str>, OAuthError> {
+    form.single(name)
+        .map_err(|e| OAuthError::invalid_request(e.describe()))
 }
 
 // ------------------------------------------------------------------ clients

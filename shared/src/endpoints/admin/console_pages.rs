@@ -164,15 +164,6 @@ pub(super) fn changes_view(c: &Client) -> Option<ChangesView> {
 }
 
 /// A client id as one path segment.
-/// A console form's field (a repeated one is `400`).
-pub(super) fn field<'p>(
-    form: &'p crate::params::Params,
-    name: &'static str,
-) -> Result<Option<&'p str>, crate::error::OAuthError> {
-    form.single(name)
-        .map_err(|e| crate::error::OAuthError::invalid_request(e.describe()))
-}
-
 pub(super) fn href_id(id: &str) -> String {
     percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

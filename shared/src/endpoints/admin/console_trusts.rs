@@ -2,7 +2,7 @@
 //! and revoked (see [`super::trusts`]).
 
 use super::Admin;
-use super::console_pages::{Frame, field, see_other};
+use super::console_pages::{Frame, see_other};
 use super::trusts;
 use crate::context::Ctx;
 use crate::error::OAuthError;
@@ -68,12 +68,16 @@ pub(super) async fn trusts_post(
     admin: &Admin,
     form: &Params,
 ) -> Result<Response, OAuthError> {
-    if field(form, "action")? != Some("revoke") {
+    let single = |name: &'static str| {
+        form.single(name)
+            .map_err(|e| OAuthError::invalid_request(e.describe()))
+    };
+    if single("action")? != Some("revoke") {
         return Err(OAuthError::invalid_request(
             "the form did not say what to do with the trust",
         ));
     }
-    let id = field(form, "trust_id")?.unwrap_or("");
+    let id = single("trust_id")?.unwrap_or("");
     trusts::revoke(ctx, admin, id).await?;
     Ok(see_other(&format!("{}/admin/trusts", ctx.issuer)))
 }

@@ -93,7 +93,7 @@ pub async fn requests_by_client(
         .await?;
     for request in requests {
         if let Some(client) = pending.get(&request.client_id)
-            && request.concerns(client)
+            && request.requester.requested_at >= client.created_at
         {
             out.entry(request.client_id.clone())
                 .or_default()

@@ -4,7 +4,6 @@
 use crate::domain::{Approval, Client, ClientId, ClientStatus, TenantId, UnixTime};
 use crate::store::{ClientStore, StoreError, TokenStore, approved};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -81,28 +80,6 @@ pub(super) async fn send_transaction(
 
 pub(super) fn condition_failed(codes: &[Option<String>], index: usize) -> bool {
     codes.get(index).and_then(|c| c.as_deref()) == Some("ConditionalCheckFailed")
-}
-
-/// A conditional `DeleteItem`'s outcome: `true` when it deleted, `false` when its condition
-/// did not hold.
-pub(super) fn deleted(
-    result: Result<
-        aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput,
-        SdkError<DeleteItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
-    >,
-) -> Result<bool, StoreError> {
-    match result {
-        Ok(_) => Ok(true),
-        Err(SdkError::ServiceError(ref se))
-            if matches!(
-                se.err(),
-                DeleteItemError::ConditionalCheckFailedException(_)
-            ) =>
-        {
-            Ok(false)
-        }
-        Err(other) => Err(unavailable(other)),
-    }
 }
 
 impl DynamoStore {
@@ -506,22 +483,11 @@ impl DynamoStore {
                 }
             }
         }
-        // Clients a vendor trust approved: each trust read once per listing (one application's
-        // registrations, such as one per connection, all name the same trust).
-        let mut trusts: HashMap<(TenantId, String), Option<crate::domain::VendorTrust>> =
-            HashMap::new();
         let mut out = Vec::with_capacity(clients.len());
         for c in clients {
             let approval = records.get(&approval_key(&c.tenant, &c.client_id).0);
             let trust = match crate::store::trust_to_check(&c, approval) {
-                Some(id) => {
-                    let key = (c.tenant.clone(), id.to_owned());
-                    if !trusts.contains_key(&key) {
-                        let read = self.read_trust(&c.tenant, id).await?;
-                        trusts.insert(key.clone(), read);
-                    }
-                    trusts.get(&key).cloned().flatten()
-                }
+                Some(id) => self.read_trust(&c.tenant, id).await?,
                 None => None,
             };
             out.push(crate::store::verified(c, approval, trust.as_ref())?);

@@ -6,6 +6,7 @@ use crate::domain::{Client, ClientId, ClientStatus, TenantId, UnixTime};
 use crate::store::{ClientStore, FlowKeys, FlowStore, PendingQuota, StoreError, client_cursor};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
@@ -234,7 +235,18 @@ impl ClientStore for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        let existed = deleted(result)?;
+        let existed = match result {
+            Ok(_) => true,
+            Err(SdkError::ServiceError(ref se))
+                if matches!(
+                    se.err(),
+                    DeleteItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                false
+            }
+            Err(other) => return Err(unavailable(other)),
+        };
         self.revoke_client_grants(tenant, id, now).await?;
         // The approval record goes with the client (a metadata-document URL can come back as
         // a new client; its approval starts from nothing).
@@ -266,13 +278,21 @@ impl ClientStore for DynamoStore {
             .expression_attribute_values(":pending", s("pending"))
             .send()
             .await;
-        if deleted(result)? {
-            return Ok(());
-        }
-        // Which condition failed: gone, or approved meanwhile.
-        match self.get_client(tenant, id, now).await? {
-            Some(_) => Err(StoreError::Conflict),
-            None => Err(StoreError::NotFound),
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ref se))
+                if matches!(
+                    se.err(),
+                    DeleteItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                // Which condition failed: gone, or approved meanwhile.
+                match self.get_client(tenant, id, now).await? {
+                    Some(_) => Err(StoreError::Conflict),
+                    None => Err(StoreError::NotFound),
+                }
+            }
+            Err(other) => Err(unavailable(other)),
         }
     }
 

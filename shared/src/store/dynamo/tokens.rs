@@ -9,39 +9,6 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 
-impl DynamoStore {
-    /// Sets `revoked_at` once (`if_not_exists`: the first revocation time stays) on the item at
-    /// `key` (a grant, a vendor trust); `false` when there is no such item.
-    pub(super) async fn mark_revoked(
-        &self,
-        key: (String, String),
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_map(key)))
-            .update_expression("SET revoked_at = if_not_exists(revoked_at, :now)")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ref se))
-                if matches!(
-                    se.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(other) => Err(unavailable(other)),
-        }
-    }
-}
-
 #[async_trait]
 impl TokenStore for DynamoStore {
     async fn redeem_code(
@@ -131,10 +98,28 @@ impl TokenStore for DynamoStore {
         id: &str,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        // Revoking a grant that is not there is not an error (idempotent).
-        self.mark_revoked(grant_key(tenant, id), now)
-            .await
-            .map(drop)
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(grant_key(tenant, id))))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :now)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ref se))
+                if matches!(
+                    se.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(other) => Err(unavailable(other)),
+        }
     }
 
     async fn get_refresh_token(

@@ -6,6 +6,8 @@ use super::*;
 use crate::domain::{Client, TenantId, UnixTime, VendorTrust};
 use crate::store::{PendingQuota, StoreError, TrustStore};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
 
 fn decode_trust(item: &Item, tenant: &TenantId) -> Result<VendorTrust, StoreError> {
@@ -70,10 +72,27 @@ impl TrustStore for DynamoStore {
         id: &str,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        if self.mark_revoked(trust_key(tenant, id), now).await? {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound)
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(trust_key(tenant, id))))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :now)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ref se))
+                if matches!(
+                    se.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Err(StoreError::NotFound)
+            }
+            Err(other) => Err(unavailable(other)),
         }
     }
 
