@@ -75,7 +75,8 @@ enum TenantCommand {
     Show { id: String },
     /// Change settings: key=value pairs (keys as in the settings API: display_name, dcr_enabled,
     /// allowed_auth_methods (comma-separated), require_client_uri, allowed_scopes,
-    /// pending_client_ttl_secs, pending_client_cap, default_resource (empty clears it),
+    /// pending_client_ttl_secs, pending_client_cap, pending_client_source_share_percent,
+    /// default_resource (empty clears it),
     /// cimd_enabled, openid_enabled, access_token_signing_alg, audit_retention_days)
     Set {
         id: String,

@@ -102,6 +102,7 @@ fn measure_steady() {
     let quota = PendingQuota {
         cap: 0,
         window_secs: 10,
+        source: None,
     };
     let start = unix_now() + 1_000;
     for second in 0..40 {

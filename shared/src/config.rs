@@ -25,6 +25,9 @@ pub struct Config {
     pub event_bus: Option<String>,
     /// EventBridge endpoint override (`GATEHOUSE_EVENTS_ENDPOINT`), for a local emulator.
     pub events_endpoint: Option<String>,
+    /// The deployment stage (`GATEHOUSE_STAGE`, the template's `Stage`): the `Stage` dimension
+    /// of the business metrics (`crate::metrics`). `local` when unset.
+    pub stage: String,
     /// How long tenant settings are cached per process (`GATEHOUSE_TENANT_CACHE_TTL`, seconds).
     pub tenant_cache_ttl: Duration,
     /// Registrations per source IP per minute per process (`GATEHOUSE_REGISTRATION_RATE_LIMIT`);
@@ -97,6 +100,25 @@ pub fn normalise_public_url(raw: &str) -> Result<String, ConfigError> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
+/// `GATEHOUSE_STAGE`: 1–20 lowercase letters, digits and hyphens (the template's pattern),
+/// `local` when unset.
+fn stage() -> Result<String, ConfigError> {
+    let Some(stage) = var("GATEHOUSE_STAGE") else {
+        return Ok("local".into());
+    };
+    let ok = stage.len() <= 20
+        && stage
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(stage)
+    } else {
+        Err(ConfigError(format!(
+            "GATEHOUSE_STAGE must be 1-20 lowercase letters, digits or hyphens, not {stage:?}"
+        )))
+    }
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let public_url = var("GATEHOUSE_PUBLIC_URL")
@@ -121,6 +143,7 @@ impl Config {
             dynamodb_endpoint: var("GATEHOUSE_DYNAMODB_ENDPOINT"),
             event_bus: var("GATEHOUSE_EVENT_BUS"),
             events_endpoint: var("GATEHOUSE_EVENTS_ENDPOINT"),
+            stage: stage()?,
             tenant_cache_ttl: Duration::from_secs(
                 parse_var::<u64>("GATEHOUSE_TENANT_CACHE_TTL")?
                     .unwrap_or(defaults::TENANT_CACHE_TTL_SECS),
@@ -154,6 +177,7 @@ impl Config {
             dynamodb_endpoint: None,
             event_bus: None,
             events_endpoint: None,
+            stage: "local".into(),
             tenant_cache_ttl: Duration::from_secs(defaults::TENANT_CACHE_TTL_SECS),
             registrations_per_ip_per_minute: 0,
             access_token_ttl_secs: defaults::ACCESS_TOKEN_TTL_SECS,

@@ -12,6 +12,11 @@ pub const PENDING_CLIENT_TTL_SECS: u64 = 3600;
 /// "pending counters"). Claude registers one client per connection, so the cap is
 /// generous; its job is to stop a registration flood from filling the table, not to meter use.
 pub const PENDING_CLIENT_CAP: u32 = 200;
+/// The share of the tenant's pending cap one source may use per window, in percent (a tenant
+/// setting, 1–100): half, so that one address flooding a tenant's public registration URL
+/// leaves the other half to everyone else, while one AI platform's shared egress can still
+/// register many clients.
+pub const PENDING_CLIENT_SOURCE_SHARE_PERCENT: u32 = 50;
 /// Days an audit event is kept (a tenant setting, 1–3650): a little over a year, so a yearly
 /// review always finds the whole previous year.
 pub const AUDIT_RETENTION_DAYS: u32 = 400;

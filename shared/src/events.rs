@@ -92,6 +92,9 @@ pub async fn record(store: &dyn Store, notifier: &Notifier, event: &AuditEvent) 
         event = %json,
         "gatehouse event"
     );
+    for metric in crate::metrics::of_event(event) {
+        crate::metrics::count(*metric, &event.tenant);
+    }
     // Boxed: the SDK's request future is large, and every endpoint that records an event
     // would otherwise carry it in its own state.
     let publish = Box::pin(async {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 /// Builds the application for a Lambda function: DynamoDB from `GATEHOUSE_TABLE`.
 pub async fn init_app() -> Result<App, lambda_http::Error> {
     let config = Config::from_env()?;
+    crate::metrics::install(&config.stage);
     let table = config.table.clone().ok_or_else(|| {
         crate::config::ConfigError("GATEHOUSE_TABLE must name the DynamoDB table".into())
     })?;
@@ -71,7 +72,11 @@ pub async fn handle_event(
     event: lambda_http::Request,
 ) -> lambda_http::Response<Body> {
     let request = into_request(event);
-    into_lambda_response(app.handle(Some(function), request).await)
+    let response = into_lambda_response(app.handle(Some(function), request).await);
+    // Before the response is returned: Lambda may freeze the process right after, and counts
+    // left in memory would be written only by a later invocation, if any.
+    crate::metrics::flush();
+    response
 }
 
 fn into_request(event: lambda_http::Request) -> Request {

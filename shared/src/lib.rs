@@ -22,6 +22,7 @@ pub mod http;
 pub mod jwt_crypto;
 pub mod keygen;
 pub mod lambda;
+pub mod metrics;
 pub mod params;
 pub mod policy;
 pub mod ratelimit;

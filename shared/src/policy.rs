@@ -13,6 +13,7 @@ use crate::domain::{
 use crate::error::{ErrorCode, OAuthError};
 use crate::store::PendingQuota;
 use ::http::StatusCode;
+use std::net::IpAddr;
 
 /// A tenant administrator decides whether the public endpoint is on; off means `403`.
 pub fn check_dcr_enabled(settings: &DcrSettings) -> Result<(), OAuthError> {
@@ -120,11 +121,46 @@ pub fn document_scope(
 
 /// The quota pending registrations count against: at most the tenant's cap per pending
 /// lifetime window (a client that registers once per connection must not fill the table).
-pub fn pending_quota(settings: &DcrSettings) -> PendingQuota {
+///
+/// With a `source` (a registration's client address), that source may use only its share of
+/// the cap (`pending_client_source_share_percent`, rounded up): one address cannot take the
+/// whole quota from everyone else registering with the tenant. IPv6 sources count per /64,
+/// the block one subscriber is usually given. No cap, no per-source count either.
+pub fn pending_quota(settings: &DcrSettings, source: Option<IpAddr>) -> PendingQuota {
+    let cap = settings.pending_client_cap;
+    let share = settings.pending_client_source_share_percent.min(100);
+    let per_source =
+        u32::try_from((u64::from(cap) * u64::from(share)).div_ceil(100)).unwrap_or(cap);
+    let source = source
+        .filter(|_| cap > 0 && share < 100)
+        .map(|ip| (source_block(ip), per_source));
     PendingQuota {
-        cap: settings.pending_client_cap,
+        cap,
         window_secs: settings.pending_client_ttl_secs,
+        source,
     }
+}
+
+/// The address a registration is counted under: an IPv4 address as it is, an IPv6 address
+/// cut to its /64 (an IPv4-mapped one as the IPv4 address).
+pub fn source_block(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+        },
+    }
+}
+
+/// When a registration refused for its source can be retried: the current window's end.
+pub fn source_retry_after(quota: PendingQuota, now: UnixTime) -> u64 {
+    let window = quota.window_secs.max(1);
+    let into = u64::try_from(now).unwrap_or(0) % window;
+    (window - into).min(7200)
 }
 
 /// When a refused registration can surely be retried: registrations of the previous window stop
@@ -237,6 +273,33 @@ mod tests {
 
     fn scopes(s: &str) -> ScopeSet {
         ScopeSet::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_source_gets_its_share_of_the_cap_rounded_up_and_ipv6_counts_per_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut dcr = DcrSettings {
+            pending_client_cap: 5,
+            pending_client_source_share_percent: 50,
+            ..DcrSettings::default()
+        };
+        let q = pending_quota(&dcr, Some(ip("2001:db8:a:b:1:2:3:4")));
+        assert_eq!(q.source, Some((ip("2001:db8:a:b::"), 3)));
+        assert_eq!(q.cap, 5);
+        let q = pending_quota(&dcr, Some(ip("::ffff:192.0.2.1")));
+        assert_eq!(q.source, Some((ip("192.0.2.1"), 3)));
+        assert_eq!(pending_quota(&dcr, None).source, None);
+        // No per-source count at 100% or without a cap.
+        dcr.pending_client_source_share_percent = 100;
+        assert_eq!(pending_quota(&dcr, Some(ip("192.0.2.1"))).source, None);
+        dcr.pending_client_source_share_percent = 1;
+        dcr.pending_client_cap = 0;
+        assert_eq!(pending_quota(&dcr, Some(ip("192.0.2.1"))).source, None);
+        dcr.pending_client_cap = 200;
+        assert_eq!(
+            pending_quota(&dcr, Some(ip("192.0.2.1"))).source,
+            Some((ip("192.0.2.1"), 2))
+        );
     }
 
     #[test]

@@ -46,7 +46,8 @@ CLIENT_REQUIRED_FIELDS = {
 }
 SETTINGS_FIELDS = {
     "display_name", "dcr_enabled", "allowed_auth_methods", "require_client_uri",
-    "allowed_scopes", "pending_client_ttl_secs", "pending_client_cap", "default_resource",
+    "allowed_scopes", "pending_client_ttl_secs", "pending_client_cap",
+    "pending_client_source_share_percent", "default_resource",
     "cimd_enabled", "openid_enabled", "access_token_signing_alg", "audit_retention_days",
 }
 USER_FIELDS = {"id", "email", "role", "disabled", "created_at"}

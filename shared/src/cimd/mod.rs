@@ -312,7 +312,7 @@ pub async fn resolve(
     }
     let doc = fetch_document(app, tenant, id, now).await?;
     let client = new_pending(tenant, id, doc, now);
-    let quota = crate::policy::pending_quota(&tenant.dcr);
+    let quota = crate::policy::pending_quota(&tenant.dcr, None);
     match app.store.create_pending_client(&client, quota, now).await {
         Ok(()) => {
             tracing::info!(client_id = %client.client_id, "recorded pending metadata-document client");

@@ -59,6 +59,14 @@ pub struct DcrSettings {
     pub pending_client_ttl_secs: u64,
     /// Most pending clients per lifetime window; `0` turns the cap off.
     pub pending_client_cap: u32,
+    /// The share of `pending_client_cap` one source (an IPv4 address, an IPv6 /64) may use
+    /// per window, in percent (1–100; 100: no per-source limit).
+    #[serde(default = "source_share")]
+    pub pending_client_source_share_percent: u32,
+}
+
+fn source_share() -> u32 {
+    defaults::PENDING_CLIENT_SOURCE_SHARE_PERCENT
 }
 
 impl Default for DcrSettings {
@@ -74,6 +82,7 @@ impl Default for DcrSettings {
             allowed_scopes: ScopeSet::parse(defaults::TENANT_ALLOWED_SCOPES).unwrap_or_default(),
             pending_client_ttl_secs: defaults::PENDING_CLIENT_TTL_SECS,
             pending_client_cap: defaults::PENDING_CLIENT_CAP,
+            pending_client_source_share_percent: defaults::PENDING_CLIENT_SOURCE_SHARE_PERCENT,
         }
     }
 }

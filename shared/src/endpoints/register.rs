@@ -21,6 +21,19 @@ use ::http::StatusCode;
 use serde_json::Value;
 
 pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError> {
+    let result = register(ctx, req).await;
+    if let Err(e) = &result
+        && e.status == StatusCode::TOO_MANY_REQUESTS
+    {
+        crate::metrics::count(
+            crate::metrics::Metric::RegistrationsThrottled,
+            &ctx.tenant.id,
+        );
+    }
+    result
+}
+
+async fn register(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError> {
     let (app, tenant, now) = (ctx.app, ctx.tenant, ctx.now);
     policy::check_dcr_enabled(&tenant.dcr)?;
     app.check_registration_rate(ctx.ip)?;
@@ -29,7 +42,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError
     let requested = client_metadata::validate(&doc)?;
     let metadata = policy::apply_dcr_policy(requested, &tenant.dcr_policy())?;
     let (client, issued) = new_pending_client(tenant, metadata, now);
-    let quota = policy::pending_quota(&tenant.dcr);
+    let quota = policy::pending_quota(&tenant.dcr, ctx.ip);
     let cap_reached = || {
         OAuthError::too_many_requests(
             "this tenant has too many unapproved registrations; an administrator must approve or let them expire before new ones are accepted",
@@ -47,11 +60,13 @@ pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError
         }
         Ok(None) => {}
         Err(StoreError::PendingCapReached) => return Err(cap_reached()),
+        Err(StoreError::SourceCapReached) => return Err(source_cap_reached(quota, now)),
         Err(other) => return Err(other.into()),
     }
     match app.store.create_pending_client(&client, quota, now).await {
         Ok(()) => {}
         Err(StoreError::PendingCapReached) => return Err(cap_reached()),
+        Err(StoreError::SourceCapReached) => return Err(source_cap_reached(quota, now)),
         Err(other) => return Err(other.into()),
     }
     tracing::info!(
@@ -73,6 +88,13 @@ pub async fn handle(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError
         Some(&issued),
         StatusCode::CREATED,
     ))
+}
+
+fn source_cap_reached(quota: PendingQuota, now: UnixTime) -> OAuthError {
+    OAuthError::too_many_requests(
+        "too many registrations from this network address for this tenant; retry later or ask the tenant's administrator",
+        policy::source_retry_after(quota, now),
+    )
 }
 
 /// A registration of an application an administrator trusts ([`VendorTrust`]): created

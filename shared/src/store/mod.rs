@@ -36,6 +36,9 @@ pub enum StoreError {
     /// The tenant's pending-client quota for the current window is used up.
     #[error("the tenant's pending-client cap is reached")]
     PendingCapReached,
+    /// The registration's source used up its share of the tenant's quota in this window.
+    #[error("the source's share of the pending-client cap is reached")]
+    SourceCapReached,
     /// The database did not answer in time, throttled beyond retries, or failed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -50,13 +53,28 @@ pub enum StoreError {
 pub struct PendingQuota {
     pub cap: u32,
     pub window_secs: u64,
+    /// Where the registration comes from (an IPv4 address, or an IPv6 address cut to its /64)
+    /// and how many registrations that source may make per window (current window only);
+    /// `None`: no per-source count (client ID metadata documents, a source unknown).
+    pub source: Option<(std::net::IpAddr, u32)>,
 }
 
 impl PendingQuota {
+    /// The source counted and its limit, when there is one to apply.
+    pub fn source_limit(&self) -> Option<(std::net::IpAddr, u32)> {
+        self.source.filter(|(_, limit)| *limit > 0)
+    }
+
     /// The window a registration at `now` counts towards.
     pub fn bucket(&self, now: UnixTime) -> i64 {
         let window = i64::try_from(self.window_secs.max(1)).unwrap_or(i64::MAX);
         now.div_euclid(window)
+    }
+
+    /// When a window ends (a per-source counter counts one window only).
+    pub fn window_end(&self, bucket: i64) -> UnixTime {
+        let window = i64::try_from(self.window_secs.max(1)).unwrap_or(i64::MAX);
+        bucket.saturating_add(1).saturating_mul(window)
     }
 
     /// When a window's counter can be forgotten: once no pending client it counted can be alive.

@@ -36,6 +36,7 @@ async fn metadata_document_clients_through_the_authorize_token_and_admin_functio
     let quota = PendingQuota {
         cap: 0,
         window_secs: 3600,
+        source: None,
     };
     app.store
         .create_pending_client(&record(&tenant, url, now + 300, now), quota, now)

@@ -61,10 +61,9 @@ async fn init_app_on_dynamodb_serves_events_with_the_template_environment() {
         .expect("create the event bus");
 
     for logical_id in FUNCTIONS {
-        run_child(
-            logical_id,
-            &child_env(logical_id, (&table, &bus), &endpoint, &region),
-        );
+        let env = child_env(logical_id, (&table, &bus), &endpoint, &region);
+        let stdout = run_child(logical_id, &env);
+        check_metrics(logical_id, &env, &stdout);
     }
     // The registration the register function answered is in the table the template named.
     let clients = store
@@ -129,8 +128,65 @@ fn child_env(
     env
 }
 
-/// Runs this test again, as `logical_id`, with `env` and no other `GATEHOUSE_*` variable.
-fn run_child(logical_id: &str, env: &[(String, String)]) {
+/// The business metrics the child wrote to stdout in CloudWatch Embedded Metric Format
+/// (`gatehouse_core::metrics`): the registration counted once as registered and pending, in
+/// the `Gatehouse` namespace with the template's stage and the tenant as dimensions; the
+/// discovery and token children (a metadata read, a refused token request) counted nothing.
+fn check_metrics(logical_id: &str, env: &[(String, String)], stdout: &str) {
+    let documents: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with("{\"_aws\""))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("EMF line {l}: {e}")))
+        .collect();
+    if logical_id != "RegisterFunction" {
+        assert!(documents.is_empty(), "{logical_id} counted: {documents:?}");
+        return;
+    }
+    let stage = env
+        .iter()
+        .find(|(name, _)| name == "GATEHOUSE_STAGE")
+        .map(|(_, v)| v.as_str())
+        .expect("the template gives every function GATEHOUSE_STAGE");
+    let [doc] = documents.as_slice() else {
+        panic!("one EMF document expected: {stdout}");
+    };
+    let now_ms = u64::try_from(unix_now()).expect("time") * 1000;
+    let at = doc["_aws"]["Timestamp"].as_u64().expect("Timestamp");
+    assert!(
+        at.abs_diff(now_ms) < 120_000,
+        "timestamp {at}, now {now_ms}"
+    );
+    let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "Gatehouse");
+    assert_eq!(directive["Dimensions"], json!([["Stage", "Tenant"]]));
+    let mut names: Vec<(&str, &str)> = directive["Metrics"]
+        .as_array()
+        .expect("Metrics")
+        .iter()
+        .map(|m| {
+            (
+                m["Name"].as_str().unwrap_or(""),
+                m["Unit"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            ("ClientsRegistered", "Count"),
+            ("PendingClientsCreated", "Count")
+        ]
+    );
+    assert_eq!(doc["Stage"], stage);
+    assert_eq!(doc["Tenant"], "demo");
+    assert_eq!(doc["ClientsRegistered"], 1);
+    assert_eq!(doc["PendingClientsCreated"], 1);
+}
+
+/// Runs this test again, as `logical_id`, with `env` and no other `GATEHOUSE_*` variable;
+/// returns its standard output.
+fn run_child(logical_id: &str, env: &[(String, String)]) -> String {
     let mut command = std::process::Command::new(std::env::current_exe().expect("test binary"));
     command.args([THIS_TEST, "--exact", "--nocapture", "--test-threads=1"]);
     for (name, _) in std::env::vars_os() {
@@ -152,6 +208,7 @@ fn run_child(logical_id: &str, env: &[(String, String)]) {
         stdout.contains("1 passed"),
         "the child ran no test: {report}"
     );
+    stdout.into_owned()
 }
 
 /// In the child: start up as the Lambda binary does, then serve an event of the function.

@@ -10,6 +10,7 @@ mod approval;
 mod audit;
 mod clients;
 mod flow;
+mod quota;
 mod support;
 mod tokens;
 mod trust;
@@ -78,6 +79,10 @@ contract!(
     trust::a_trusted_client_is_created_only_while_its_trust_is_active,
     trust::trusted_registrations_count_against_the_quota,
     trust::a_client_its_trust_does_not_admit_is_refused,
+    quota::one_source_uses_only_its_share_of_the_tenant_cap,
+    quota::a_source_share_counts_only_the_current_window,
+    quota::concurrent_registrations_of_one_source_never_exceed_its_share,
+    quota::trusted_registrations_count_against_their_source,
 );
 
 /// DynamoDB only (the embedded store cannot hold an approved client without its record): a

@@ -90,6 +90,7 @@ pub(crate) fn quota(cap: u32) -> PendingQuota {
     PendingQuota {
         cap,
         window_secs: TTL as u64,
+        source: None,
     }
 }
 

@@ -16,7 +16,7 @@ fn creator() -> TrustCreator {
 
 /// A trust founded on a pending client of `tenant`, and a later registration of the same
 /// application, approved by it.
-fn trusted_pair(tenant_id: &str) -> (VendorTrust, Client) {
+pub(crate) fn trusted_pair(tenant_id: &str) -> (VendorTrust, Client) {
     let founder = pending_client(tenant_id, NOW);
     let trust = VendorTrust::of(&founder, creator(), NOW);
     let later = pending_client(tenant_id, NOW + 10);

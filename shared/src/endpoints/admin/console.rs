@@ -367,6 +367,7 @@ fn settings_page(ctx: &Ctx<'_>, f: &Frame<'_>, t: &Tenant, status: StatusCode) -
             allowed_scopes: t.dcr.allowed_scopes.to_string(),
             pending_ttl: t.dcr.pending_client_ttl_secs,
             pending_cap: t.dcr.pending_client_cap,
+            source_share: t.dcr.pending_client_source_share_percent,
             audit_retention_days: t.audit_retention_days,
             default_resource: t.default_resource.as_deref().unwrap_or(""),
         },
@@ -419,6 +420,7 @@ async fn settings_post(
         "allowed_scopes",
         "pending_client_ttl_secs",
         "pending_client_cap",
+        "pending_client_source_share_percent",
         "default_resource",
         "audit_retention_days",
     ] {

@@ -199,6 +199,7 @@ pub(super) struct SettingsPage<'a> {
     pub(super) allowed_scopes: String,
     pub(super) pending_ttl: u64,
     pub(super) pending_cap: u32,
+    pub(super) source_share: u32,
     pub(super) audit_retention_days: u32,
     pub(super) default_resource: &'a str,
 }

@@ -24,6 +24,7 @@ pub fn settings_view(tenant: &Tenant) -> Value {
         "allowed_scopes": tenant.dcr.allowed_scopes.to_string(),
         "pending_client_ttl_secs": tenant.dcr.pending_client_ttl_secs,
         "pending_client_cap": tenant.dcr.pending_client_cap,
+        "pending_client_source_share_percent": tenant.dcr.pending_client_source_share_percent,
         "default_resource": tenant.default_resource,
         "cimd_enabled": tenant.cimd_enabled,
         "openid_enabled": tenant.openid_enabled,
@@ -50,6 +51,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "allowed_scopes",
     "pending_client_ttl_secs",
     "pending_client_cap",
+    "pending_client_source_share_percent",
     "default_resource",
     "cimd_enabled",
     "openid_enabled",
@@ -82,6 +84,8 @@ pub struct SettingsPatch {
     pub pending_client_ttl_secs: Option<u64>,
     #[serde(default, deserialize_with = "pending_client_cap")]
     pub pending_client_cap: Option<u32>,
+    #[serde(default, deserialize_with = "pending_client_source_share_percent")]
+    pub pending_client_source_share_percent: Option<u32>,
     #[serde(default, deserialize_with = "default_resource")]
     pub default_resource: Option<Option<String>>,
     #[serde(default, deserialize_with = "cimd_enabled")]
@@ -132,6 +136,9 @@ impl SettingsPatch {
         }
         if let Some(v) = p.pending_client_cap {
             out.dcr.pending_client_cap = v;
+        }
+        if let Some(v) = p.pending_client_source_share_percent {
+            out.dcr.pending_client_source_share_percent = v;
         }
         if let Some(v) = p.default_resource {
             out.default_resource = v;
@@ -238,6 +245,18 @@ fn pending_client_cap<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D:
     .map_err(named("pending_client_cap"))
 }
 
+fn pending_client_source_share_percent<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u32>, D::Error> {
+    checked(d, |v| {
+        v.as_u64()
+            .filter(|v| (1..=100).contains(v))
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| "must be a whole number from 1 to 100 (100: no per-source limit)".into())
+    })
+    .map_err(named("pending_client_source_share_percent"))
+}
+
 fn audit_retention_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     let (min, max) = AUDIT_RETENTION_RANGE;
     checked(d, |v| {
@@ -330,7 +349,10 @@ pub fn settings_value(key: &str, raw: &str) -> Result<Value, OAuthError> {
             "false" | "off" | "no" | "0" => Value::Bool(false),
             _ => return Err(bad("must be true or false")),
         },
-        "pending_client_ttl_secs" | "pending_client_cap" | "audit_retention_days" => Value::Number(
+        "pending_client_ttl_secs"
+        | "pending_client_cap"
+        | "pending_client_source_share_percent"
+        | "audit_retention_days" => Value::Number(
             raw.trim()
                 .parse::<u64>()
                 .map_err(|_| bad("must be a whole number"))?
@@ -379,7 +401,7 @@ mod tests {
             ),
             (
                 json!({"colour": "blue", "display_name": 5}),
-                "unknown setting \"colour\"; settings are display_name, dcr_enabled, allowed_auth_methods, require_client_uri, allowed_scopes, pending_client_ttl_secs, pending_client_cap, default_resource, cimd_enabled, openid_enabled, access_token_signing_alg, audit_retention_days",
+                "unknown setting \"colour\"; settings are display_name, dcr_enabled, allowed_auth_methods, require_client_uri, allowed_scopes, pending_client_ttl_secs, pending_client_cap, pending_client_source_share_percent, default_resource, cimd_enabled, openid_enabled, access_token_signing_alg, audit_retention_days",
             ),
             (
                 json!({"audit_retention_days": 0}),

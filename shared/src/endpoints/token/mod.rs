@@ -14,6 +14,7 @@ use crate::crypto;
 use crate::domain::{AuthorizationCode, Client, Grant, RefreshToken, ScopeSet, Tenant, UnixTime};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{self, Cache, Request, Response};
+use crate::metrics::Metric;
 use crate::params::Params;
 use crate::policy;
 use crate::store::StoreError;
@@ -112,7 +113,7 @@ pub async fn token(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError>
         now,
         client,
     } = authenticated(ctx, req).await?;
-    match param(&form, "grant_type")? {
+    let issued = match param(&form, "grant_type")? {
         Some("authorization_code") => {
             authorization_code(app, tenant, &issuer, &client, &form, now).await
         }
@@ -125,7 +126,11 @@ pub async fn token(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError>
             ),
         )),
         None => Err(OAuthError::invalid_request("grant_type is required")),
+    };
+    if issued.is_ok() {
+        crate::metrics::count(Metric::TokensIssued, &tenant.id);
     }
+    issued
 }
 
 pub(super) async fn load_code(
@@ -343,6 +348,7 @@ pub(super) async fn refresh_token(
         Err(StoreError::Conflict) => {
             // Reuse after the grace window: the token leaked or was replayed. Revoke the family.
             app.store.revoke_grant(&tenant.id, &grant.id, now).await?;
+            crate::metrics::count(Metric::RefreshTokenReuseDetected, &tenant.id);
             tracing::warn!(client_id = %client.client_id, grant_id = %grant.id, "refresh token reused; grant revoked");
             return Err(invalid_grant("the refresh token was already used"));
         }

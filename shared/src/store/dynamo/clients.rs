@@ -42,6 +42,35 @@ impl DynamoStore {
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().update(increment).build())
     }
+
+    /// The transaction step that counts one registration against its source's share of the
+    /// tenant's quota in the current window (`None`: no per-source count). Its condition
+    /// failing is `SourceCapReached`.
+    pub(super) fn source_increment(
+        &self,
+        tenant: &TenantId,
+        quota: PendingQuota,
+        now: UnixTime,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        let Some((source, limit)) = quota.source_limit() else {
+            return Ok(None);
+        };
+        let bucket = quota.bucket(now);
+        let increment = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(source_counter_key(tenant, source, bucket))))
+            .update_expression("SET #n = if_not_exists(#n, :zero) + :one, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":ttl", n(quota.window_end(bucket)))
+            .build()
+            .map_err(build_error)?;
+        Ok(Some(TransactWriteItem::builder().update(increment).build()))
+    }
 }
 
 #[async_trait]
@@ -73,17 +102,22 @@ impl ClientStore for DynamoStore {
             .map_err(build_error)?;
         let put = TransactWriteItem::builder().put(put).build();
         let increment = self.quota_increment(&client.tenant, quota, now).await?;
-        let result = send_transaction(
-            self.client
-                .transact_write_items()
-                .transact_items(increment)
-                .transact_items(put),
-        )
-        .await;
+        // The source's count last (index 2), so the other steps keep their indexes.
+        let per_source = self.source_increment(&client.tenant, quota, now)?;
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(increment)
+            .transact_items(put);
+        if let Some(step) = per_source {
+            tx = tx.transact_items(step);
+        }
+        let result = send_transaction(tx).await;
         match result {
             Ok(_) => Ok(()),
             Err(err) => match cancellation_codes(&err) {
                 Some(codes) if condition_failed(&codes, 0) => Err(StoreError::PendingCapReached),
+                Some(codes) if condition_failed(&codes, 2) => Err(StoreError::SourceCapReached),
                 Some(codes) if condition_failed(&codes, 1) => {
                     self.own_write(client_key(&client.tenant, &client.client_id), &write_id)
                         .await

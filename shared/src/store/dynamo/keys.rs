@@ -72,6 +72,15 @@ pub(super) fn pending_counter_key(tenant: &TenantId, bucket: i64) -> (String, St
     (format!("PENDING#{tenant}"), format!("W#{bucket}"))
 }
 
+/// One source's registrations with a tenant in one window (`policy::source_block`).
+pub(super) fn source_counter_key(
+    tenant: &TenantId,
+    source: std::net::IpAddr,
+    bucket: i64,
+) -> (String, String) {
+    (format!("REGSRC#{tenant}#{source}"), format!("W#{bucket}"))
+}
+
 pub(super) fn authorization_request_key(tenant: &TenantId, id: &str) -> (String, String) {
     (format!("AUTHREQ#{tenant}#{id}"), "AUTHREQ".into())
 }

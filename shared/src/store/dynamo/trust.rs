@@ -123,12 +123,17 @@ impl TrustStore for DynamoStore {
             .transact_items(TransactWriteItem::builder().condition_check(active).build());
         if quota.cap > 0 {
             tx = tx.transact_items(self.quota_increment(&client.tenant, quota, now).await?);
+            // Only with a cap (`policy::pending_quota`): index 3.
+            if let Some(step) = self.source_increment(&client.tenant, quota, now)? {
+                tx = tx.transact_items(step);
+            }
         }
         match send_transaction(tx).await {
             Ok(_) => Ok(()),
             Err(e) => match cancellation_codes(&e) {
                 Some(codes) if condition_failed(&codes, 1) => Err(StoreError::Conflict),
                 Some(codes) if condition_failed(&codes, 2) => Err(StoreError::PendingCapReached),
+                Some(codes) if condition_failed(&codes, 3) => Err(StoreError::SourceCapReached),
                 Some(codes) if condition_failed(&codes, 0) => Err(StoreError::AlreadyExists),
                 _ => Err(unavailable(e)),
             },

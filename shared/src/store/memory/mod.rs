@@ -54,6 +54,9 @@ pub(super) struct Inner {
     approvals: HashMap<ClientKey, Approval>,
     /// (tenant, window) → registrations counted, with the counter's own expiry.
     pending_counters: Expiring<(TenantId, i64), (u32, UnixTime), COUNTER_GRACE_SECS>,
+    /// (tenant, source, window) → registrations from that source (the current window only).
+    source_counters:
+        Expiring<(TenantId, std::net::IpAddr, i64), (u32, UnixTime), COUNTER_GRACE_SECS>,
     /// (tenant, account hash, window) → failed sign-ins, with the counter's own expiry.
     signin_failures: Expiring<(TenantId, String, i64), (u32, UnixTime), COUNTER_GRACE_SECS>,
     users: HashMap<(TenantId, Email), User>,
@@ -101,6 +104,7 @@ impl Inner {
     fn note_write(&mut self, now: UnixTime) {
         self.clients.sweep(now, SWEEP_BUDGET);
         self.pending_counters.sweep(now, SWEEP_BUDGET);
+        self.source_counters.sweep(now, SWEEP_BUDGET);
         self.signin_failures.sweep(now, SWEEP_BUDGET);
         self.authorization_requests.sweep(now, SWEEP_BUDGET);
         self.sessions.sweep(now, SWEEP_BUDGET);
@@ -179,6 +183,15 @@ impl Inner {
         let current = self.counter(tenant, bucket, now);
         if current + self.counter(tenant, bucket - 1, now) >= quota.cap {
             return Err(StoreError::PendingCapReached);
+        }
+        if let Some((source, limit)) = quota.source_limit() {
+            let key = (tenant.clone(), source, bucket);
+            let used = self.source_counters.live_count(&key, now);
+            if used >= limit {
+                return Err(StoreError::SourceCapReached);
+            }
+            self.source_counters
+                .insert(key, (used + 1, quota.window_end(bucket)));
         }
         self.pending_counters.insert(
             (tenant.clone(), bucket),
@@ -263,6 +276,7 @@ mod tests {
         let quota = PendingQuota {
             cap: 0,
             window_secs: 10,
+            source: None,
         };
         let (rate, ttl) = (500, 10);
         for now in 1_000..1_060 {
