@@ -16,6 +16,9 @@ through the Lambda path instead of `gatehouse serve`.
   the HTTP response.
 - The functions use DynamoDB only (the Lambda build has no embedded store): the table is created
   and the demo tenant seeded first by `gatehouse serve` on the same table, which then stops.
+- With GATEHOUSE_GATEWAY_ACCESS_LOG naming a file, each request appends one access log line to
+  it as API Gateway writes them: the template's `AccessLogSettings.Format` with every
+  `$context.x` replaced by this gateway's value for it ("-" for those it has none of).
 
     python3 tests/lambda_gateway.py --port 9100 --table gh-lambda
         (needs GATEHOUSE_TEST_DYNAMODB_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB, and the debug
@@ -44,6 +47,8 @@ from urllib.parse import urlsplit
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "infra" / "template.yaml"
 TEXT_TYPES = ("application/json", "text/")
+ACCESS_LOG_ENV = "GATEHOUSE_GATEWAY_ACCESS_LOG"
+CONTEXT_VARIABLE = re.compile(r"\$context\.([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)")
 
 
 def template_routes(template: Path = TEMPLATE) -> list[tuple[str, str, str]]:
@@ -59,6 +64,42 @@ def template_routes(template: Path = TEMPLATE) -> list[tuple[str, str, str]]:
         if (m := event.search(line)) and binary:
             routes.append((m.group(2), m.group(1), binary))
     return routes
+
+
+def access_log_format(template: Path = TEMPLATE) -> str:
+    """The HttpApi's `AccessLogSettings.Format`, read with a YAML loader that keeps
+    CloudFormation's short tags (`!Ref`, `!GetAtt`...) as plain values."""
+    import yaml  # only the access log needs PyYAML (the test venv has it)
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def tagged(loader, _suffix, node):
+        if isinstance(node, yaml.ScalarNode):
+            return loader.construct_scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node)
+        return loader.construct_mapping(node)
+
+    Loader.add_multi_constructor("!", tagged)
+    doc = yaml.load(template.read_text(), Loader=Loader)
+    return doc["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]["Format"]
+
+
+def render_access_log(fmt: str, values: dict) -> str:
+    """One access log line: each `$context.x` of `fmt` replaced by `values["x"]`, JSON-escaped
+    where it stands inside a quoted string and as it is elsewhere (numbers); "-" when the
+    value is missing or empty, as API Gateway writes it."""
+    out, last = [], 0
+    for m in CONTEXT_VARIABLE.finditer(fmt):
+        value = values.get(m.group(1))
+        text = "-" if value is None or value == "" else str(value)
+        before = fmt[:m.start()]
+        inside_string = (before.count('"') - before.count('\\"')) % 2 == 1
+        out += [fmt[last:m.start()], json.dumps(text)[1:-1] if inside_string else text]
+        last = m.end()
+    out.append(fmt[last:])
+    return "".join(out)
 
 
 def match(template_path: str, path: str) -> dict | None:
@@ -146,7 +187,9 @@ class Function:
             finally:
                 del self.answers[request_id]
         if kind != "response":
-            return {"statusCode": 502, "body": json.dumps({"message": "Internal Server Error"})}
+            # functionError: for the access log's integrationErrorMessage only.
+            return {"statusCode": 502, "body": json.dumps({"message": "Internal Server Error"}),
+                    "functionError": payload.decode("utf-8", "replace")}
         return json.loads(payload)
 
     def stop(self) -> None:
@@ -207,6 +250,9 @@ class Gateway:
         self.routes = template_routes()
         self.functions = {b: Function(bin_dir / b, env, log_dir)
                           for b in sorted({r[2] for r in self.routes})}
+        self.access_log = os.environ.get(ACCESS_LOG_ENV) or None
+        self.access_log_format = access_log_format() if self.access_log else None
+        self.access_log_lock = threading.Lock()
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -216,9 +262,18 @@ class Gateway:
                 pass
 
             def handle_any(self):
+                self.started = time.monotonic()
                 length = int(self.headers.get("Content-Length", "0") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = urlsplit(self.path).path
+                # The access log's $context variables this gateway knows.
+                self.context = {
+                    "requestId": str(uuid.uuid4()), "identity.sourceIp": self.client_address[0],
+                    "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+                    "httpMethod": self.command, "path": path, "protocol": self.request_version,
+                    "identity.userAgent": self.headers.get("User-Agent"),
+                    "domainName": (self.headers.get("Host") or "").split(":")[0],
+                }
                 found = None
                 for route in gateway.routes:
                     params = match(route[1], path)
@@ -226,12 +281,22 @@ class Gateway:
                         found = (route, params)
                         break
                 if found is None:
+                    self.context["error.message"] = "Not Found"
                     return self.reply(404, {"content-type": "application/json"}, [],
                                       b'{"message":"Not Found"}')
                 route, params = found
                 ev = to_event(self.command, self.path, self.headers, body, route, params,
                               self.client_address[0])
+                ev["requestContext"]["requestId"] = self.context["requestId"]
+                self.context["routeKey"] = ev["routeKey"]
+                invoked = time.monotonic()
                 out = gateway.functions[route[2]].invoke(ev)
+                self.context["integrationLatency"] = round((time.monotonic() - invoked) * 1000)
+                # Lambda's own status: 200 whenever the function ran, even when it failed.
+                self.context["integrationStatus"] = 200
+                if "functionError" in out:
+                    self.context["integrationErrorMessage"] = out["functionError"]
+                    self.context["error.message"] = "Internal Server Error"
                 data = out.get("body") or ""
                 raw = base64.b64decode(data) if out.get("isBase64Encoded") else data.encode()
                 headers = dict(out.get("headers") or {})
@@ -239,7 +304,19 @@ class Gateway:
                     headers[name] = ", ".join(values)
                 self.reply(int(out.get("statusCode", 200)), headers, out.get("cookies") or [], raw)
 
+            def log_access(self):
+                """Appends the request's access log line; before the response goes out, so a
+                client that got its answer finds the line."""
+                if not gateway.access_log:
+                    return
+                self.context["responseLatency"] = round((time.monotonic() - self.started) * 1000)
+                line = render_access_log(gateway.access_log_format, self.context)
+                with gateway.access_log_lock, open(gateway.access_log, "a") as log:
+                    log.write(line + "\n")
+
             def reply(self, status, headers, cookies, raw):
+                self.context.update(status=status, responseLength=len(raw))
+                self.log_access()
                 self.send_response(status)
                 for name, value in headers.items():
                     if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -288,6 +365,16 @@ def seed(env: dict, bin_dir: Path, public_url: str) -> None:
         serve.wait()
 
 
+def kms_key(endpoint: str, env: dict) -> str:
+    """A new KMS key on the emulator at `endpoint` (moto serves KMS beside DynamoDB)."""
+    import boto3  # moto's own dependency, in the test venv
+
+    kms = boto3.client("kms", endpoint_url=endpoint, region_name=env["AWS_REGION"],
+                       aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                       aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    return kms.create_key(Description="gatehouse lambda gateway")["KeyMetadata"]["KeyId"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
@@ -307,6 +394,11 @@ def main() -> None:
            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
            "AWS_EC2_METADATA_DISABLED": "true"}
+    # Private signing keys are sealed with a KMS key, as the stack's functions are configured
+    # (GATEHOUSE_KMS_KEY_ID: !Ref SigningKeysKey): one on the emulator, unless the caller gave a
+    # wrapping key (a local one, or a KMS key of its own).
+    if not (env.get("GATEHOUSE_LOCAL_WRAPPING_KEY") or env.get("GATEHOUSE_KMS_KEY_ID")):
+        env["GATEHOUSE_KMS_KEY_ID"] = kms_key(endpoint, env)
     args.log_dir.mkdir(parents=True, exist_ok=True)
     seed(env, args.bin_dir, public_url)
     gateway = Gateway(args.port, env, args.bin_dir, args.log_dir)

@@ -4,16 +4,16 @@
 //! cannot store what the API would refuse.
 
 use crate::TableArgs;
+use gatehouse_core::defaults;
 use gatehouse_core::domain::{
-    Actor, AuditEvent, Client, ClientId, ClientStatus, Email, EventType, Role, SigningAlg, Tenant,
-    TenantId, unix_now,
+    Actor, AuditEvent, Client, ClientId, ClientStatus, Email, EventType, Role, Tenant, TenantId,
+    unix_now,
 };
 use gatehouse_core::endpoints::admin::{manage, new_api_token};
 use gatehouse_core::events::{self, Notifier};
 use gatehouse_core::store::StoreError;
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_client, sdk_config_in};
-use gatehouse_core::store::{AuditStore, ClientStore, Directory, TokenStore};
-use gatehouse_core::{defaults, tokens};
+use gatehouse_core::store::{AuditStore, ClientStore, Directory};
 use serde_json::{Map, Value};
 use std::io::BufRead;
 
@@ -32,22 +32,27 @@ impl<E: Into<Box<dyn std::error::Error>>> From<E> for CliError {
 
 type CliResult = Result<(), CliError>;
 
-fn env(name: &str) -> Option<String> {
+pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-async fn store(args: &TableArgs) -> Result<DynamoStore, CliError> {
+/// The DynamoDB endpoint override: `--endpoint`, `GATEHOUSE_DYNAMODB_ENDPOINT`,
+/// `AWS_ENDPOINT_URL_DYNAMODB`.
+pub(crate) fn endpoint(args: &TableArgs) -> Option<String> {
+    args.endpoint
+        .clone()
+        .or_else(|| env("GATEHOUSE_DYNAMODB_ENDPOINT"))
+        .or_else(|| env("AWS_ENDPOINT_URL_DYNAMODB"))
+}
+
+pub(crate) async fn store(args: &TableArgs) -> Result<DynamoStore, CliError> {
     let table = args.table.clone().or_else(|| env("GATEHOUSE_TABLE")).ok_or_else(|| {
         CliError::Usage(
             "no DynamoDB table: pass --table NAME or set GATEHOUSE_TABLE (the stack's TableName output)"
                 .into(),
         )
     })?;
-    let endpoint = args
-        .endpoint
-        .clone()
-        .or_else(|| env("GATEHOUSE_DYNAMODB_ENDPOINT"))
-        .or_else(|| env("AWS_ENDPOINT_URL_DYNAMODB"));
+    let endpoint = endpoint(args);
     let sdk = sdk_config_in(endpoint.as_deref(), args.region.as_deref()).await;
     let region = sdk.region().map(ToString::to_string).unwrap_or_default();
     let store = DynamoStore::new(sdk_client(&sdk), table.clone());
@@ -67,7 +72,7 @@ async fn store(args: &TableArgs) -> Result<DynamoStore, CliError> {
 
 /// Records an operator's action in the tenant's audit trail (`docs/events.md`), and publishes
 /// it on EventBridge when `GATEHOUSE_EVENT_BUS` names a bus.
-async fn audit(args: &TableArgs, store: &DynamoStore, event: AuditEvent) {
+pub(crate) async fn audit(args: &TableArgs, store: &DynamoStore, event: AuditEvent) {
     let notifier = match env("GATEHOUSE_EVENT_BUS") {
         Some(bus) => {
             let endpoint = env("GATEHOUSE_EVENTS_ENDPOINT");
@@ -101,7 +106,7 @@ fn tenant_id(raw: &str) -> Result<TenantId, CliError> {
     })
 }
 
-async fn load_tenant(store: &DynamoStore, raw: &str) -> Result<Tenant, CliError> {
+pub(crate) async fn load_tenant(store: &DynamoStore, raw: &str) -> Result<Tenant, CliError> {
     let id = tenant_id(raw)?;
     store.get_tenant(&id).await?.ok_or_else(|| {
         format!("no tenant {id}; create it with `gatehouse tenant create {id}`").into()
@@ -363,48 +368,5 @@ pub async fn token_create(
         record.expires_at
     );
     println!("{token}");
-    Ok(())
-}
-
-pub async fn keys_generate(args: &TableArgs) -> CliResult {
-    let store = store(args).await?;
-    let created = tokens::ensure_keys(&store, unix_now()).await?;
-    if created.is_empty() {
-        println!("signing keys already exist for ES256 and RS256 (use `keys rotate` to add one)");
-    }
-    for key in created {
-        println!("generated {} signing key {}", key.alg.as_str(), key.kid);
-    }
-    Ok(())
-}
-
-pub async fn keys_rotate(args: &TableArgs, alg: Option<SigningAlg>) -> CliResult {
-    let store = store(args).await?;
-    let algs = alg.map_or(SigningAlg::ALL.to_vec(), |a| vec![a]);
-    let mut kids = Vec::new();
-    for alg in algs {
-        let key = tokens::rotate(&store, alg, unix_now()).await?;
-        println!(
-            "added {} signing key {} (published now; it starts signing after {} s, once every JWKS cache has it)",
-            alg.as_str(),
-            key.kid,
-            defaults::KEY_ACTIVATION_DELAY_SECS
-        );
-        kids.push(key.kid);
-    }
-    // Signing keys serve every tenant: the rotation is in every tenant's trail.
-    for tenant in store.list_tenants().await? {
-        let event = AuditEvent::new(&tenant, EventType::KeysRotated, Actor::Operator, unix_now())
-            .via("cli")
-            .detail("kids", kids.clone());
-        audit(args, &store, event).await;
-    }
-    Ok(())
-}
-
-pub async fn keys_list(args: &TableArgs) -> CliResult {
-    for k in store(args).await?.list_public_keys().await? {
-        println!("{}  {}  created {}", k.kid, k.alg.as_str(), k.created_at);
-    }
     Ok(())
 }

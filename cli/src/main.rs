@@ -3,6 +3,7 @@
 //! on its DynamoDB table.
 
 mod admin;
+mod keys;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
@@ -128,18 +129,20 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Create the first signing key of each algorithm (ES256, RS256) that has none
-    Generate,
-    /// Add a new signing key for each algorithm, or for one (it starts signing after every
-    /// JWKS cache has it)
+    /// Create the tenant's first signing key of each algorithm (ES256, RS256) that has none
+    /// (the token endpoint also does on first use). Needs GATEHOUSE_KMS_KEY_ID.
+    Generate { tenant: String },
+    /// Add a new signing key to the tenant's set for each algorithm, or for one (it starts
+    /// signing after every JWKS cache has it). Needs GATEHOUSE_KMS_KEY_ID.
     Rotate {
+        tenant: String,
         /// Rotate only this algorithm's key: ES256 (access tokens, ID tokens on request) or
         /// RS256 (ID tokens by default)
         #[arg(long, value_name = "ALG", value_parser = parse_alg)]
         alg: Option<SigningAlg>,
     },
-    /// List published signing keys, newest first
-    List,
+    /// List the tenant's published signing keys, newest first
+    List { tenant: String },
 }
 
 #[tokio::main]
@@ -178,9 +181,9 @@ async fn main() -> ExitCode {
             email,
             expires_in,
         }) => admin::token_create(t, &tenant, &email, expires_in).await,
-        Command::Keys(KeysCommand::Generate) => admin::keys_generate(t).await,
-        Command::Keys(KeysCommand::Rotate { alg }) => admin::keys_rotate(t, alg).await,
-        Command::Keys(KeysCommand::List) => admin::keys_list(t).await,
+        Command::Keys(KeysCommand::Generate { tenant }) => keys::generate(t, &tenant).await,
+        Command::Keys(KeysCommand::Rotate { tenant, alg }) => keys::rotate(t, &tenant, alg).await,
+        Command::Keys(KeysCommand::List { tenant }) => keys::list(t, &tenant).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

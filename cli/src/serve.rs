@@ -7,9 +7,11 @@ use gatehouse_core::defaults::{LOCAL_ADDR, MAX_BODY_BYTES};
 use gatehouse_core::error::OAuthError;
 use gatehouse_core::events::Notifier;
 use gatehouse_core::http::{BodyTooLarge, ClientIp, RequestId, error_response};
+use gatehouse_core::keywrap::{self, KeyWrapper, LocalWrapper};
 use gatehouse_core::store::Store;
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_client, sdk_config};
 use gatehouse_core::store::memory::MemoryStore;
+use gatehouse_core::tokens::Keys;
 use gatehouse_core::{crypto, seed, telemetry};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -33,26 +35,41 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
         config.public_url = Some(format!("http://{local}"));
     }
 
-    let store: Arc<dyn Store> = match (&config.table, &config.dynamodb_endpoint) {
-        (None, None) => Arc::new(MemoryStore::new()),
-        (table, endpoint) => {
-            let table = table.clone().unwrap_or_else(|| "gatehouse".to_owned());
-            let sdk = sdk_config(endpoint.as_deref()).await;
-            let store = DynamoStore::new(sdk_client(&sdk), table);
-            store
-                .ensure_table()
-                .await
-                .map_err(|e| format!("DynamoDB table {}: {e}", store.table()))?;
-            Arc::new(store)
-        }
-    };
+    let sdk = sdk_config(config.dynamodb_endpoint.as_deref()).await;
+    let configured = keywrap::from_config(&config, &sdk)?;
+    let (store, wrapper): (Arc<dyn Store>, Arc<dyn KeyWrapper>) =
+        match (&config.table, &config.dynamodb_endpoint) {
+            // The embedded store lives in this process: so may its wrapping key.
+            (None, None) => (
+                Arc::new(MemoryStore::new()),
+                configured.unwrap_or_else(|| Arc::new(LocalWrapper::random())),
+            ),
+            (table, _) => {
+                let wrapper = configured.ok_or(keywrap::WRAPPING_KEY_REQUIRED)?;
+                let table = table.clone().unwrap_or_else(|| "gatehouse".to_owned());
+                let store = DynamoStore::new(sdk_client(&sdk), table);
+                store
+                    .ensure_table()
+                    .await
+                    .map_err(|e| format!("DynamoDB table {}: {e}", store.table()))?;
+                (Arc::new(store), wrapper)
+            }
+        };
     let report = seed::seed_demo(store.as_ref(), &config).await?;
-    // Signing keys up front, so the JWKS lists them before the first token.
-    gatehouse_core::tokens::ensure_keys(store.as_ref(), gatehouse_core::domain::unix_now()).await?;
+    // Every tenant's signing keys up front, so its JWKS lists them before the first token.
+    let keys = Keys {
+        store: store.as_ref(),
+        wrapper: wrapper.as_ref(),
+    };
+    for tenant in store.list_tenants().await? {
+        gatehouse_core::tokens::ensure_keys(keys, &tenant.id, gatehouse_core::domain::unix_now())
+            .await?;
+    }
     let base = config.public_url.clone().unwrap_or_default();
     let notifier = notifier(&config).await;
     let mut app = App::new(store, config);
     app.notifier = notifier;
+    app.key_wrapper = wrapper;
     let app = Arc::new(app);
 
     println!("Gatehouse listening on http://{local}");

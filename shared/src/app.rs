@@ -19,6 +19,9 @@ pub struct App {
     pub config: Config,
     /// Signing keys, cached per process (per warm container).
     pub keys: crate::tokens::KeyCache,
+    /// The key that wraps private signing keys (`crate::keywrap`): KMS on Lambda; a random
+    /// process-local key unless set otherwise (right for the embedded store only).
+    pub key_wrapper: Arc<dyn crate::keywrap::KeyWrapper>,
     /// Client ID Metadata Document fetches (TLS set up on first use).
     pub cimd: crate::cimd::fetch::Fetcher,
     /// Where "now" comes from; read once per request into [`crate::context::Ctx::now`].
@@ -38,6 +41,7 @@ impl App {
         Self {
             store,
             keys: crate::tokens::KeyCache::default(),
+            key_wrapper: Arc::new(crate::keywrap::LocalWrapper::random()),
             cimd: crate::cimd::fetch::Fetcher::new(
                 crate::cimd::fetch::Limits::default(),
                 config.dev_cimd_allow_loopback,
@@ -53,6 +57,14 @@ impl App {
             registration_limiter: limiter,
             signin_ip_limiter: RateLimiter::new(crate::defaults::SIGNINS_PER_IP_PER_MINUTE),
             config,
+        }
+    }
+
+    /// The store and the wrapping key, as signing keys need them.
+    pub fn signing_keys(&self) -> crate::tokens::Keys<'_> {
+        crate::tokens::Keys {
+            store: self.store.as_ref(),
+            wrapper: self.key_wrapper.as_ref(),
         }
     }
 

@@ -25,6 +25,13 @@ pub struct Config {
     pub event_bus: Option<String>,
     /// EventBridge endpoint override (`GATEHOUSE_EVENTS_ENDPOINT`), for a local emulator.
     pub events_endpoint: Option<String>,
+    /// The KMS key that wraps private signing keys (`GATEHOUSE_KMS_KEY_ID`: id, ARN or alias;
+    /// `crate::keywrap`), and an endpoint override (`GATEHOUSE_KMS_ENDPOINT`) for an emulator.
+    pub kms_key_id: Option<String>,
+    pub kms_endpoint: Option<String>,
+    /// A local wrapping key instead of KMS (`GATEHOUSE_LOCAL_WRAPPING_KEY`, 32 bytes
+    /// base64url): development tables and tests.
+    pub local_wrapping_key: Option<LocalWrappingKey>,
     /// The deployment stage (`GATEHOUSE_STAGE`, the template's `Stage`): the `Stage` dimension
     /// of the business metrics (`crate::metrics`). `local` when unset.
     pub stage: String,
@@ -100,6 +107,30 @@ pub fn normalise_public_url(raw: &str) -> Result<String, ConfigError> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
+/// The text of a local wrapping key; never printed.
+#[derive(Clone)]
+pub struct LocalWrappingKey(pub String);
+
+impl std::fmt::Debug for LocalWrappingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalWrappingKey(..)")
+    }
+}
+
+fn local_wrapping_key() -> Result<Option<LocalWrappingKey>, ConfigError> {
+    let Some(text) = var("GATEHOUSE_LOCAL_WRAPPING_KEY") else {
+        return Ok(None);
+    };
+    if crate::keywrap::LocalWrapper::parse(&text).is_none() {
+        return Err(ConfigError(
+            "GATEHOUSE_LOCAL_WRAPPING_KEY must be 32 bytes in base64url without padding \
+             (e.g. `head -c 32 /dev/urandom | basenc --base64url | tr -d =`)"
+                .into(),
+        ));
+    }
+    Ok(Some(LocalWrappingKey(text)))
+}
+
 /// `GATEHOUSE_STAGE`: 1–20 lowercase letters, digits and hyphens (the template's pattern),
 /// `local` when unset.
 fn stage() -> Result<String, ConfigError> {
@@ -144,6 +175,9 @@ impl Config {
             event_bus: var("GATEHOUSE_EVENT_BUS"),
             events_endpoint: var("GATEHOUSE_EVENTS_ENDPOINT"),
             stage: stage()?,
+            kms_key_id: var("GATEHOUSE_KMS_KEY_ID"),
+            kms_endpoint: var("GATEHOUSE_KMS_ENDPOINT"),
+            local_wrapping_key: local_wrapping_key()?,
             tenant_cache_ttl: Duration::from_secs(
                 parse_var::<u64>("GATEHOUSE_TENANT_CACHE_TTL")?
                     .unwrap_or(defaults::TENANT_CACHE_TTL_SECS),
@@ -178,6 +212,9 @@ impl Config {
             event_bus: None,
             events_endpoint: None,
             stage: "local".into(),
+            kms_key_id: None,
+            kms_endpoint: None,
+            local_wrapping_key: None,
             tenant_cache_ttl: Duration::from_secs(defaults::TENANT_CACHE_TTL_SECS),
             registrations_per_ip_per_minute: 0,
             access_token_ttl_secs: defaults::ACCESS_TOKEN_TTL_SECS,

@@ -5,7 +5,8 @@
 //! from public ones (`crate::store::TokenStore::add_signing_key`).
 
 use crate::crypto;
-use crate::domain::{PublicSigningKey, SigningAlg, UnixTime};
+use crate::domain::{PublicSigningKey, SigningAlg, TenantId, UnixTime};
+use crate::keywrap::{self, KeyContext, KeyWrapper};
 use crate::store::{Store, StoreError};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -90,29 +91,47 @@ fn generate_rsa() -> Result<(String, String, Vec<u8>), KeyError> {
     ))
 }
 
-/// Adds a new signing key for `alg` (rotation): it becomes that algorithm's active key once
-/// published long enough; older keys stay published.
+/// Where signing keys live: the store, and the key that wraps their private halves
+/// (`crate::keywrap`).
+#[derive(Clone, Copy)]
+pub struct Keys<'a> {
+    pub store: &'a dyn Store,
+    pub wrapper: &'a dyn KeyWrapper,
+}
+
+/// Adds a new signing key for `alg` to the tenant's set (rotation): it becomes that
+/// algorithm's active key once published long enough; older keys stay published. The private
+/// half is stored only sealed.
 pub async fn rotate(
-    store: &dyn Store,
+    keys: Keys<'_>,
+    tenant: &TenantId,
     alg: SigningAlg,
     now: UnixTime,
 ) -> Result<PublicSigningKey, KeyError> {
     let (public, private) = generate_key(alg, now)?;
-    store.add_signing_key(&public, &private).await?;
+    let context = KeyContext {
+        tenant,
+        kid: &public.kid,
+    };
+    let sealed = keywrap::seal(keys.wrapper, context, &private)
+        .await
+        .map_err(StoreError::from)?;
+    keys.store.add_signing_key(tenant, &public, &sealed).await?;
     Ok(public)
 }
 
-/// Creates a key for every algorithm that has none yet (a new deployment, or one from before
-/// RS256), so the JWKS lists them before the first token; returns what it created.
+/// Creates a key for every algorithm the tenant has none of yet (a new tenant, or one from
+/// before RS256), so its JWKS lists them before the first token; returns what it created.
 pub async fn ensure_keys(
-    store: &dyn Store,
+    keys: Keys<'_>,
+    tenant: &TenantId,
     now: UnixTime,
 ) -> Result<Vec<PublicSigningKey>, KeyError> {
-    let existing = store.list_public_keys().await?;
+    let existing = keys.store.list_public_keys(tenant).await?;
     let mut created = Vec::new();
     for alg in SigningAlg::ALL {
         if !existing.iter().any(|k| k.alg == alg) {
-            created.push(rotate(store, alg, now).await?);
+            created.push(rotate(keys, tenant, alg, now).await?);
         }
     }
     Ok(created)

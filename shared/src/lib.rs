@@ -21,6 +21,7 @@ pub mod html;
 pub mod http;
 pub mod jwt_crypto;
 pub mod keygen;
+pub mod keywrap;
 pub mod lambda;
 pub mod metrics;
 pub mod params;

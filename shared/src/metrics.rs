@@ -139,6 +139,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn events_count_as_their_metrics() {
+        use crate::domain::{Actor, ClientSummary, CreatedByType, Tenant};
+        let tenant = Tenant::new(TenantId::parse("acme").expect("id"), "Acme");
+        let event = |kind, status: Option<ClientStatus>| {
+            let mut e = AuditEvent::new(&tenant, kind, Actor::Operator, 1_800_000_000);
+            e.client = status.map(|status| ClientSummary {
+                client_id: "c1".into(),
+                client_name: "Agent".into(),
+                redirect_uris: vec!["https://agent.example/cb".into()],
+                software_id: None,
+                created_by: CreatedByType::Dcr,
+                status,
+                expires_at: None,
+            });
+            e
+        };
+        let pending = Some(ClientStatus::Pending);
+        let approved = Some(ClientStatus::Approved);
+        assert_eq!(
+            of_event(&event(EventType::ClientRegistered, pending)),
+            [Metric::ClientsRegistered, Metric::PendingClientsCreated]
+        );
+        assert_eq!(
+            of_event(&event(EventType::ClientRegistered, approved)),
+            [Metric::ClientsRegistered]
+        );
+        assert_eq!(
+            of_event(&event(EventType::ClientApproved, approved)),
+            [Metric::ClientsApproved]
+        );
+        assert_eq!(
+            of_event(&event(EventType::SignInFailed, None)),
+            [Metric::SignInFailures]
+        );
+        assert_eq!(
+            of_event(&event(EventType::ClientExpired, pending)),
+            [Metric::PendingClientsExpired]
+        );
+        assert!(of_event(&event(EventType::SettingsChanged, None)).is_empty());
+    }
+
+    #[test]
     fn names_are_distinct_identifiers() {
         let names: std::collections::BTreeSet<&str> =
             Metric::ALL.iter().map(|m| m.name()).collect();

@@ -48,6 +48,32 @@ MODES = ("embedded", "dynamodb")
 # Every DynamoDB-mode server of the session records each item access it makes, per Lambda
 # function (GATEHOUSE_DYNAMODB_ACCESS_LOG, see shared/src/telemetry.rs), into this one file;
 # test_zz_iam_policies.py holds infra/template.yaml's policies to it after the rest of the suite.
+# The local key that wraps private signing keys in DynamoDB-mode servers and CLI runs (one per
+# test session, so every process on a table opens what another sealed); KMS is tested on its own
+# (test_signing_keys.py).
+LOCAL_WRAPPING_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+
+
+def unseal_local(item: dict, tenant: str, kid: str) -> bytes:
+    """The private key (DER) in a `SIGNKEY#` item sealed with LOCAL_WRAPPING_KEY, opened the
+    way shared/src/keywrap.rs documents: the data key is AES-256-GCM under the wrapping key
+    (`wrapped_key` = nonce || ciphertext), the private key (base64 DER) AES-256-GCM under the
+    data key, both with the associated data `gatehouse-signing-key|{tenant}|{kid}`."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    def b64(field: str) -> bytes:
+        text = item[field]["S"]
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+    assert item["wrapping"]["S"] == "local", item["wrapping"]
+    aad = f"gatehouse-signing-key|{tenant}|{kid}".encode()
+    wrapping = base64.urlsafe_b64decode(LOCAL_WRAPPING_KEY + "=" * (-len(LOCAL_WRAPPING_KEY) % 4))
+    wrapped = b64("wrapped_key")
+    data_key = AESGCM(wrapping).decrypt(wrapped[:12], wrapped[12:], aad)
+    private_b64 = AESGCM(data_key).decrypt(b64("nonce"), b64("ciphertext"), aad)
+    return base64.b64decode(private_b64)
+
+
 DYNAMODB_ACCESS_LOG = Path(tempfile.mkdtemp(prefix="gatehouse-access-")) / "dynamodb-access.jsonl"
 
 DYNAMODB_ENDPOINT_MISSING = (
@@ -236,6 +262,7 @@ class Server:
                 AWS_REGION="us-east-1",
                 AWS_EC2_METADATA_DISABLED="true",
                 GATEHOUSE_DYNAMODB_ACCESS_LOG=str(DYNAMODB_ACCESS_LOG),
+                GATEHOUSE_LOCAL_WRAPPING_KEY=LOCAL_WRAPPING_KEY,
             )
         env.update(self.extra_env)
         return env

@@ -206,7 +206,7 @@ def test_a_rotated_in_key_is_published_at_once_and_signs_after_the_activation_de
     # Keys are ordered by their creation second: the rotated-in key must be a later one.
     time.sleep(1.1)
     rotated_at = int(time.time())  # the new key's creation second is this or a later one
-    ok(cli(srv, "keys", "rotate"))
+    ok(cli(srv, "keys", "rotate", "demo"))
     clock.set(301)
     new = published() - {old} - first_rsa
     assert len(new) == 2, "the rotated-in keys (ES256, RS256) are published once the cache turned over"

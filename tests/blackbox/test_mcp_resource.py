@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from conftest import DYNAMODB_ENDPOINT_MISSING, json_body, request
+from conftest import DYNAMODB_ENDPOINT_MISSING, json_body, request, unseal_local
 from test_tokens import Flow, assert_tokens, exchange, register
 
 
@@ -119,10 +119,10 @@ def test_unknown_tenants_have_no_resource(server):
 
 
 def private_signing_key(srv, kid: str) -> ec.EllipticCurvePrivateKey:
-    """The private half of signing key `kid`, read from the server's DynamoDB table in moto
-    (item `pk = SIGNKEY#{kid}`, `sk = SIGNKEY`, attribute `pkcs8`: base64 PKCS#8 DER; see the
-    DynamoDB adapter under shared/src/store/). Checked against the key the server publishes for
-    `kid`."""
+    """The private half of the demo tenant's signing key `kid`, read from the server's DynamoDB
+    table in moto (item `pk = SIGNKEY#demo#{kid}`, `sk = SIGNKEY`, sealed with the test
+    session's local wrapping key: `conftest.unseal_local`). Checked against the key the server
+    publishes for `kid`."""
     import boto3  # moto's own dependency, in the test venv
 
     endpoint = os.environ.get("GATEHOUSE_TEST_DYNAMODB_ENDPOINT", "").strip()
@@ -139,11 +139,11 @@ def private_signing_key(srv, kid: str) -> ec.EllipticCurvePrivateKey:
         if "LastEvaluatedKey" not in page:
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    mine = [i for i in items if i["pk"]["S"] == f"SIGNKEY#{kid}"]
+    mine = [i for i in items if i["pk"]["S"] == f"SIGNKEY#demo#{kid}"]
     assert len(mine) == 1, (
         f"no single private key item for the active kid {kid!r} in table {srv.table}: "
         f"{[i['pk']['S'] for i in items]}")
-    key = serialization.load_der_private_key(base64.b64decode(mine[0]["pkcs8"]["S"]), None)
+    key = serialization.load_der_private_key(unseal_local(mine[0], "demo", kid), None)
     assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1", key
     status, _, body = request("GET", f"{srv.issuer}/jwks.json")
     assert status == 200, body

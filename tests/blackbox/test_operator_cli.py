@@ -18,7 +18,13 @@ import urllib.request
 
 import pytest
 
-from conftest import DYNAMODB_ENDPOINT_MISSING, _free_port, gatehouse_binary, request
+from conftest import (
+    DYNAMODB_ENDPOINT_MISSING,
+    LOCAL_WRAPPING_KEY,
+    _free_port,
+    gatehouse_binary,
+    request,
+)
 
 ADMIN_TOKEN = re.compile(r"gha_demo_[A-Za-z0-9_-]+")
 PASSWORD = "a long enough password"
@@ -63,6 +69,7 @@ def server_env(server) -> dict:
         GATEHOUSE_TABLE=server.table,
         GATEHOUSE_DYNAMODB_ENDPOINT=moto_endpoint(),
         AWS_REGION=REGION,
+        GATEHOUSE_LOCAL_WRAPPING_KEY=LOCAL_WRAPPING_KEY,
     )
     return env
 
@@ -143,7 +150,7 @@ def listed_clients(result):
 
 def kids(server):
     # spec: `keys list` prints one key per line, its kid first (as the current CLI does).
-    return [words[0] for words in words_per_line(ok(cli(server, "keys", "list")).stdout)]
+    return [words[0] for words in words_per_line(ok(cli(server, "keys", "list", "demo")).stdout)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,7 +252,7 @@ def test_unknown_command_is_a_usage_error():
     ("tenant", "show", "demo"),
     ("clients", "list", "demo"),
     ("token", "create", "demo", "admin@demo.test"),
-    ("keys", "list"),
+    ("keys", "list", "demo"),
 ])
 def test_missing_table_name_exits_2_naming_the_option(args):
     env = bare_env()
@@ -262,10 +269,10 @@ def test_table_that_does_not_exist_exits_1_not_found():
     env.update(GATEHOUSE_DYNAMODB_ENDPOINT=moto_endpoint(), AWS_REGION=REGION)
     # spec: "table … not found" names the table.
     fails(run(["--table", table, "tenant", "list"], env), 1, "not found", table)
-    fails(run(["--table", table, "keys", "list"], env), 1, "not found")
+    fails(run(["--table", table, "keys", "list", "demo"], env), 1, "not found")
     # A write does not create the table either.
     fails(run(["--table", table, "tenant", "create", "acme"], env), 1, "not found")
-    fails(run(["--table", table, "keys", "rotate"], env), 1, "not found")
+    fails(run(["--table", table, "keys", "rotate", "demo"], env), 1, "not found")
     fails(run(["tenant", "list"], {**env, "GATEHOUSE_TABLE": table}), 1, "not found")
 
 
@@ -577,21 +584,21 @@ def test_keys_generate_keeps_every_published_key(start_server):
     # spec: `keys generate` creates the first signing key of a table that has none; the server
     # already made one here, so all we can require is success and no key lost (whether it adds
     # another one is not asserted).
-    ok(cli(server, "keys", "generate"))
+    ok(cli(server, "keys", "generate", "demo"))
     after = kids(server)
     assert after and set(before) <= set(after), (before, after)
 
 
 def key_algs(server) -> list[str]:
     """The algorithm column of `keys list` (kid, algorithm, creation time), newest first."""
-    return [words[1] for words in words_per_line(ok(cli(server, "keys", "list")).stdout)]
+    return [words[1] for words in words_per_line(ok(cli(server, "keys", "list", "demo")).stdout)]
 
 
 def test_keys_rotate_publishes_a_new_key_per_algorithm(start_server):
     server = start_server({}, mode="dynamodb")
     before = json.loads(request("GET", f"{server.base}/t/demo/jwks.json")[2])["keys"]
     assert sorted(k["alg"] for k in before) == ["ES256", "RS256"], before
-    out = ok(cli(server, "keys", "rotate")).stdout
+    out = ok(cli(server, "keys", "rotate", "demo")).stdout
     assert "ES256" in out and "RS256" in out, out
     listed = kids(server)
     assert len(listed) == len(before) + 2
@@ -601,9 +608,9 @@ def test_keys_rotate_publishes_a_new_key_per_algorithm(start_server):
 
 def test_keys_rotate_one_algorithm(start_server):
     server = start_server({}, mode="dynamodb")
-    ok(cli(server, "keys", "rotate", "--alg", "RS256"))
+    ok(cli(server, "keys", "rotate", "demo", "--alg", "RS256"))
     assert sorted(key_algs(server)) == ["ES256", "RS256", "RS256"]
     for bad in ("HS256", "none", "rs256"):
-        failed = fails(cli(server, "keys", "rotate", "--alg", bad), 2)
+        failed = fails(cli(server, "keys", "rotate", "demo", "--alg", bad), 2)
         assert "ES256 or RS256" in failed.stderr, failed.stderr
     assert sorted(key_algs(server)) == ["ES256", "RS256", "RS256"], "a refused rotation adds nothing"

@@ -40,8 +40,23 @@ PUT_EVENTS = "events:PutEvents"
 EVENT_BUS_PREFIX = "EVENTBUS"
 EVENT_BUS_RESOURCES = ("EventBus.Arn", ["EventBus", "Arn"])  # !GetAtt, short or list form
 EVENT_SOURCE = "gatehouse"  # shared/src/events.rs, EVENT_SOURCE
+# KMS calls on the key that wraps signing keys (shared/src/keywrap.rs, KMS_KEY_PREFIX), and the
+# one shape a KMS statement may have: the stack's key, with both encryption-context keys present.
+KMS_PREFIX = "SIGNINGKEYS"
+KMS_ACTIONS = {"kms:GenerateDataKey", "kms:Decrypt"}
+KMS_RESOURCES = ("SigningKeysKey.Arn", ["SigningKeysKey", "Arn"])
+KMS_CONDITION = {"Null": {"kms:EncryptionContext:gatehouse:tenant": "false",
+                          "kms:EncryptionContext:gatehouse:kid": "false"}}
 
 TEMPLATE = REPO_ROOT / "infra" / "template.yaml"
+# The two DynamoDB resources a statement may name, as the loader below reads them: the table in
+# use (the stack's `Table`, or the one `ExistingTableName` names) and its index gsi1.
+_EXISTING_TABLE = ("arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}"
+                   ":table/${ExistingTableName}")
+TABLE_RESOURCES = {
+    json.dumps(["CreateTable", "Table.Arn", _EXISTING_TABLE]): "table",
+    json.dumps(["CreateTable", "${Table.Arn}/index/gsi1", _EXISTING_TABLE + "/index/gsi1"]): "index",
+}
 FUNCTIONS = {
     "RegisterFunction": "register",
     "DiscoveryFunction": "discovery",
@@ -56,8 +71,11 @@ UNEXERCISED = {
     ("token", "PutItem", "SIGNKEY#*", "table"):
         "the first signing key is created by the token function on AWS; `gatehouse serve` seeds "
         "it at start, outside any route",
-    ("token", "PutItem", "JWKS", "table"):
+    ("token", "PutItem", "JWKS#*", "table"):
         "written with the private half when the token function creates the first signing key",
+    ("token", "kms:GenerateDataKey", KMS_PREFIX, "kms"):
+        "a data key is made when the token function creates a tenant's first signing key; the "
+        "suite's servers create them at start, outside any route",
     # Read-backs after a write whose answer was lost (was the item there ours? see `own_write`
     # and `finish_authorization` in shared/src/store/dynamo.rs): test_database_faults.py loses
     # answers on purpose, but which step a lost answer hits varies from run to run.
@@ -108,7 +126,13 @@ def grants() -> dict[str, set[tuple[str, str, str]]]:
                 if any(a.startswith("events:") for a in st["Action"]):
                     found.add(_event_bus_grant(resource, st))
                     continue
-                kind = "index" if "/index/" in json.dumps(res) else "table"
+                if any(a.startswith("kms:") for a in st["Action"]):
+                    found |= _kms_grants(resource, st)
+                    continue
+                kind = TABLE_RESOURCES.get(json.dumps(res))
+                assert kind, (
+                    f"{resource}: statement {st.get('Sid')} names {res!r}, not the table in use "
+                    "or its gsi1 (the !If on CreateTable the other statements use)")
                 patterns = [p for cond in conditions.values()
                             for key, values in cond.items() if key == "dynamodb:LeadingKeys"
                             for p in values]
@@ -136,6 +160,19 @@ def _event_bus_grant(resource: str, st: dict) -> tuple[str, str, str]:
     return (PUT_EVENTS, EVENT_BUS_PREFIX, "bus")
 
 
+def _kms_grants(resource: str, st: dict) -> set[tuple[str, str, str]]:
+    """A KMS statement: only the two envelope-encryption actions, on the stack's signing-keys
+    key, with the encryption context every call of shared/src/keywrap.rs carries."""
+    sid = st.get("Sid")
+    assert set(st["Action"]) <= KMS_ACTIONS, f"{resource}: statement {sid} grants {st['Action']}"
+    assert st["Resource"] in KMS_RESOURCES, (
+        f"{resource}: statement {sid} must name !GetAtt SigningKeysKey.Arn, not {st['Resource']!r}")
+    assert st.get("Condition") == KMS_CONDITION, (
+        f"{resource}: statement {sid} must require the gatehouse encryption context: "
+        f"{st.get('Condition')}")
+    return {(action, KMS_PREFIX, "kms") for action in st["Action"]}
+
+
 def accesses() -> set[tuple[str, str, str, str]]:
     """{(function, action, prefix, "table" | "index" | "bus")} recorded by the suite's servers."""
     if not DYNAMODB_ACCESS_LOG.exists():
@@ -145,6 +182,8 @@ def accesses() -> set[tuple[str, str, str, str]]:
         rec = json.loads(line)
         if rec["action"].startswith("events:"):
             kind = "bus"
+        elif rec["action"].startswith("kms:"):
+            kind = "kms"
         else:
             kind = "index" if rec.get("index") else "table"
         out.add((rec["function"], rec["action"], rec["prefix"], kind))

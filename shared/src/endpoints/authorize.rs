@@ -141,7 +141,7 @@ async fn hinted_subject(
     let app = ctx.app;
     let keys = app
         .keys
-        .key_set_for(app.store.as_ref(), hint, ctx.now)
+        .key_set_for(app.store.as_ref(), &ctx.tenant.id, hint, ctx.now)
         .await
         .map_err(|e| match e {
             TokenError::Store(e) => AuthorizeError::from(e),

@@ -52,7 +52,7 @@ async fn authenticate(ctx: &Ctx<'_>, req: &Request) -> Result<AccessClaims, OAut
     let resource = metadata::demo_resource(base, tenant);
     let keys = app
         .keys
-        .key_set_for(app.store.as_ref(), token, ctx.now)
+        .key_set_for(app.store.as_ref(), &tenant.id, token, ctx.now)
         .await
         .map_err(|_| OAuthError::unavailable())?;
     let invalid = || {

@@ -19,6 +19,7 @@ use crate::domain::{
     Consent, Email, Grant, PublicSigningKey, RefreshToken, Session, Tenant, TenantId, UnixTime,
     User, VendorTrust,
 };
+use crate::keywrap::SealedKey;
 use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
@@ -402,15 +403,26 @@ pub trait TokenStore: Send + Sync + 'static {
         grace_secs: i64,
         now: UnixTime,
     ) -> Result<(), StoreError>;
-    /// Published signing keys, newest first.
-    async fn list_public_keys(&self) -> Result<Vec<PublicSigningKey>, StoreError>;
-    /// The private half (PKCS#8, base64) of a signing key. Only the token function may read it.
-    async fn get_private_key(&self, kid: &str) -> Result<Option<String>, StoreError>;
-    /// Adds a signing key: both halves in one transaction.
+    /// The tenant's published signing keys, newest first. Each tenant has its own key set:
+    /// one tenant's JWKS never verifies another's tokens.
+    async fn list_public_keys(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<PublicSigningKey>, StoreError>;
+    /// The private half of one of the tenant's signing keys, sealed (`crate::keywrap`). Only
+    /// the token function may read it.
+    async fn get_private_key(
+        &self,
+        tenant: &TenantId,
+        kid: &str,
+    ) -> Result<Option<SealedKey>, StoreError>;
+    /// Adds a signing key to the tenant's set: both halves in one transaction.
+    /// Errors: [`StoreError::AlreadyExists`] (the key id is taken).
     async fn add_signing_key(
         &self,
+        tenant: &TenantId,
         public: &PublicSigningKey,
-        private_pkcs8_b64: &str,
+        private: &SealedKey,
     ) -> Result<(), StoreError>;
 }
 

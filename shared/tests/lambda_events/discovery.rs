@@ -65,7 +65,8 @@ async fn discovery_function_answers_a_held_document_with_304() {
 #[tokio::test]
 async fn discovery_function_serves_the_openid_configuration_and_its_jwks() {
     let app = app().await;
-    gatehouse_core::tokens::ensure_keys(app.store.as_ref(), app.now())
+    let demo = gatehouse_core::domain::TenantId::parse("demo").expect("tenant id");
+    gatehouse_core::tokens::ensure_keys(app.signing_keys(), &demo, app.now())
         .await
         .expect("keys");
     for path in [

@@ -10,7 +10,7 @@
 
 use crate::support::{HOST, event, json_body, token_request};
 use crate::template::{EnvValue, environment, function_of, read};
-use gatehouse_core::domain::{Tenant, TenantId, unix_now};
+use gatehouse_core::domain::{SigningAlg, Tenant, TenantId, unix_now};
 use gatehouse_core::lambda::{handle_event, init_app};
 use gatehouse_core::router::Function;
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_config};
@@ -60,8 +60,24 @@ async fn init_app_on_dynamodb_serves_events_with_the_template_environment() {
         .await
         .expect("create the event bus");
 
+    // The stack's signing-keys KMS key (`!Ref SigningKeysKey`), on the same emulator.
+    let kms = aws_sdk_kms::config::Builder::from(&shared)
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "lambda-start-up-test",
+        ))
+        .build();
+    let key = aws_sdk_kms::Client::from_conf(kms)
+        .create_key()
+        .send()
+        .await
+        .expect("create the KMS key");
+    let key = key.key_metadata().expect("key").key_id().to_owned();
     for logical_id in FUNCTIONS {
-        let env = child_env(logical_id, (&table, &bus), &endpoint, &region);
+        let env = child_env(logical_id, (&table, &bus, &key), &endpoint, &region);
         let stdout = run_child(logical_id, &env);
         check_metrics(logical_id, &env, &stdout);
     }
@@ -90,12 +106,12 @@ fn test_client(shared: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(conf)
 }
 
-/// The template's environment for the function (`!Ref Table` and `!Ref EventBus` being the
-/// test's table and bus), the
+/// The template's environment for the function (`!Ref Table`, `!Ref EventBus` and
+/// `!Ref SigningKeysKey` being the test's table, bus and KMS key), the
 /// endpoint override, and what the Lambda runtime adds: region and credentials.
 fn child_env(
     logical_id: &str,
-    (table, bus): (&str, &str),
+    (table, bus, key): (&str, &str, &str),
     endpoint: &str,
     region: &str,
 ) -> Vec<(String, String)> {
@@ -106,6 +122,7 @@ fn child_env(
                 EnvValue::Literal(v) => v,
                 EnvValue::Resource(r) if r == "Table" => table.to_owned(),
                 EnvValue::Resource(r) if r == "EventBus" => bus.to_owned(),
+                EnvValue::Resource(r) if r == "SigningKeysKey" => key.to_owned(),
                 EnvValue::Resource(r) => panic!("{name}: no test value for !Ref {r}"),
             };
             (name, value)
@@ -135,7 +152,8 @@ fn child_env(
 fn check_metrics(logical_id: &str, env: &[(String, String)], stdout: &str) {
     let documents: Vec<serde_json::Value> = stdout
         .lines()
-        .filter(|l| l.starts_with("{\"_aws\""))
+        // The test harness may have begun the line ("test … ... ") before the child wrote.
+        .filter_map(|l| l.find("{\"_aws\"").map(|at| &l[at..]))
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("EMF line {l}: {e}")))
         .collect();
     if logical_id != "RegisterFunction" {
@@ -262,6 +280,22 @@ async fn start_up_and_serve(logical_id: &str) {
             let resp = token_request(&app, form).await;
             assert_eq!(resp.status(), 401);
             assert_eq!(json_body(&resp)["error"], "invalid_client");
+            // The template names a KMS key: the function seals a tenant's first key with it
+            // (GenerateDataKey) and opens it through it (Decrypt).
+            assert_eq!(app.key_wrapper.kind(), "kms");
+            let demo = TenantId::parse("demo").expect("tenant id");
+            let key = app
+                .keys
+                .signing_key(app.signing_keys(), &demo, SigningAlg::ES256, unix_now())
+                .await
+                .expect("a signing key sealed and opened with KMS");
+            let sealed = app
+                .store
+                .get_private_key(&demo, &key.kid)
+                .await
+                .expect("read the sealed key")
+                .expect("stored");
+            assert_eq!(sealed.wrapping, "kms");
         }
         other => panic!("no event for {other:?}"),
     }

@@ -166,6 +166,21 @@ pub(crate) fn environment(yaml: &str, logical_id: &str) -> Vec<(String, EnvValue
 }
 
 fn resolve(lines: &[&str], raw: &str) -> EnvValue {
+    // `!If [Condition, then, else]` on one line: the branch the condition takes with every
+    // parameter at its default.
+    if let Some(arguments) = raw.strip_prefix("!If ") {
+        let items = list_items(arguments);
+        let [condition, then, otherwise] = items.as_slice() else {
+            panic!("!If takes [condition, then, else]: {raw}");
+        };
+        let taken = if condition_holds(lines, condition) {
+            then
+        } else {
+            otherwise
+        };
+        let unquoted = taken.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+        return resolve(lines, unquoted.unwrap_or(taken));
+    }
     let Some(name) = raw.strip_prefix("!Ref ").map(str::trim) else {
         return EnvValue::Literal(raw.to_owned());
     };
@@ -176,5 +191,57 @@ fn resolve(lines: &[&str], raw: &str) -> EnvValue {
             EnvValue::Literal(default.value.trim_matches('"').to_owned())
         }
         None => EnvValue::Resource(name.to_owned()),
+    }
+}
+
+/// The items of a one-line flow sequence (`[a, !If [b, c, ""], "d"]`), split at the commas
+/// outside nested brackets and quotes.
+fn list_items(list: &str) -> Vec<&str> {
+    let inner = list
+        .trim()
+        .strip_prefix('[')
+        .and_then(|l| l.strip_suffix(']'))
+        .unwrap_or_else(|| panic!("not a one-line list: {list}"));
+    let (mut items, mut depth, mut quoted, mut start) = (Vec::new(), 0_usize, false, 0);
+    for (i, c) in inner.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '[' if !quoted => depth += 1,
+            ']' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                items.push(inner[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(inner[start..].trim());
+    items
+}
+
+/// Whether the template's condition `name` holds with every parameter at its default. The
+/// conditions an environment value uses compare one parameter with "":
+/// `!Equals [!Ref P, ""]` or `!Not [!Equals [!Ref P, ""]]`.
+fn condition_holds(lines: &[&str], name: &str) -> bool {
+    let condition =
+        at(lines, &["Conditions", name]).unwrap_or_else(|| panic!("no condition {name}"));
+    let (negated, equals) = match condition.value.strip_prefix("!Not ") {
+        Some(inner) => (true, list_items(inner)[0]),
+        None => (false, condition.value),
+    };
+    let operands = equals
+        .strip_prefix("!Equals ")
+        .map(list_items)
+        .unwrap_or_else(|| panic!("condition {name} is not a comparison with \"\""));
+    let [parameter, empty] = operands.as_slice() else {
+        panic!("condition {name}: !Equals takes two operands");
+    };
+    assert_eq!(
+        *empty, "\"\"",
+        "condition {name} compares with something else than \"\""
+    );
+    match resolve(lines, parameter) {
+        EnvValue::Literal(value) => value.is_empty() != negated,
+        EnvValue::Resource(r) => panic!("condition {name} compares the resource {r}"),
     }
 }

@@ -10,6 +10,7 @@ mod approval;
 mod audit;
 mod clients;
 mod flow;
+mod kms;
 mod quota;
 mod support;
 mod tokens;

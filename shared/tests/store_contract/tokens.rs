@@ -1,7 +1,8 @@
 //! Code redemption, refresh rotation and signing keys.
 
-use crate::support::{NOW, client_of, code_for, grant_for, refresh_for};
+use crate::support::{NOW, client_of, code_for, grant_for, refresh_for, tid};
 use gatehouse_core::domain::{Grant, PublicSigningKey, RefreshToken, SigningAlg};
+use gatehouse_core::keywrap::{self, KeyContext, LocalWrapper};
 use gatehouse_core::store::{Store, StoreError};
 use std::sync::Arc;
 
@@ -158,7 +159,14 @@ async fn no_token_of_a_revoked_grant_rotates(
 }
 
 pub(crate) async fn signing_keys_keep_private_halves_apart(store: Arc<dyn Store>) {
-    assert!(store.list_public_keys().await.expect("list").is_empty());
+    let (acme, other) = (tid("acme"), tid("other"));
+    assert!(
+        store
+            .list_public_keys(&acme)
+            .await
+            .expect("list")
+            .is_empty()
+    );
     let older = PublicSigningKey {
         kid: "k1".into(),
         alg: SigningAlg::ES256,
@@ -178,19 +186,65 @@ pub(crate) async fn signing_keys_keep_private_halves_apart(store: Arc<dyn Store>
         e: "AQAB".into(),
         created_at: NOW + 100,
     };
-    store
-        .add_signing_key(&older, "cHJpdjE=")
-        .await
-        .expect("add");
-    store
-        .add_signing_key(&newer, "cHJpdjI=")
-        .await
-        .expect("add");
-    let listed = store.list_public_keys().await.expect("list");
-    assert_eq!(listed, vec![newer, older], "newest first");
-    assert_eq!(
-        store.get_private_key("k1").await.expect("get").as_deref(),
-        Some("cHJpdjE=")
+    let wrapper = LocalWrapper::random();
+    let sealed = |kid: &'static str, private: &'static str| {
+        let (wrapper, acme) = (&wrapper, &acme);
+        async move {
+            keywrap::seal(wrapper, KeyContext { tenant: acme, kid }, private)
+                .await
+                .expect("seal")
+        }
+    };
+    let (first, second) = (
+        sealed("k1", "cHJpdjE=").await,
+        sealed("k2", "cHJpdjI=").await,
     );
-    assert_eq!(store.get_private_key("nope").await.expect("get"), None);
+    store
+        .add_signing_key(&acme, &older, &first)
+        .await
+        .expect("add");
+    store
+        .add_signing_key(&acme, &newer, &second)
+        .await
+        .expect("add");
+    let listed = store.list_public_keys(&acme).await.expect("list");
+    assert_eq!(listed, vec![newer, older.clone()], "newest first");
+    let stored = store
+        .get_private_key(&acme, "k1")
+        .await
+        .expect("get")
+        .expect("the sealed key");
+    assert_eq!(stored, first);
+    let context = KeyContext {
+        tenant: &acme,
+        kid: "k1",
+    };
+    let opened = keywrap::open(&wrapper, context, &stored)
+        .await
+        .expect("open");
+    assert_eq!(opened.as_str(), "cHJpdjE=");
+    assert_eq!(
+        store.get_private_key(&acme, "nope").await.expect("get"),
+        None
+    );
+    // Each tenant has its own set: another tenant sees none of these, and may use the same kid.
+    assert!(
+        store
+            .list_public_keys(&other)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(
+        store.get_private_key(&other, "k1").await.expect("get"),
+        None
+    );
+    store
+        .add_signing_key(&other, &older, &first)
+        .await
+        .expect("another tenant's set");
+    assert_eq!(
+        store.list_public_keys(&other).await.expect("list"),
+        vec![older]
+    );
 }

@@ -108,7 +108,7 @@ pub(super) async fn recognise(
     if tokens::token_kid(token).is_some() {
         let keys = app
             .keys
-            .key_set_for(app.store.as_ref(), token, now)
+            .key_set_for(app.store.as_ref(), &tenant.id, token, now)
             .await
             .map_err(token_error)?;
         let Ok(claims) = tokens::verify_access_token(token, &keys, issuer, None) else {

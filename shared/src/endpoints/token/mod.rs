@@ -366,7 +366,12 @@ pub(super) async fn access_key(
     now: UnixTime,
 ) -> Result<Arc<tokens::SigningKey>, OAuthError> {
     app.keys
-        .signing_key(app.store.as_ref(), tenant.access_token_signing_alg, now)
+        .signing_key(
+            app.signing_keys(),
+            &tenant.id,
+            tenant.access_token_signing_alg,
+            now,
+        )
         .await
         .map_err(token_error)
 }
@@ -449,7 +454,7 @@ pub async fn jwks(ctx: &Ctx<'_>, req: &Request) -> Result<Response, OAuthError> 
     let app = ctx.app;
     let keys = app
         .keys
-        .key_set(app.store.as_ref(), false, ctx.now)
+        .key_set(app.store.as_ref(), &ctx.tenant.id, false, ctx.now)
         .await
         .map_err(token_error)?;
     Ok(keys.document.respond(req, JWKS_MAX_AGE_SECS))

@@ -70,7 +70,7 @@ pub(super) async fn id_token_key(
         .id_token_signed_response_alg
         .unwrap_or(SigningAlg::RS256);
     app.keys
-        .signing_key(app.store.as_ref(), alg, now)
+        .signing_key(app.signing_keys(), &tenant.id, alg, now)
         .await
         .map(Some)
         .map_err(token_error)

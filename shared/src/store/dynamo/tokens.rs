@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::domain::{AuthorizationCode, Grant, PublicSigningKey, RefreshToken, TenantId, UnixTime};
+use crate::keywrap::SealedKey;
 use crate::store::{FlowStore, StoreError, TokenStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -208,13 +209,16 @@ impl TokenStore for DynamoStore {
         }
     }
 
-    async fn list_public_keys(&self) -> Result<Vec<PublicSigningKey>, StoreError> {
+    async fn list_public_keys(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<PublicSigningKey>, StoreError> {
         let page = self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(JWKS_PK))
+            .expression_attribute_values(":pk", s(jwks_pk(tenant)))
             .scan_index_forward(false)
             .consistent_read(true)
             .send()
@@ -223,32 +227,48 @@ impl TokenStore for DynamoStore {
         page.items().iter().map(decode).collect()
     }
 
-    async fn get_private_key(&self, kid: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .get(private_key_key(kid), true)
-            .await?
-            .and_then(|item| match item.get("pkcs8") {
-                Some(AttributeValue::S(v)) => Some(v.clone()),
-                _ => None,
-            }))
+    async fn get_private_key(
+        &self,
+        tenant: &TenantId,
+        kid: &str,
+    ) -> Result<Option<SealedKey>, StoreError> {
+        let Some(item) = self.get(private_key_key(tenant, kid), true).await? else {
+            return Ok(None);
+        };
+        let field = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(v)) => Ok(v.clone()),
+            _ => Err(StoreError::Corrupt(format!(
+                "signing key {kid} has no {name}"
+            ))),
+        };
+        Ok(Some(SealedKey {
+            wrapping: field("wrapping")?,
+            wrapped_key: field("wrapped_key")?,
+            nonce: field("nonce")?,
+            ciphertext: field("ciphertext")?,
+        }))
     }
 
     async fn add_signing_key(
         &self,
+        tenant: &TenantId,
         public: &PublicSigningKey,
-        private_pkcs8_b64: &str,
+        private: &SealedKey,
     ) -> Result<(), StoreError> {
         let public_item = doc_item(
             (
-                JWKS_PK.to_owned(),
+                jwks_pk(tenant),
                 format!("{:012}#{}", public.created_at, public.kid),
             ),
             "jwk",
             public,
         )?;
-        let mut private_item = key_map(private_key_key(&public.kid));
+        let mut private_item = key_map(private_key_key(tenant, &public.kid));
         private_item.insert("kind".into(), s("signkey"));
-        private_item.insert("pkcs8".into(), s(private_pkcs8_b64));
+        private_item.insert("wrapping".into(), s(&private.wrapping));
+        private_item.insert("wrapped_key".into(), s(&private.wrapped_key));
+        private_item.insert("nonce".into(), s(&private.nonce));
+        private_item.insert("ciphertext".into(), s(&private.ciphertext));
         self.client
             .transact_write_items()
             .transact_items(self.put_item(private_item, true)?)

@@ -67,8 +67,9 @@ pub(super) struct Inner {
     grants: Expiring<(TenantId, String), Grant>,
     refresh_tokens: Expiring<(TenantId, String), RefreshToken>,
     api_tokens: Expiring<(TenantId, String), ApiToken>,
-    public_keys: Vec<PublicSigningKey>,
-    private_keys: HashMap<String, String>,
+    /// Each tenant's published signing keys, and their sealed private halves by (tenant, kid).
+    public_keys: HashMap<TenantId, Vec<PublicSigningKey>>,
+    private_keys: HashMap<(TenantId, String), crate::keywrap::SealedKey>,
     /// tenant → audit events by sort key (oldest first; read newest first).
     audit: HashMap<TenantId, std::collections::BTreeMap<String, crate::domain::AuditEvent>>,
     /// (tenant, client) → access requests by user id.

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::domain::{AuthorizationCode, Grant, PublicSigningKey, RefreshToken, TenantId, UnixTime};
+use crate::keywrap::SealedKey;
 use crate::store::{StoreError, TokenStore};
 use async_trait::async_trait;
 
@@ -120,29 +121,49 @@ impl TokenStore for MemoryStore {
         Ok(())
     }
 
-    async fn list_public_keys(&self) -> Result<Vec<PublicSigningKey>, StoreError> {
-        let mut keys = self.lock().public_keys.clone();
+    async fn list_public_keys(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<PublicSigningKey>, StoreError> {
+        let mut keys = self
+            .lock()
+            .public_keys
+            .get(tenant)
+            .cloned()
+            .unwrap_or_default();
         keys.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
         Ok(keys)
     }
 
-    async fn get_private_key(&self, kid: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.lock().private_keys.get(kid).cloned())
+    async fn get_private_key(
+        &self,
+        tenant: &TenantId,
+        kid: &str,
+    ) -> Result<Option<SealedKey>, StoreError> {
+        Ok(self
+            .lock()
+            .private_keys
+            .get(&(tenant.clone(), kid.to_owned()))
+            .cloned())
     }
 
     async fn add_signing_key(
         &self,
+        tenant: &TenantId,
         public: &PublicSigningKey,
-        private_pkcs8_b64: &str,
+        private: &SealedKey,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        if inner.private_keys.contains_key(&public.kid) {
+        let key = (tenant.clone(), public.kid.clone());
+        if inner.private_keys.contains_key(&key) {
             return Err(StoreError::AlreadyExists);
         }
+        inner.private_keys.insert(key, private.clone());
         inner
-            .private_keys
-            .insert(public.kid.clone(), private_pkcs8_b64.to_owned());
-        inner.public_keys.push(public.clone());
+            .public_keys
+            .entry(tenant.clone())
+            .or_default()
+            .push(public.clone());
         Ok(())
     }
 }
