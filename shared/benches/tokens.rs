@@ -247,20 +247,21 @@ fn sealed_key_open(c: &mut Criterion) {
         tenant: &tenant,
         kid: "k1",
     };
-    let (_, private) = gatehouse_core::keygen::generate_key(
-        gatehouse_core::domain::SigningAlg::ES256,
-        unix_now(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (_, private) =
+        gatehouse_core::keygen::generate_key(gatehouse_core::domain::SigningAlg::ES256, unix_now())
+            .unwrap_or_else(|e| panic!("{e}"));
     let sealed = rt
         .block_on(keywrap::seal(&wrapper, ctx, &private))
         .unwrap_or_else(|e| panic!("{e}"));
-    c.bench_function("keywrap: open a sealed ES256 key (local wrapping key)", |b| {
-        b.iter(|| {
-            rt.block_on(keywrap::open(&wrapper, ctx, black_box(&sealed)))
-                .unwrap_or_else(|e| panic!("{e}"))
-        })
-    });
+    c.bench_function(
+        "keywrap: open a sealed ES256 key (local wrapping key)",
+        |b| {
+            b.iter(|| {
+                rt.block_on(keywrap::open(&wrapper, ctx, black_box(&sealed)))
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+        },
+    );
 }
 
 fn refresh_rotation(c: &mut Criterion) {
@@ -294,7 +295,7 @@ fn verify_and_introspect(c: &mut Criterion) {
             false,
             unix_now(),
         ))
-            .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{e}"));
     c.bench_function("jwt: verify an ES256 access token", |b| {
         b.iter(|| {
             let claims = gatehouse_core::tokens::verify_access_token(

@@ -37,7 +37,8 @@ impl Notifier {
     /// EventBridge on `bus` (a name or ARN), with the process's SDK configuration; `endpoint`
     /// overrides the service endpoint (tests point it at a local emulator).
     pub fn event_bridge(sdk: &aws_config::SdkConfig, bus: String, endpoint: Option<&str>) -> Self {
-        let mut conf = aws_sdk_eventbridge::config::Builder::from(sdk);
+        let mut conf = aws_sdk_eventbridge::config::Builder::from(sdk)
+            .interceptor(crate::xray::XRaySubsegments);
         if let Some(endpoint) = endpoint {
             conf = conf.endpoint_url(endpoint);
         }

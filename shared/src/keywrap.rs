@@ -166,7 +166,8 @@ pub struct KmsWrapper {
 
 impl KmsWrapper {
     pub fn new(sdk: &aws_config::SdkConfig, key_id: String, endpoint: Option<&str>) -> Self {
-        let mut conf = aws_sdk_kms::config::Builder::from(sdk);
+        let mut conf =
+            aws_sdk_kms::config::Builder::from(sdk).interceptor(crate::xray::XRaySubsegments);
         if let Some(url) = endpoint {
             conf = conf.endpoint_url(url);
         }

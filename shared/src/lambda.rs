@@ -74,8 +74,13 @@ pub async fn handle_event(
     function: Function,
     event: lambda_http::Request,
 ) -> lambda_http::Response<Body> {
+    let trace = event
+        .lambda_context_ref()
+        .and_then(|c| c.xray_trace_id.as_deref())
+        .and_then(crate::xray::Trace::sampled);
     let request = into_request(event);
-    let response = into_lambda_response(app.handle(Some(function), request).await);
+    let handled = crate::xray::traced(trace, app.handle(Some(function), request)).await;
+    let response = into_lambda_response(handled);
     // Before the response is returned: Lambda may freeze the process right after, and counts
     // left in memory would be written only by a later invocation, if any.
     crate::metrics::flush();

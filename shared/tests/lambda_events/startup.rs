@@ -15,6 +15,7 @@ use gatehouse_core::lambda::{handle_event, init_app};
 use gatehouse_core::router::Function;
 use gatehouse_core::store::dynamo::{DynamoStore, sdk_config};
 use gatehouse_core::store::{ClientStore, Directory};
+use lambda_http::RequestExt;
 use serde_json::json;
 
 /// Set only in the child: the logical id of the template function it starts up as.
@@ -76,11 +77,16 @@ async fn init_app_on_dynamodb_serves_events_with_the_template_environment() {
         .await
         .expect("create the KMS key");
     let key = key.key_metadata().expect("key").key_id().to_owned();
+    // Where the children send X-Ray subsegments (Lambda's daemon address variable).
+    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP socket");
+    let daemon_addr = daemon.local_addr().expect("its address").to_string();
     for logical_id in FUNCTIONS {
-        let env = child_env(logical_id, (&table, &bus, &key), &endpoint, &region);
+        let mut env = child_env(logical_id, (&table, &bus, &key), &endpoint, &region);
+        env.push(("AWS_XRAY_DAEMON_ADDRESS".into(), daemon_addr.clone()));
         let stdout = run_child(logical_id, &env);
         check_metrics(logical_id, &env, &stdout);
     }
+    check_subsegments(&daemon);
     // The registration the register function answered is in the table the template named.
     let clients = store
         .list_clients(&demo.id, unix_now())
@@ -202,6 +208,51 @@ fn check_metrics(logical_id: &str, env: &[(String, String)], stdout: &str) {
     assert_eq!(doc["PendingClientsCreated"], 1);
 }
 
+/// The X-Ray trace of the registration event (only that event is traced).
+const TRACE_ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
+const TRACE_PARENT: &str = "53995c3f42cd8ad8";
+
+/// The subsegments the children sent to the X-Ray daemon address: the table calls of the one
+/// traced (sampled) invocation, each under the invocation's segment; none from the untraced
+/// ones.
+fn check_subsegments(daemon: &std::net::UdpSocket) {
+    daemon.set_nonblocking(true).expect("non-blocking");
+    let mut buf = vec![0u8; 65_536];
+    let mut docs: Vec<serde_json::Value> = Vec::new();
+    while let Ok(n) = daemon.recv(&mut buf) {
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let (header, doc) = text
+            .split_once('\n')
+            .expect("header line, then the document");
+        assert_eq!(header, r#"{"format":"json","version":1}"#);
+        docs.push(serde_json::from_str(doc).expect("a JSON subsegment"));
+    }
+    assert!(!docs.is_empty(), "no subsegment reached the daemon address");
+    let mut operations: Vec<&str> = Vec::new();
+    for doc in &docs {
+        assert_eq!(doc["trace_id"], TRACE_ROOT, "{doc}");
+        assert_eq!(doc["parent_id"], TRACE_PARENT, "{doc}");
+        assert_eq!(doc["type"], "subsegment");
+        assert_eq!(doc["namespace"], "aws");
+        assert!(
+            matches!(doc["name"].as_str(), Some("DynamoDB" | "EventBridge")),
+            "{doc}"
+        );
+        assert_eq!(doc["fault"], false, "{doc}");
+        let (start, end) = (doc["start_time"].as_f64(), doc["end_time"].as_f64());
+        assert!(
+            matches!((start, end), (Some(s), Some(e)) if s > 1.7e9 && e >= s),
+            "{doc}"
+        );
+        operations.push(doc["aws"]["operation"].as_str().unwrap_or_default());
+    }
+    // The registration's reads (pending counter, vendor trust), its transaction, its audit
+    // event and its notification (EventBridge).
+    for op in ["GetItem", "TransactWriteItems", "PutItem", "PutEvents"] {
+        assert!(operations.contains(&op), "{op} not traced: {operations:?}");
+    }
+}
+
 /// Runs this test again, as `logical_id`, with `env` and no other `GATEHOUSE_*` variable;
 /// returns its standard output.
 fn run_child(logical_id: &str, env: &[(String, String)]) -> String {
@@ -257,7 +308,11 @@ async fn start_up_and_serve(logical_id: &str) {
                 "redirect_uris": ["https://agent.example.com/callback"],
             });
             let route = "POST /t/{tenant}/oauth/register";
-            let ev = event("POST", route, "/t/demo/oauth/register", Some(&body));
+            let mut context = lambda_http::Context::default();
+            context.xray_trace_id =
+                Some(format!("Root={TRACE_ROOT};Parent={TRACE_PARENT};Sampled=1"));
+            let ev = event("POST", route, "/t/demo/oauth/register", Some(&body))
+                .with_lambda_context(context);
             let resp = handle_event(&app, Function::Register, ev).await;
             assert_eq!(resp.status(), 201);
             assert_eq!(json_body(&resp)["client_name"], "Start-up agent");

@@ -163,6 +163,7 @@ pub(super) fn item_accesses(
 pub fn sdk_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
         .interceptor(CountCalls)
+        .interceptor(crate::xray::XRaySubsegments)
         .build();
     aws_sdk_dynamodb::Client::from_conf(conf)
 }
