@@ -6,10 +6,10 @@
 use crate::TableArgs;
 use crate::admin::{CliError, audit, endpoint, env, load_tenant, store};
 use gatehouse_core::defaults;
-use gatehouse_core::domain::{Actor, AuditEvent, EventType, SigningAlg, unix_now};
+use gatehouse_core::domain::{Actor, AuditEvent, EventType, SigningAlg, Tenant, unix_now};
 use gatehouse_core::keywrap::{self, KeyWrapper};
 use gatehouse_core::store::TokenStore;
-use gatehouse_core::store::dynamo::sdk_config_in;
+use gatehouse_core::store::dynamo::{DynamoStore, sdk_config_in};
 use gatehouse_core::tokens::{self, Keys};
 use std::sync::Arc;
 
@@ -31,10 +31,34 @@ async fn wrapper(args: &TableArgs) -> Result<Arc<dyn KeyWrapper>, CliError> {
     .ok_or_else(|| CliError::Usage(keywrap::WRAPPING_KEY_REQUIRED.into()))
 }
 
-pub async fn generate(args: &TableArgs, tenant: &str) -> CliResult {
+/// The table, the tenant (which must exist) and the wrapping key, as the commands that create
+/// keys need them.
+async fn for_new_keys(
+    args: &TableArgs,
+    tenant: &str,
+) -> Result<(DynamoStore, Tenant, Arc<dyn KeyWrapper>), CliError> {
     let store = store(args).await?;
     let tenant = load_tenant(&store, tenant).await?;
     let wrapper = wrapper(args).await?;
+    // A key sealed with another kind of wrapping key than the tenant's others would be one the
+    // functions cannot open (a local key on a KMS table): refuse before creating it.
+    if let Some(newest) = store.list_public_keys(&tenant.id).await?.first()
+        && let Some(sealed) = store.get_private_key(&tenant.id, &newest.kid).await?
+        && sealed.wrapping != wrapper.kind()
+    {
+        return Err(CliError::Usage(format!(
+            "tenant {}'s signing keys are sealed with a {} key and this command has a {} key: \
+             set GATEHOUSE_KMS_KEY_ID to the stack's SigningKeysKmsKeyArn output",
+            tenant.id,
+            sealed.wrapping,
+            wrapper.kind()
+        )));
+    }
+    Ok((store, tenant, wrapper))
+}
+
+pub async fn generate(args: &TableArgs, tenant: &str) -> CliResult {
+    let (store, tenant, wrapper) = for_new_keys(args, tenant).await?;
     let keys = Keys {
         store: &store,
         wrapper: wrapper.as_ref(),
@@ -58,9 +82,7 @@ pub async fn generate(args: &TableArgs, tenant: &str) -> CliResult {
 }
 
 pub async fn rotate(args: &TableArgs, tenant: &str, alg: Option<SigningAlg>) -> CliResult {
-    let store = store(args).await?;
-    let tenant = load_tenant(&store, tenant).await?;
-    let wrapper = wrapper(args).await?;
+    let (store, tenant, wrapper) = for_new_keys(args, tenant).await?;
     let keys = Keys {
         store: &store,
         wrapper: wrapper.as_ref(),

@@ -35,26 +35,7 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
         config.public_url = Some(format!("http://{local}"));
     }
 
-    let sdk = sdk_config(config.dynamodb_endpoint.as_deref()).await;
-    let configured = keywrap::from_config(&config, &sdk)?;
-    let (store, wrapper): (Arc<dyn Store>, Arc<dyn KeyWrapper>) =
-        match (&config.table, &config.dynamodb_endpoint) {
-            // The embedded store lives in this process: so may its wrapping key.
-            (None, None) => (
-                Arc::new(MemoryStore::new()),
-                configured.unwrap_or_else(|| Arc::new(LocalWrapper::random())),
-            ),
-            (table, _) => {
-                let wrapper = configured.ok_or(keywrap::WRAPPING_KEY_REQUIRED)?;
-                let table = table.clone().unwrap_or_else(|| "gatehouse".to_owned());
-                let store = DynamoStore::new(sdk_client(&sdk), table);
-                store
-                    .ensure_table()
-                    .await
-                    .map_err(|e| format!("DynamoDB table {}: {e}", store.table()))?;
-                (Arc::new(store), wrapper)
-            }
-        };
+    let (store, wrapper) = store_and_wrapper(&config).await?;
     let report = seed::seed_demo(store.as_ref(), &config).await?;
     // Every tenant's signing keys up front, so its JWKS lists them before the first token.
     let keys = Keys {
@@ -183,6 +164,32 @@ async fn shutdown_signal() {
 }
 
 /// Where notifications go: EventBridge when `GATEHOUSE_EVENT_BUS` names a bus, else the log.
+/// The embedded store, or the DynamoDB table the configuration names (created when missing),
+/// and the key that wraps its private signing keys.
+async fn store_and_wrapper(
+    config: &Config,
+) -> Result<(Arc<dyn Store>, Arc<dyn KeyWrapper>), Box<dyn std::error::Error>> {
+    let sdk = sdk_config(config.dynamodb_endpoint.as_deref()).await;
+    let configured = config.key_wrapper(&sdk)?;
+    Ok(match (&config.table, &config.dynamodb_endpoint) {
+        // The embedded store lives in this process: so may its wrapping key.
+        (None, None) => (
+            Arc::new(MemoryStore::new()),
+            configured.unwrap_or_else(|| Arc::new(LocalWrapper::random())),
+        ),
+        (table, _) => {
+            let wrapper = configured.ok_or(keywrap::WRAPPING_KEY_REQUIRED)?;
+            let table = table.clone().unwrap_or_else(|| "gatehouse".to_owned());
+            let store = DynamoStore::new(sdk_client(&sdk), table);
+            store
+                .ensure_table()
+                .await
+                .map_err(|e| format!("DynamoDB table {}: {e}", store.table()))?;
+            (Arc::new(store), wrapper)
+        }
+    })
+}
+
 async fn notifier(config: &Config) -> Notifier {
     match &config.event_bus {
         Some(bus) => {

@@ -2,9 +2,11 @@
 //! never a panic, never an accepted token that this server did not sign.
 #![no_main]
 
-use gatehouse_core::domain::unix_now;
+use gatehouse_core::domain::{TenantId, unix_now};
+use gatehouse_core::keywrap::LocalWrapper;
 use gatehouse_core::store::memory::MemoryStore;
-use gatehouse_core::tokens::{self, KeyCache, KeySet};
+use gatehouse_core::keycache::KeyCache;
+use gatehouse_core::tokens::{self, KeySet};
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
 
@@ -16,9 +18,17 @@ fn keys() -> &'static Arc<KeySet> {
             .expect("runtime");
         rt.block_on(async {
             let store = MemoryStore::new();
-            tokens::ensure_keys(&store, unix_now()).await.expect("key");
+            let wrapper = LocalWrapper::random();
+            let demo = TenantId::parse("demo").expect("tenant id");
+            let keys = tokens::Keys {
+                store: &store,
+                wrapper: &wrapper,
+            };
+            tokens::ensure_keys(keys, &demo, unix_now())
+                .await
+                .expect("key");
             KeyCache::default()
-                .key_set(&store, true, gatehouse_core::domain::unix_now())
+                .key_set(&store, &demo, true, unix_now())
                 .await
                 .expect("key set")
         })

@@ -18,7 +18,7 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub config: Config,
     /// Signing keys, cached per process (per warm container).
-    pub keys: crate::tokens::KeyCache,
+    pub keys: crate::keycache::KeyCache,
     /// The key that wraps private signing keys (`crate::keywrap`): KMS on Lambda; a random
     /// process-local key unless set otherwise (right for the embedded store only).
     pub key_wrapper: Arc<dyn crate::keywrap::KeyWrapper>,
@@ -40,7 +40,7 @@ impl App {
         let limiter = RateLimiter::new(config.registrations_per_ip_per_minute);
         Self {
             store,
-            keys: crate::tokens::KeyCache::default(),
+            keys: crate::keycache::KeyCache::default(),
             key_wrapper: Arc::new(crate::keywrap::LocalWrapper::random()),
             cimd: crate::cimd::fetch::Fetcher::new(
                 crate::cimd::fetch::Limits::default(),

@@ -51,6 +51,9 @@ pub struct Config {
     /// Overrides applied to the seeded `demo` tenant by `gatehouse serve`.
     pub pending_client_ttl_override: Option<u64>,
     pub pending_client_cap_override: Option<u32>,
+    /// The seeded `demo` tenant's `pending_client_source_share_percent`
+    /// (`GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE`, 1–100; tests of the tenant-wide cap set 100).
+    pub pending_client_source_share_override: Option<u32>,
     /// Development only, never set in the SAM template: a PEM file of extra CA certificates
     /// trusted for Client ID Metadata Document fetches (`GATEHOUSE_DEV_CIMD_EXTRA_CA_FILE`), so
     /// tests can serve documents over HTTPS with a test CA.
@@ -117,6 +120,15 @@ impl std::fmt::Debug for LocalWrappingKey {
     }
 }
 
+fn source_share_override() -> Result<Option<u32>, ConfigError> {
+    match parse_var::<u32>("GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE")? {
+        Some(share) if !(1..=100).contains(&share) => Err(ConfigError(
+            "GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE must be a percentage from 1 to 100".into(),
+        )),
+        other => Ok(other),
+    }
+}
+
 fn local_wrapping_key() -> Result<Option<LocalWrappingKey>, ConfigError> {
     let Some(text) = var("GATEHOUSE_LOCAL_WRAPPING_KEY") else {
         return Ok(None);
@@ -151,6 +163,21 @@ fn stage() -> Result<String, ConfigError> {
 }
 
 impl Config {
+    /// The key that wraps private signing keys, as configured (`crate::keywrap::wrapper`).
+    pub fn key_wrapper(
+        &self,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Option<std::sync::Arc<dyn crate::keywrap::KeyWrapper>>, ConfigError> {
+        let local = self.local_wrapping_key.as_ref().map(|k| k.0.as_str());
+        crate::keywrap::wrapper(
+            self.kms_key_id.as_deref(),
+            self.kms_endpoint.as_deref(),
+            local,
+            sdk,
+        )
+        .map_err(ConfigError)
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         let public_url = var("GATEHOUSE_PUBLIC_URL")
             .map(|raw| normalise_public_url(&raw))
@@ -193,6 +220,7 @@ impl Config {
             demo_user_password: var("GATEHOUSE_DEMO_USER_PASSWORD"),
             pending_client_ttl_override: ttl_override,
             pending_client_cap_override: cap_override,
+            pending_client_source_share_override: source_share_override()?,
             dev_cimd_extra_roots: match var("GATEHOUSE_DEV_CIMD_EXTRA_CA_FILE") {
                 None => Vec::new(),
                 Some(path) => crate::cimd::fetch::read_pem_certs(std::path::Path::new(&path))
@@ -223,6 +251,7 @@ impl Config {
             demo_user_password: Some("user-pass".into()),
             pending_client_ttl_override: None,
             pending_client_cap_override: None,
+            pending_client_source_share_override: None,
             dev_cimd_extra_roots: Vec::new(),
             dev_cimd_allow_loopback: false,
             dev_clock_file: None,

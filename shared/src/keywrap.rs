@@ -5,7 +5,7 @@
 //!
 //! Two wrapping keys:
 //! - AWS KMS (`GATEHOUSE_KMS_KEY_ID`): `GenerateDataKey` when a key is created, `Decrypt` when
-//!   the token function loads it (once per warm container and key, `crate::tokens::KeyCache`).
+//!   the token function loads it (once per warm container and key, `crate::keycache::KeyCache`).
 //!   The KMS encryption context names the tenant and the key id, so a wrapped data key
 //!   copied onto another tenant's record does not decrypt, and CloudTrail shows whose key was
 //!   opened. Only the token function's role may call `kms:Decrypt` (`infra/template.yaml`).
@@ -58,24 +58,10 @@ pub enum WrapError {
     Refused(String),
 }
 
-/// The wrapping key the configuration names: KMS (`GATEHOUSE_KMS_KEY_ID`) or a local key
+/// The wrapping key the settings name: KMS (`GATEHOUSE_KMS_KEY_ID`) or a local key
 /// (`GATEHOUSE_LOCAL_WRAPPING_KEY`); `None` when neither is set. Both set is an error: which
-/// one sealed the stored keys would be a guess.
-pub fn from_config(
-    config: &crate::config::Config,
-    sdk: &aws_config::SdkConfig,
-) -> Result<Option<std::sync::Arc<dyn KeyWrapper>>, crate::config::ConfigError> {
-    let local = config.local_wrapping_key.as_ref().map(|k| k.0.as_str());
-    wrapper(
-        config.kms_key_id.as_deref(),
-        config.kms_endpoint.as_deref(),
-        local,
-        sdk,
-    )
-    .map_err(crate::config::ConfigError)
-}
-
-/// [`from_config`] from the variables' values (the operator CLI reads them itself).
+/// one sealed the stored keys would be a guess. (`crate::config::Config::key_wrapper`; the
+/// operator CLI reads the variables itself.)
 pub fn wrapper(
     kms_key_id: Option<&str>,
     kms_endpoint: Option<&str>,

@@ -31,7 +31,8 @@ pub async fn init_app() -> Result<App, lambda_http::Error> {
         ),
         None => crate::events::Notifier::log_only(),
     };
-    let wrapper = crate::keywrap::from_config(&config, &sdk)?
+    let wrapper = config
+        .key_wrapper(&sdk)?
         .ok_or_else(|| crate::config::ConfigError(crate::keywrap::WRAPPING_KEY_REQUIRED.into()))?;
     let mut app = App::new(Arc::new(store), config);
     app.notifier = notifier;

@@ -20,6 +20,7 @@ pub mod hosted;
 pub mod html;
 pub mod http;
 pub mod jwt_crypto;
+pub mod keycache;
 pub mod keygen;
 pub mod keywrap;
 pub mod lambda;

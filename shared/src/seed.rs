@@ -30,6 +30,9 @@ pub async fn seed_demo(store: &dyn Store, config: &Config) -> Result<SeedReport,
     if let Some(cap) = config.pending_client_cap_override {
         tenant.dcr.pending_client_cap = cap;
     }
+    if let Some(share) = config.pending_client_source_share_override {
+        tenant.dcr.pending_client_source_share_percent = share;
+    }
     store.put_tenant(&tenant).await?;
     let admin_password = seed_user(
         store,

@@ -8,20 +8,18 @@
 //! a tenant's own Rust MCP server, an API Gateway authorizer): signature by a JWKS key, `typ`,
 //! `iss`, `aud`, `exp`.
 
-use crate::defaults::{KEY_ACTIVATION_DELAY_SECS, SIGNING_KEY_CACHE_SECS};
+use crate::defaults::KEY_ACTIVATION_DELAY_SECS;
 use crate::documents::Document;
-use crate::domain::{PublicSigningKey, SigningAlg, TenantId, UnixTime};
+use crate::domain::{PublicSigningKey, SigningAlg, UnixTime};
 use crate::jwt_crypto;
 pub use crate::keygen::{Keys, ensure_keys, generate_key, rotate};
-use crate::keywrap::{self, KeyContext};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 /// RFC 9068 §2.2 claims, plus `sid`: the grant the token belongs to (revocation and
 /// introspection look it up).
@@ -59,7 +57,10 @@ pub struct SigningKey {
 
 impl SigningKey {
     /// Reads a stored private key: PKCS#8 for ES256, PKCS#1 for RS256 (base64).
-    fn from_stored(public: &PublicSigningKey, private_b64: &str) -> Result<Self, TokenError> {
+    pub(crate) fn from_stored(
+        public: &PublicSigningKey,
+        private_b64: &str,
+    ) -> Result<Self, TokenError> {
         let der = STANDARD
             .decode(private_b64)
             .map_err(|_| TokenError::Invalid("stored private key is not base64".into()))?;
@@ -133,7 +134,7 @@ impl KeySet {
 /// key signs only once every cache had time to publish it (JWKS caches and resource servers'
 /// copies): the newest key older than [`KEY_ACTIVATION_DELAY_SECS`]; while none is that old (a
 /// first key, or a rotation soon after it), the oldest, which has been published longest.
-fn active_key(
+pub(crate) fn active_key(
     public: &[PublicSigningKey],
     alg: SigningAlg,
     now: UnixTime,
@@ -144,121 +145,6 @@ fn active_key(
         .clone()
         .find(|k| k.created_at <= now.saturating_sub(activation))
         .or_else(|| of_alg.next_back())
-}
-
-type Slot<T> = Mutex<Option<(UnixTime, T)>>;
-
-/// One tenant's cached keys: the active signing key of each algorithm and the published set.
-#[derive(Default)]
-struct TenantKeys {
-    signing: [Slot<Arc<SigningKey>>; SigningAlg::ALL.len()],
-    verifying: Slot<Arc<KeySet>>,
-}
-
-/// Per-process cache of each tenant's keys, each kept for [`SIGNING_KEY_CACHE_SECS`] of the
-/// application's clock (`crate::clock`), so that the key activation delay can be tested end to
-/// end. Bounded: past `MAX_TENANTS` tenants it starts over.
-#[derive(Default)]
-pub struct KeyCache {
-    tenants: Mutex<HashMap<TenantId, Arc<TenantKeys>>>,
-}
-
-impl KeyCache {
-    const MAX_TENANTS: usize = 1024;
-
-    fn of(&self, tenant: &TenantId) -> Arc<TenantKeys> {
-        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        if tenants.len() >= Self::MAX_TENANTS && !tenants.contains_key(tenant) {
-            tenants.clear();
-        }
-        Arc::clone(tenants.entry(tenant.clone()).or_default())
-    }
-
-    fn fresh<T: Clone>(slot: &Slot<T>, now: UnixTime) -> Option<T> {
-        let ttl = i64::try_from(SIGNING_KEY_CACHE_SECS).unwrap_or(i64::MAX);
-        let guard = slot.lock().unwrap_or_else(|p| p.into_inner());
-        guard
-            .as_ref()
-            .filter(|(at, _)| (*at..at.saturating_add(ttl)).contains(&now))
-            .map(|(_, v)| v.clone())
-    }
-
-    /// The tenant's active key of `alg`, creating one on first use when none exists (a new
-    /// tenant, or keys that predate the algorithm). The private half is unsealed with
-    /// `wrapper` (`crate::keywrap`) once per cache period.
-    pub async fn signing_key(
-        &self,
-        keys: Keys<'_>,
-        tenant: &TenantId,
-        alg: SigningAlg,
-        now: UnixTime,
-    ) -> Result<Arc<SigningKey>, TokenError> {
-        let cached = self.of(tenant);
-        let slot = &cached.signing[alg as usize];
-        if let Some(k) = Self::fresh(slot, now) {
-            return Ok(k);
-        }
-        let mut public = keys.store.list_public_keys(tenant).await?;
-        if !public.iter().any(|k| k.alg == alg) {
-            public.push(rotate(keys, tenant, alg, now).await?);
-        }
-        let active = active_key(&public, alg, now).ok_or(TokenError::NoKey)?;
-        let sealed = keys
-            .store
-            .get_private_key(tenant, &active.kid)
-            .await?
-            .ok_or(TokenError::NoKey)?;
-        let context = KeyContext {
-            tenant,
-            kid: &active.kid,
-        };
-        let private = keywrap::open(keys.wrapper, context, &sealed)
-            .await
-            .map_err(StoreError::from)?;
-        let key = Arc::new(SigningKey::from_stored(active, &private)?);
-        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, Arc::clone(&key)));
-        Ok(key)
-    }
-
-    /// The tenant's published keys; `refresh` forces a re-read.
-    pub async fn key_set(
-        &self,
-        store: &dyn Store,
-        tenant: &TenantId,
-        refresh: bool,
-        now: UnixTime,
-    ) -> Result<Arc<KeySet>, TokenError> {
-        let cached = self.of(tenant);
-        if !refresh && let Some(k) = Self::fresh(&cached.verifying, now) {
-            return Ok(k);
-        }
-        let set = Arc::new(KeySet::from_public(store.list_public_keys(tenant).await?));
-        // A tenant with no keys yet gets them on its first token, from the token function:
-        // an empty set is not kept, so the JWKS lists them as soon as they exist.
-        if !set.public.is_empty() {
-            *cached.verifying.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((now, Arc::clone(&set)));
-        }
-        Ok(set)
-    }
-
-    /// The tenant's published keys as verifying `token` needs them: read again when the token
-    /// names a key this process has not seen (a rotation since the cache was filled).
-    pub async fn key_set_for(
-        &self,
-        store: &dyn Store,
-        tenant: &TenantId,
-        token: &str,
-        now: UnixTime,
-    ) -> Result<Arc<KeySet>, TokenError> {
-        let keys = self.key_set(store, tenant, false, now).await?;
-        let unknown = token_kid(token).is_some_and(|kid| !keys.public.iter().any(|k| k.kid == kid));
-        if unknown {
-            self.key_set(store, tenant, true, now).await
-        } else {
-            Ok(keys)
-        }
-    }
 }
 
 fn jws_alg(alg: SigningAlg) -> Algorithm {

@@ -447,10 +447,10 @@ def ids_of(events: list[dict]) -> list[str]:
 
 
 def test_key_rotation_is_audited(start_server):
-    """`gatehouse keys rotate` (operator CLI, DynamoDB table): one event per tenant naming the
-    new key ids, which the JWKS publishes."""
+    """`gatehouse keys rotate demo` (operator CLI, DynamoDB table): one event in the tenant's
+    trail naming the new key ids, which the tenant's JWKS publishes."""
     s = start_server({"GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode="dynamodb")
-    done = run(["keys", "rotate"], server_env(s))
+    done = run(["keys", "rotate", "demo"], server_env(s))
     assert done.returncode == 0, done.stderr
     boss = Admin(s)
     events = audit_page(boss, type="keys.rotated")[0]

@@ -325,7 +325,7 @@ def in_parallel(calls: dict) -> dict:
 def test_stalled_database_answers_503_quickly_then_recovers(rig, how):
     # A long tenant cache keeps the demo tenant cached, so each request below fails on its own
     # DynamoDB calls; the "spare" tenant is never read before the stall (uncached).
-    r = rig({"GATEHOUSE_TENANT_CACHE_TTL": "600", "GATEHOUSE_PENDING_CLIENT_CAP": "100"})
+    r = rig({"GATEHOUSE_TENANT_CACHE_TTL": "600", "GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": "100"})
     srv = r.server
     r.cli("tenant", "create", "spare")
     assert metadata(srv, "demo")[0] == 200
@@ -379,7 +379,7 @@ def test_stalled_database_answers_503_quickly_then_recovers(rig, how):
 
 
 def test_throttling_is_retried_and_persistent_throttling_is_503(rig):
-    r = rig({"GATEHOUSE_PENDING_CLIENT_CAP": "100"})  # a cap: registration is a transaction
+    r = rig({"GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": "100"})  # a cap: registration is a transaction
     srv, proxy = r.server, r.proxy
     flow = Flow(srv)
     registered(srv)  # warm: tenant cached, connection pool open
@@ -437,7 +437,7 @@ def test_throttling_is_retried_and_persistent_throttling_is_503(rig):
 
 def test_failed_transactions_leave_nothing_half_written(rig):
     cap = 3
-    r = rig({"GATEHOUSE_PENDING_CLIENT_CAP": str(cap)})
+    r = rig({"GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": str(cap)})
     srv, proxy = r.server, r.proxy
     admin = Admin(srv)
     before = pending_ids(admin)
@@ -527,7 +527,7 @@ def test_every_endpoint_answers_503_when_every_database_call_fails(rig):
     that needs the database answers 503 (JSON `temporarily_unavailable` on the API endpoints,
     a 503 page on the hosted pages) within the hang guard, never a 500, and everything works
     again afterwards."""
-    r = rig({"GATEHOUSE_PENDING_CLIENT_CAP": "100", "GATEHOUSE_TENANT_CACHE_TTL": "600"})
+    r = rig({"GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": "100", "GATEHOUSE_TENANT_CACHE_TTL": "600"})
     srv, proxy = r.server, r.proxy
     r.cli("tenant", "create", "spare")
     admin = Admin(srv)
@@ -598,7 +598,7 @@ WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWri
 def test_every_write_failing_answers_503_and_changes_nothing(rig):
     """Reads work, every write fails (`500` on every attempt): each request that writes
     answers 503 within the hang guard, never 500, and none of them changed anything."""
-    r = rig({"GATEHOUSE_PENDING_CLIENT_CAP": "100"})
+    r = rig({"GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": "100"})
     srv, proxy = r.server, r.proxy
     admin = Admin(srv)
     client = registered(srv, grant_types=["authorization_code", "refresh_token"])
@@ -679,7 +679,7 @@ def test_client_deletion_whose_grant_revocation_fails_still_ends_its_tokens(rig)
     leave the deleted client's access tokens working at the demo MCP endpoint or its grants
     unrevoked (docs/admin-api.md: DELETE "revokes every grant of the client"); introspection,
     which answers a client about its own tokens only, no longer knows the client."""
-    r = rig({"GATEHOUSE_PENDING_CLIENT_CAP": "100"})
+    r = rig({"GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": "100"})
     srv, proxy = r.server, r.proxy
     admin = Admin(srv)
     victim = registered(srv)
@@ -722,7 +722,7 @@ def test_client_deletion_whose_grant_revocation_fails_still_ends_its_tokens(rig)
 @pytest.mark.parametrize("cap, operation", [("5", TWI), ("0", "PutItem")],
                          ids=["capped-transaction", "uncapped-putitem"])
 def test_a_registration_whose_answer_is_lost_still_succeeds_once(rig, cap, operation):
-    r = rig({"GATEHOUSE_PENDING_CLIENT_CAP": cap})
+    r = rig({"GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": cap})
     srv, proxy = r.server, r.proxy
     admin = Admin(srv)
     clients_before = len(r.items("CLIENT#demo#"))

@@ -462,7 +462,7 @@ def assert_too_many(resp) -> int:
 
 @pytest.mark.parametrize("mode", ["embedded", "dynamodb"])
 def test_pending_client_cap_refuses_the_registration_past_the_cap(start_server, mode):
-    srv = start_server({"GATEHOUSE_PENDING_CLIENT_CAP": "3", "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode=mode)
+    srv = start_server({"GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": "3", "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode=mode)
     for i in range(3):
         assert_created(register(srv, minimal(client_name=f"agent {i}")))
     assert_too_many(register(srv, minimal(client_name="agent 3")))
@@ -472,7 +472,7 @@ def test_pending_client_cap_refuses_the_registration_past_the_cap(start_server, 
 def test_refused_registrations_store_nothing_and_use_no_quota(start_server, mode):
     # A cap of 2 leaves room for exactly two clients: if any refused request below had stored
     # a client (and so counted against the cap), the second good registration would be 429.
-    srv = start_server({"GATEHOUSE_PENDING_CLIENT_CAP": "2", "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode=mode)
+    srv = start_server({"GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": "2", "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode=mode)
     json_ct = {"Content-Type": "application/json"}
     refused = [
         (register(srv, b"{", json_ct), 400),
@@ -497,7 +497,7 @@ def test_refused_registrations_store_nothing_and_use_no_quota(start_server, mode
 def test_pending_cap_frees_up_after_the_pending_lifetime(start_server):
     srv = start_server({
         "GATEHOUSE_PENDING_CLIENT_TTL": "2",
-        "GATEHOUSE_PENDING_CLIENT_CAP": "3",
+        "GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": "3",
         "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0",
     })
     for i in range(3):
@@ -520,13 +520,13 @@ def test_pending_cap_frees_up_after_the_pending_lifetime(start_server):
 def test_pending_cap_zero_turns_off_the_cap_and_the_rate_limit(start_server):
     # No GATEHOUSE_REGISTRATION_RATE_LIMIT: the default (30 per minute per IP) would stop this
     # loop, but a cap of 0 turns both limits off.
-    srv = start_server({"GATEHOUSE_PENDING_CLIENT_CAP": "0"})
+    srv = start_server({"GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": "0"})
     statuses = [register(srv, minimal(client_name=f"agent {i}"))[0] for i in range(40)]
     assert statuses == [201] * 40, statuses
 
 
 def test_per_ip_rate_limit_refuses_the_sixth_registration_in_a_minute(start_server):
-    srv = start_server({"GATEHOUSE_REGISTRATION_RATE_LIMIT": "5", "GATEHOUSE_PENDING_CLIENT_CAP": "1000"})
+    srv = start_server({"GATEHOUSE_REGISTRATION_RATE_LIMIT": "5", "GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": "1000"})
     for i in range(5):
         assert_created(register(srv, minimal(client_name=f"agent {i}")))
     retry_after = assert_too_many(register(srv, minimal(client_name="agent 5")))

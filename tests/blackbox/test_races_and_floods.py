@@ -646,7 +646,7 @@ def test_concurrent_registration_flood_admits_exactly_the_pending_cap(start_serv
     """400 registrations from 16 threads against a cap of 50 (per-IP limit off): only 201 or
     429 (with Retry-After), exactly 50 created, and the pending queue holds exactly those."""
     cap = 50
-    srv = start_server({"GATEHOUSE_PENDING_CLIENT_CAP": str(cap),
+    srv = start_server({"GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": str(cap),
                         "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode=mode)
     results = flood(lambda i: registration(srv, i), 400)
     counts = tally(results)
@@ -674,7 +674,7 @@ def test_uncapped_registration_flood_keeps_memory_bounded(start_server, mode):
     """With the cap (and so the per-IP limit) off and a short pending lifetime, 2000
     registrations from 16 threads all succeed and the server's resident memory grows by less
     than 200 MiB (a memory bound, not a timing one)."""
-    srv = start_server({"GATEHOUSE_PENDING_CLIENT_CAP": "0",
+    srv = start_server({"GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": "0",
                         "GATEHOUSE_PENDING_CLIENT_TTL": "5"}, mode=mode)
     warm = flood(lambda i: registration(srv, i), 100)
     assert tally(warm) == {201: 100}, tally(warm)

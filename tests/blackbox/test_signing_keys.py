@@ -116,6 +116,10 @@ def test_a_kms_key_wraps_signing_keys_when_configured(start_server):
     fails(run(["keys", "rotate", "demo"], bare), 2, "GATEHOUSE_KMS_KEY_ID")
     fails(run(["keys", "rotate", "demo"], {**env, "GATEHOUSE_LOCAL_WRAPPING_KEY": LOCAL_WRAPPING_KEY}),
           2, "not both")
+    # A local key on a table whose keys KMS sealed would make keys the functions cannot open.
+    local_only = {**server_env(server), "GATEHOUSE_LOCAL_WRAPPING_KEY": LOCAL_WRAPPING_KEY}
+    fails(run(["keys", "rotate", "demo"], local_only), 2, "sealed with a kms key")
+    fails(run(["keys", "generate", "demo"], local_only), 2, "sealed with a kms key")
     assert len(signkey_items(server.table)) == before
 
 

@@ -276,7 +276,7 @@ def test_another_tenants_token_is_404(server, admin):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_trusted_registrations_count_against_the_pending_cap(start_server, mode):
-    s = start_server({"GATEHOUSE_PENDING_CLIENT_CAP": "2",
+    s = start_server({"GATEHOUSE_PENDING_CLIENT_SOURCE_SHARE": "100", "GATEHOUSE_PENDING_CLIENT_CAP": "2",
                       "GATEHOUSE_REGISTRATION_RATE_LIMIT": "0"}, mode=mode)
     boss = Admin(s)
     app = new_app()

@@ -46,13 +46,7 @@ async fn init_app_on_dynamodb_serves_events_with_the_template_environment() {
     // The stack's event bus (`!Ref EventBus`), on the same emulator.
     let bus = format!("gatehouse-lambda-{}", gatehouse_core::crypto::new_id());
     let conf = aws_sdk_eventbridge::config::Builder::from(&shared)
-        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "lambda-start-up-test",
-        ))
+        .credentials_provider(credentials())
         .build();
     aws_sdk_eventbridge::Client::from_conf(conf)
         .create_event_bus()
@@ -63,13 +57,7 @@ async fn init_app_on_dynamodb_serves_events_with_the_template_environment() {
 
     // The stack's signing-keys KMS key (`!Ref SigningKeysKey`), on the same emulator.
     let kms = aws_sdk_kms::config::Builder::from(&shared)
-        .credentials_provider(aws_sdk_kms::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "lambda-start-up-test",
-        ))
+        .credentials_provider(credentials())
         .build();
     let key = aws_sdk_kms::Client::from_conf(kms)
         .create_key()
@@ -99,15 +87,20 @@ async fn init_app_on_dynamodb_serves_events_with_the_template_environment() {
     assert_eq!(names, ["Start-up agent"]);
 }
 
+/// The emulator's credentials (every AWS SDK takes the same type).
+fn credentials() -> aws_sdk_dynamodb::config::Credentials {
+    aws_sdk_dynamodb::config::Credentials::new(
+        "testing",
+        "testing",
+        None,
+        None,
+        "lambda-start-up-test",
+    )
+}
+
 fn test_client(shared: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     let conf = aws_sdk_dynamodb::config::Builder::from(shared)
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "lambda-start-up-test",
-        ))
+        .credentials_provider(credentials())
         .build();
     aws_sdk_dynamodb::Client::from_conf(conf)
 }

@@ -63,6 +63,7 @@ contract!(
     tokens::codes_are_redeemed_exactly_once_with_their_grant,
     tokens::refresh_rotation_honours_the_grace_window_and_revocation,
     tokens::signing_keys_keep_private_halves_apart,
+    tokens::each_tenant_has_its_own_signing_keys,
     flow::a_flow_step_reads_request_client_and_session_in_one_call,
     flow::finishing_an_authorization_is_one_atomic_step,
     admin::tenants_and_users_are_listed_per_tenant,

@@ -159,7 +159,7 @@ async fn no_token_of_a_revoked_grant_rotates(
 }
 
 pub(crate) async fn signing_keys_keep_private_halves_apart(store: Arc<dyn Store>) {
-    let (acme, other) = (tid("acme"), tid("other"));
+    let acme = tid("acme");
     assert!(
         store
             .list_public_keys(&acme)
@@ -208,7 +208,7 @@ pub(crate) async fn signing_keys_keep_private_halves_apart(store: Arc<dyn Store>
         .await
         .expect("add");
     let listed = store.list_public_keys(&acme).await.expect("list");
-    assert_eq!(listed, vec![newer, older.clone()], "newest first");
+    assert_eq!(listed, vec![newer, older], "newest first");
     let stored = store
         .get_private_key(&acme, "k1")
         .await
@@ -227,7 +227,32 @@ pub(crate) async fn signing_keys_keep_private_halves_apart(store: Arc<dyn Store>
         store.get_private_key(&acme, "nope").await.expect("get"),
         None
     );
-    // Each tenant has its own set: another tenant sees none of these, and may use the same kid.
+}
+
+pub(crate) async fn each_tenant_has_its_own_signing_keys(store: Arc<dyn Store>) {
+    let (acme, other) = (tid("acme"), tid("other"));
+    let key = PublicSigningKey {
+        kid: "k1".into(),
+        alg: SigningAlg::ES256,
+        x: "x1".into(),
+        y: "y1".into(),
+        n: String::new(),
+        e: String::new(),
+        created_at: NOW,
+    };
+    let wrapper = LocalWrapper::random();
+    let context = KeyContext {
+        tenant: &acme,
+        kid: "k1",
+    };
+    let sealed = keywrap::seal(&wrapper, context, "cHJpdjE=")
+        .await
+        .expect("seal");
+    store
+        .add_signing_key(&acme, &key, &sealed)
+        .await
+        .expect("add");
+    // Another tenant sees none of these, and may hold a key of the same kid.
     assert!(
         store
             .list_public_keys(&other)
@@ -240,11 +265,20 @@ pub(crate) async fn signing_keys_keep_private_halves_apart(store: Arc<dyn Store>
         None
     );
     store
-        .add_signing_key(&other, &older, &first)
+        .add_signing_key(&other, &key, &sealed)
         .await
         .expect("another tenant's set");
     assert_eq!(
         store.list_public_keys(&other).await.expect("list"),
-        vec![older]
+        vec![key.clone()]
+    );
+    // The same kid twice in one tenant's set is refused.
+    assert!(
+        store.add_signing_key(&acme, &key, &sealed).await.is_err(),
+        "a second key under one kid"
+    );
+    assert_eq!(
+        store.list_public_keys(&acme).await.expect("list"),
+        vec![key]
     );
 }

@@ -359,7 +359,7 @@ pub(super) async fn refresh_token(
         .map(TokenResponse::into_response)
 }
 
-/// The tenant's access-token signing key (cached per process; `crate::tokens::KeyCache`).
+/// The tenant's access-token signing key (cached per process; `crate::keycache::KeyCache`).
 pub(super) async fn access_key(
     app: &App,
     tenant: &Tenant,

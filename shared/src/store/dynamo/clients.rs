@@ -26,10 +26,24 @@ impl DynamoStore {
         if previous >= quota.cap {
             return Err(StoreError::PendingCapReached);
         }
-        let limit = quota.cap - previous;
+        self.counter_increment(
+            pending_counter_key(tenant, bucket),
+            quota.cap - previous,
+            quota.bucket_expiry(bucket),
+        )
+    }
+
+    /// A transaction step adding one to the counter item at `key` (`n`), only while it is
+    /// below `limit`, and setting its expiry.
+    fn counter_increment(
+        &self,
+        key: (String, String),
+        limit: u32,
+        expires: UnixTime,
+    ) -> Result<TransactWriteItem, StoreError> {
         let increment = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key_map(pending_counter_key(tenant, bucket))))
+            .set_key(Some(key_map(key)))
             .update_expression("SET #n = if_not_exists(#n, :zero) + :one, #ttl = :ttl")
             .condition_expression("attribute_not_exists(#n) OR #n < :limit")
             .expression_attribute_names("#n", "n")
@@ -37,7 +51,7 @@ impl DynamoStore {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":limit", n(limit))
-            .expression_attribute_values(":ttl", n(quota.bucket_expiry(bucket)))
+            .expression_attribute_values(":ttl", n(expires))
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().update(increment).build())
@@ -56,20 +70,12 @@ impl DynamoStore {
             return Ok(None);
         };
         let bucket = quota.bucket(now);
-        let increment = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_map(source_counter_key(tenant, source, bucket))))
-            .update_expression("SET #n = if_not_exists(#n, :zero) + :one, #ttl = :ttl")
-            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
-            .expression_attribute_names("#n", "n")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
-            .expression_attribute_values(":ttl", n(quota.window_end(bucket)))
-            .build()
-            .map_err(build_error)?;
-        Ok(Some(TransactWriteItem::builder().update(increment).build()))
+        self.counter_increment(
+            source_counter_key(tenant, source, bucket),
+            limit,
+            quota.window_end(bucket),
+        )
+        .map(Some)
     }
 }
 
