@@ -163,7 +163,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// Where notifications go: EventBridge when `GATEHOUSE_EVENT_BUS` names a bus, else the log.
 /// The embedded store, or the DynamoDB table the configuration names (created when missing),
 /// and the key that wraps its private signing keys.
 async fn store_and_wrapper(
@@ -190,6 +189,7 @@ async fn store_and_wrapper(
     })
 }
 
+/// Where notifications go: EventBridge when `GATEHOUSE_EVENT_BUS` names a bus, else the log.
 async fn notifier(config: &Config) -> Notifier {
     match &config.event_bus {
         Some(bus) => {

@@ -158,9 +158,10 @@ pub fn source_block(ip: IpAddr) -> IpAddr {
 
 /// When a registration refused for its source can be retried: the current window's end.
 pub fn source_retry_after(quota: PendingQuota, now: UnixTime) -> u64 {
-    let window = quota.window_secs.max(1);
-    let into = u64::try_from(now).unwrap_or(0) % window;
-    (window - into).min(7200)
+    let end = quota.window_end(quota.bucket(now));
+    u64::try_from(end.saturating_sub(now))
+        .unwrap_or(1)
+        .min(7200)
 }
 
 /// When a refused registration can surely be retried: registrations of the previous window stop

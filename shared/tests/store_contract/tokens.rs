@@ -158,6 +158,19 @@ async fn no_token_of_a_revoked_grant_rotates(
         .expect("revoking an unknown grant is a no-op");
 }
 
+/// The public half of an ES256 key `k1` created at `NOW`.
+fn es256_k1() -> PublicSigningKey {
+    PublicSigningKey {
+        kid: "k1".into(),
+        alg: SigningAlg::ES256,
+        x: "x1".into(),
+        y: "y1".into(),
+        n: String::new(),
+        e: String::new(),
+        created_at: NOW,
+    }
+}
+
 pub(crate) async fn signing_keys_keep_private_halves_apart(store: Arc<dyn Store>) {
     let acme = tid("acme");
     assert!(
@@ -167,15 +180,7 @@ pub(crate) async fn signing_keys_keep_private_halves_apart(store: Arc<dyn Store>
             .expect("list")
             .is_empty()
     );
-    let older = PublicSigningKey {
-        kid: "k1".into(),
-        alg: SigningAlg::ES256,
-        x: "x1".into(),
-        y: "y1".into(),
-        n: String::new(),
-        e: String::new(),
-        created_at: NOW,
-    };
+    let older = es256_k1();
     // An RS256 key keeps its algorithm, modulus and exponent.
     let newer = PublicSigningKey {
         kid: "k2".into(),
@@ -231,15 +236,7 @@ pub(crate) async fn signing_keys_keep_private_halves_apart(store: Arc<dyn Store>
 
 pub(crate) async fn each_tenant_has_its_own_signing_keys(store: Arc<dyn Store>) {
     let (acme, other) = (tid("acme"), tid("other"));
-    let key = PublicSigningKey {
-        kid: "k1".into(),
-        alg: SigningAlg::ES256,
-        x: "x1".into(),
-        y: "y1".into(),
-        n: String::new(),
-        e: String::new(),
-        created_at: NOW,
-    };
+    let key = es256_k1();
     let wrapper = LocalWrapper::random();
     let context = KeyContext {
         tenant: &acme,
